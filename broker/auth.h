@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* JWT verification (libjwt) with every claim check libjwt leaves to us, and development
+ * token minting. Pure functions over bytes: no sockets, no loop. Thread-safe. */
+#ifndef BRK_AUTH_H
+#define BRK_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUTH_MAX_ID 64      /* sub, class ids */
+#define AUTH_MAX_NAME 128   /* display name */
+#define AUTH_MAX_CLASSES 64
+
+typedef enum { ROLE_STUDENT = 0, ROLE_TEACHER, ROLE_ADMIN } auth_role_t;
+
+typedef struct auth_identity {
+    char sub[AUTH_MAX_ID + 1];
+    char name[AUTH_MAX_NAME + 1]; /* "" when the token has none */
+    auth_role_t role;
+    int n_classes;
+    char classes[AUTH_MAX_CLASSES][AUTH_MAX_ID + 1];
+    int64_t exp; /* seconds since the epoch */
+} auth_identity_t;
+
+typedef struct auth_verifier auth_verifier_t;
+
+typedef struct auth_options {
+    const char *alg;         /* "HS256", "RS256" or "ES256"; NULL derives it from the key */
+    const char *secret;      /* HS256 secret (borrowed), or NULL */
+    const char *public_key_pem_path; /* RS256/ES256 public key file, or NULL */
+    const char *issuer;      /* required iss when non-NULL */
+    const char *audience;    /* required aud when non-NULL */
+    int leeway_s;            /* clock leeway for exp/nbf/iat */
+} auth_options_t;
+
+/* Creates a verifier. Reads the key file now. Returns 0 and *out, or BRK_EINVAL with a
+ * human readable reason in err (never containing the secret). */
+int auth_verifier_new(const auth_options_t *opt, auth_verifier_t **out, char *err,
+                      size_t errlen);
+void auth_verifier_free(auth_verifier_t *v);
+
+/* Verifies token (len bytes, need not be NUL-terminated) at time now_s. Returns 0 and
+ * fills *id, or BRK_EAUTH and a short reason in *reason (static string, e.g. "expired",
+ * "bad signature", "wrong algorithm", "missing sub", "bad role", "no class", "issuer",
+ * "audience", "not yet valid", "malformed"). Never logs. */
+int auth_verify(const auth_verifier_t *v, const char *token, size_t len, int64_t now_s,
+                auth_identity_t *id, const char **reason);
+
+/* Returns 1 when id may act in class_id. */
+int auth_has_class(const auth_identity_t *id, const char *class_id);
+
+const char *auth_role_name(auth_role_t r);
+/* Parses "teacher", "student", "admin"; returns 0 or BRK_EINVAL. */
+int auth_parse_role(const char *s, auth_role_t *out);
+
+/* Mints an HS256 token. classes is a comma-separated list (one class gives a "class_id"
+ * claim, several a "classes" array). issuer/audience/name may be NULL. Returns a new
+ * malloc'd string (caller frees) or NULL on error. */
+char *auth_mint_hs256(const char *secret, const char *sub, const char *role, const char *name,
+                      const char *classes, int64_t now_s, int64_t ttl_s, const char *issuer,
+                      const char *audience);
+
+#endif

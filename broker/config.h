@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* The broker's configuration: one descriptor table drives the ROLLCALL_* environment
+ * variables, the equivalent --flags, --help and the start-up dump. Read-only once loaded. */
+#ifndef BRK_CONFIG_H
+#define BRK_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct cfg {
+    char *host;              /* ROLLCALL_HOST, default "0.0.0.0" */
+    int port;                /* ROLLCALL_PORT, default 8080 (0 = any free port) */
+    char *jwt_secret;        /* ROLLCALL_JWT_SECRET (HS256) */
+    char *jwt_public_key;    /* ROLLCALL_JWT_PUBLIC_KEY: path to a PEM (RS256/ES256) */
+    char *jwt_alg;           /* ROLLCALL_JWT_ALG: HS256, RS256 or ES256; derived when unset */
+    char *jwt_issuer;        /* ROLLCALL_JWT_ISSUER: checked when set */
+    char *jwt_audience;      /* ROLLCALL_JWT_AUDIENCE: checked when set */
+    int jwt_leeway;          /* ROLLCALL_JWT_LEEWAY seconds, default 30 */
+    char *data_dir;          /* ROLLCALL_DATA_DIR, default "./rollcall-data" */
+    int attendance_threshold;/* ROLLCALL_ATTENDANCE_THRESHOLD percent, default 75 */
+    char *log_level;         /* ROLLCALL_LOG_LEVEL, default "info" */
+    int dev;                 /* ROLLCALL_DEV / --dev: generate a development secret */
+    int max_message_bytes;   /* ROLLCALL_MAX_MESSAGE_BYTES, default 65536 */
+    int outbox_messages;     /* ROLLCALL_OUTBOX_MESSAGES, default 1024 */
+    int outbox_bytes;        /* ROLLCALL_OUTBOX_BYTES, default 4 MiB */
+    int error_limit;         /* ROLLCALL_ERROR_LIMIT errors per 10 s before close, default 20 */
+    int max_connections;     /* ROLLCALL_MAX_CONNECTIONS, default 50000 */
+    int ping_interval;       /* ROLLCALL_PING_INTERVAL seconds, default 30 */
+    int idle_timeout;        /* ROLLCALL_IDLE_TIMEOUT seconds without any traffic, default 90 */
+    int drain_timeout;       /* ROLLCALL_DRAIN_TIMEOUT seconds for SIGTERM, default 10 */
+    char *port_file;         /* ROLLCALL_PORT_FILE: write the bound port here (tests) */
+} cfg_t;
+
+typedef enum { CFG_RUN = 0, CFG_HELP, CFG_TOKEN, CFG_VERSION } cfg_command_t;
+
+/* Fills cfg with the defaults, then the environment (envp style lookup through getenv),
+ * then argv flags (--port 9000 or --port=9000). Validates every value. On error writes one
+ * line naming the setting to err and returns BRK_EINVAL. cfg owns its strings; free with
+ * cfg_free(). *cmd tells whether to run, print help, or run the token subcommand (in which
+ * case *argi is the index of the first argument after "token"). */
+int cfg_load(cfg_t *cfg, int argc, char **argv, cfg_command_t *cmd, int *argi, FILE *err);
+
+/* Prints every setting with its variable, flag, default and description. */
+void cfg_print_help(FILE *out, const char *argv0);
+
+/* Logs the effective configuration, secrets redacted. */
+void cfg_log(const cfg_t *cfg);
+
+void cfg_free(cfg_t *cfg);
+
+#endif

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* The durable local journal of finalized attendance: SQLite in WAL mode with synchronous
+ * commits, driven by one dedicated worker thread. The loop thread submits jobs (inputs are
+ * copied) and gets each result back on the loop through a uv_async_t. A finalize is one
+ * transaction; a class's day is finalized at most once, so a repeated or concurrent DONE
+ * gets the records already stored instead of writing new ones. */
+#ifndef BRK_JOURNAL_H
+#define BRK_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define JR_ID 65    /* 64 characters + NUL */
+#define JR_NAME 129
+
+typedef struct jr_record {
+    char student_id[JR_ID];
+    char student_name[JR_NAME];
+    char class_id[JR_ID];
+    char session_id[JR_ID];
+    int64_t started_at_ms;
+    int64_t ended_at_ms;
+    double total_class_duration_seconds;
+    double engagement_duration_seconds;
+    double engagement_percentage;
+    int64_t frames_analyzed;
+    char status[8];  /* present | absent | late */
+    char source[12]; /* engagement | manual */
+    int64_t finalized_at_ms;
+} jr_record_t;
+
+typedef struct jr_daily {
+    char class_id[JR_ID];
+    char teacher_id[JR_ID];
+    char date[11]; /* YYYY-MM-DD */
+    char session_id[JR_ID];
+    int present, absent, late, total;
+    double percentage; /* (present + late) / total * 100, 0 when total is 0 */
+    int64_t finalized_at_ms;
+} jr_daily_t;
+
+/* A job's result, handed to the callback on the loop thread. The callee owns it and frees
+ * it with jr_result_free(). err is 0, BRK_ENOTFOUND (report of an unknown session) or
+ * BRK_EIO (errmsg says why). already is 1 when a finalize found the day already finalized:
+ * daily and records are then the stored ones. */
+typedef struct jr_result {
+    int err;
+    int already;
+    char errmsg[160];
+    jr_daily_t daily;
+    size_t n;
+    jr_record_t *records;
+} jr_result_t;
+
+typedef void (*jr_done_cb)(jr_result_t *res, void *ud);
+
+typedef struct jr jr_t;
+
+typedef struct jr_stats {
+    uint64_t finalize_ok;      /* transactions committed */
+    uint64_t finalize_already; /* finalizes that found the day already stored */
+    uint64_t finalize_failed;
+    uint64_t records_written;
+    uint64_t reports;
+    size_t queued; /* jobs waiting or running */
+} jr_stats_t;
+
+/* Opens (creating when missing) dir/journal.db, creating dir too, and starts the worker
+ * thread. Runs on the loop thread at start-up only (opening may block briefly). Returns 0
+ * and *out, or BRK_EIO with a reason in err. */
+int jr_open(uv_loop_t *loop, const char *dir, jr_t **out, char *err, size_t errlen);
+
+/* Queues the finalize of one session: daily summary plus n records in one transaction,
+ * durable (fsync'd) before cb runs. Inputs are copied. Loop thread only. */
+void jr_finalize(jr_t *j, const jr_daily_t *daily, const jr_record_t *recs, size_t n,
+                 jr_done_cb cb, void *ud);
+
+/* Queues a read of one session's daily summary and records, ordered by student_id.
+ * err = BRK_ENOTFOUND when class_id/session_id has no finalized records. Loop thread only. */
+void jr_report(jr_t *j, const char *class_id, const char *session_id, jr_done_cb cb, void *ud);
+
+void jr_result_free(jr_result_t *res);
+
+/* Loop thread only. */
+void jr_get_stats(const jr_t *j, jr_stats_t *out);
+
+/* Stops accepting jobs; jobs already queued still run and their callbacks still fire.
+ * Closes the uv_async_t once the queue is empty; uv_run then returns. Loop thread only. */
+void jr_shutdown(jr_t *j);
+
+/* Joins the worker thread and closes the database. Call after uv_run() returned, never
+ * from a loop callback. */
+void jr_free(jr_t *j);
+
+#endif

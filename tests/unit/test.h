@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* A tiny unit-test harness: ASSERT_* macros that report file:line and abort the test,
+ * TEST() registration through a table, and a summary line "N passed, N failed". */
+#ifndef RC_TEST_H
+#define RC_TEST_H
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static jmp_buf test__jmp;
+static int test__failed_line;
+
+#define TEST_FAIL(...)                                                                             \
+    do {                                                                                           \
+        fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                          \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        test__failed_line = __LINE__;                                                              \
+        longjmp(test__jmp, 1);                                                                     \
+    } while (0)
+
+#define ASSERT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            TEST_FAIL("assertion failed: %s", #c);                                                 \
+    } while (0)
+#define ASSERT_EQ(a, b)                                                                            \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_)                                                                              \
+            TEST_FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                                   \
+    } while (0)
+#define ASSERT_NE(a, b)                                                                            \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ == b_)                                                                              \
+            TEST_FAIL("%s != %s: both %lld", #a, #b, a_);                                          \
+    } while (0)
+#define ASSERT_STR_EQ(a, b)                                                                        \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            TEST_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",                   \
+                      b_ ? b_ : "(null)");                                                         \
+    } while (0)
+#define ASSERT_NULL(p) ASSERT((p) == NULL)
+#define ASSERT_NOT_NULL(p) ASSERT((p) != NULL)
+#define ASSERT_DOUBLE_NEAR(a, b, eps)                                                              \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (a_ - b_ > (eps) || b_ - a_ > (eps))                                                    \
+            TEST_FAIL("%s ~= %s: %g != %g", #a, #b, a_, b_);                                       \
+    } while (0)
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} test_case_t;
+
+/* Each test file defines: static const test_case_t tests[] = {{"name", fn}, ...};
+ * and ends with TEST_MAIN(tests). */
+static inline int test_run_all(const test_case_t *tests, size_t n)
+{
+    int passed = 0, failed = 0;
+    const char *only = getenv("TEST_ONLY");
+    for (size_t i = 0; i < n; i++) {
+        if (only && strcmp(only, tests[i].name) != 0)
+            continue;
+        if (setjmp(test__jmp) == 0) {
+            tests[i].fn();
+            printf("ok   %s\n", tests[i].name);
+            passed++;
+        } else {
+            printf("FAIL %s (line %d)\n", tests[i].name, test__failed_line);
+            failed++;
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : (passed ? 0 : 1);
+}
+
+#define TEST_MAIN(table)                                                                           \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        return test_run_all(table, sizeof(table) / sizeof((table)[0]));                            \
+    }
+
+#endif
