@@ -63,9 +63,9 @@ typedef struct {
  * and ends with TEST_MAIN(tests). */
 static inline int test_run_all(const test_case_t *tests, size_t n)
 {
-    int passed = 0, failed = 0;
+    volatile int passed = 0, failed = 0;
     const char *only = getenv("TEST_ONLY");
-    for (size_t i = 0; i < n; i++) {
+    for (volatile size_t i = 0; i < n; i++) {
         if (only && strcmp(only, tests[i].name) != 0)
             continue;
         if (setjmp(test__jmp) == 0) {

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP endpoints: health, readiness, metrics and the finalized-attendance report. */
+#include "http.h"
+
+#include "brk.h"
+#include "journal.h"
+#include "log.h"
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct http_tx {
+    uint64_t id;
+    struct lws *wsi;
+    int status;
+    const char *content_type;
+    char *body;
+    size_t body_len;
+    int ready;        /* response prepared */
+    int headers_sent;
+    struct http_tx *next; /* pending reports, waiting for the journal */
+} http_tx_t;
+
+/* Exchanges waiting for the journal; a report callback finds its exchange by id, so a
+ * client that hung up meanwhile is simply not found. */
+static http_tx_t *pending;
+static uint64_t next_tx_id;
+
+static void unlink_pending(http_tx_t *tx)
+{
+    for (http_tx_t **pp = &pending; *pp; pp = &(*pp)->next) {
+        if (*pp == tx) {
+            *pp = tx->next;
+            return;
+        }
+    }
+}
+
+static void tx_free(http_tx_t *tx)
+{
+    unlink_pending(tx);
+    free(tx->body);
+    free(tx);
+}
+
+void http_on_closed(srv_t *s, ws_pss_t *pss)
+{
+    if (pss->http) {
+        tx_free(pss->http);
+        pss->http = NULL;
+    }
+}
+
+static void respond(http_tx_t *tx, int status, const char *ctype, char *body, size_t len)
+{
+    tx->status = status;
+    tx->content_type = ctype;
+    free(tx->body);
+    tx->body = body;
+    tx->body_len = len;
+    tx->ready = 1;
+    lws_callback_on_writable(tx->wsi);
+}
+
+static void respond_text(http_tx_t *tx, int status, const char *text)
+{
+    respond(tx, status, "text/plain; charset=utf-8", brk_strdup(text), strlen(text));
+}
+
+static void respond_json(http_tx_t *tx, int status, json_t *doc)
+{
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    respond(tx, status, "application/json", body, strlen(body));
+}
+
+static void respond_error(http_tx_t *tx, int status, const char *message)
+{
+    respond_json(tx, status, json_pack("{s:i, s:s}", "status", status, "error", message));
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+int http_refuse(struct lws *wsi, int status, const char *www_authenticate, const char *body)
+{
+    /* Written by hand: in the upgrade phase lws labels its own status line HTTP/1.0, which
+     * strict WebSocket clients reject before they read the status. */
+    unsigned char buf[LWS_PRE + 1024];
+    char *start = (char *)buf + LWS_PRE;
+    size_t cap = sizeof buf - LWS_PRE;
+    int n = snprintf(start, cap,
+                     "HTTP/1.1 %d %s\r\n%s%s%scontent-type: text/plain; charset=utf-8\r\n"
+                     "content-length: %zu\r\nconnection: close\r\ncache-control: no-store\r\n"
+                     "\r\n%s",
+                     status, status_text(status), www_authenticate ? "www-authenticate: " : "",
+                     www_authenticate ? www_authenticate : "", www_authenticate ? "\r\n" : "",
+                     strlen(body), body);
+    if (n > 0 && (size_t)n < cap)
+        lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS);
+    return 1;
+}
+
+/* Ids in report paths: the same conservative alphabet tokens allow. */
+static int id_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.' || ch == ':' || ch == '@'))
+            return 0;
+    }
+    return 1;
+}
+
+static json_t *record_json(const jr_record_t *r)
+{
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:I, s:s, s:s, s:o}", "student_id",
+        r->student_id, "student_name", r->student_name, "class_id", r->class_id, "session_id",
+        r->session_id, "started_at", json_null(), "ended_at", json_null(),
+        "total_class_duration_seconds", r->total_class_duration_seconds,
+        "engagement_duration_seconds", r->engagement_duration_seconds, "engagement_percentage",
+        r->engagement_percentage, "frames_analyzed", (json_int_t)r->frames_analyzed, "status",
+        r->status, "source", r->source, "finalized_at", json_null());
+    char buf[32];
+    brk_iso8601(r->started_at_ms, buf, sizeof buf);
+    json_object_set_new(o, "started_at", json_string(buf));
+    brk_iso8601(r->ended_at_ms, buf, sizeof buf);
+    json_object_set_new(o, "ended_at", json_string(buf));
+    brk_iso8601(r->finalized_at_ms, buf, sizeof buf);
+    json_object_set_new(o, "finalized_at", json_string(buf));
+    return o;
+}
+
+typedef struct report_req {
+    srv_t *srv;
+    uint64_t tx_id;
+} report_req_t;
+
+static void on_report(jr_result_t *res, void *ud)
+{
+    report_req_t *rq = ud;
+    http_tx_t *tx = pending;
+    while (tx && tx->id != rq->tx_id)
+        tx = tx->next;
+    if (tx) {
+        unlink_pending(tx);
+        if (res->err == BRK_ENOTFOUND) {
+            respond_error(tx, 404, "no finalized session with that id in that class");
+        } else if (res->err) {
+            LOG(ERROR, 0, "report failed", "err=\"%s\"", res->errmsg);
+            respond_error(tx, 503, "the journal is unavailable");
+        } else {
+            const jr_daily_t *d = &res->daily;
+            json_t *records = json_array();
+            for (size_t i = 0; i < res->n; i++)
+                json_array_append_new(records, record_json(&res->records[i]));
+            char fin[32];
+            brk_iso8601(d->finalized_at_ms, fin, sizeof fin);
+            respond_json(tx, 200,
+                         json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:f}, s:o}",
+                                   "class_id", d->class_id, "session_id", d->session_id, "date",
+                                   d->date, "teacher_id", d->teacher_id, "finalized_at", fin,
+                                   "summary", "present", d->present, "absent", d->absent,
+                                   "late", d->late, "total", d->total, "percentage",
+                                   d->percentage, "records", records));
+        }
+    }
+    jr_result_free(res);
+    free(rq);
+}
+
+static void report(srv_t *s, struct lws *wsi, http_tx_t *tx, const char *path)
+{
+    /* path is "{class_id}/{session_id}" */
+    const char *slash = strchr(path, '/');
+    if (!slash || !id_ok(path, (size_t)(slash - path)) || !id_ok(slash + 1, strlen(slash + 1))) {
+        respond_error(tx, 404, "expected /attendance/report/{class_id}/{session_id}");
+        return;
+    }
+    char class_id[65], session_id[65];
+    snprintf(class_id, sizeof class_id, "%.*s", (int)(slash - path), path);
+    snprintf(session_id, sizeof session_id, "%s", slash + 1);
+
+    char auth[8192 + 8];
+    int n = lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION);
+    auth_identity_t id;
+    const char *why = "missing token";
+    int rc = BRK_EAUTH;
+    if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0)
+        rc = auth_verify(s->auth, auth + 7, (size_t)n - 7, brk_now_ms() / 1000, &id, &why);
+    memset(auth, 0, sizeof auth);
+    if (rc != 0) {
+        LOG(INFO, 0, "report refused", "status=401 reason=\"%s\"", why);
+        respond_error(tx, 401, "a valid Bearer token is required");
+        return;
+    }
+    if (id.role == ROLE_STUDENT || !auth_has_class(&id, class_id)) {
+        LOG(INFO, 0, "report refused", "status=403 sub=%s class=%s", id.sub, class_id);
+        respond_error(tx, 403, "only a teacher or admin of this class may read its report");
+        return;
+    }
+    tx->next = pending;
+    pending = tx;
+    report_req_t *rq = brk_malloc(sizeof *rq);
+    rq->srv = s;
+    rq->tx_id = tx->id;
+    jr_report(s->jr, class_id, session_id, on_report, rq);
+}
+
+int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
+{
+    s->m.http_requests++;
+    if (pss->http)
+        http_on_closed(s, pss);
+    http_tx_t *tx = brk_calloc(1, sizeof *tx);
+    tx->id = ++next_tx_id;
+    tx->wsi = wsi;
+    pss->http = tx;
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+        respond_error(tx, 405, "only GET is served");
+        return 0;
+    }
+    static const char report_prefix[] = "/attendance/report/";
+    if (strcmp(uri, "/healthz") == 0) {
+        respond_text(tx, 200, "ok\n");
+    } else if (strcmp(uri, "/readyz") == 0) {
+        int ready = s->ready && !s->draining;
+        respond_text(tx, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+    } else if (strcmp(uri, "/metrics") == 0) {
+        jr_stats_t js;
+        jr_get_stats(s->jr, &js);
+        size_t len;
+        char *text = metrics_render(&s->m, &js, s->ready && !s->draining, &len);
+        respond(tx, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    } else if (strncmp(uri, report_prefix, sizeof report_prefix - 1) == 0) {
+        report(s, wsi, tx, uri + sizeof report_prefix - 1);
+    } else {
+        respond_error(tx, 404, "not found");
+    }
+    return 0;
+}
+
+int http_on_writeable(srv_t *s, struct lws *wsi, ws_pss_t *pss)
+{
+    http_tx_t *tx = pss->http;
+    if (!tx || !tx->ready)
+        return 0;
+    if (!tx->headers_sent) {
+        unsigned char buf[LWS_PRE + 512];
+        unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+        if (lws_add_http_common_headers(wsi, (unsigned)tx->status, tx->content_type,
+                                        tx->body_len, &p, end) ||
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                         (const unsigned char *)"no-store", 8, &p, end) ||
+            lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        tx->headers_sent = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    /* lws_write needs LWS_PRE bytes of headroom before the data. */
+    unsigned char *out = brk_malloc(LWS_PRE + tx->body_len + 1);
+    memcpy(out + LWS_PRE, tx->body, tx->body_len);
+    int n = lws_write(wsi, out + LWS_PRE, tx->body_len, LWS_WRITE_HTTP_FINAL);
+    free(out);
+    tx_free(tx);
+    pss->http = NULL;
+    if (n < 0)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* Prometheus text exposition of the broker's counters. */
+#include "metrics.h"
+
+#include "auth.h"
+#include "brk.h"
+#include "journal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const err_names[ERR__COUNT] = {
+    [ERR_BAD_JSON] = "BAD_JSON",
+    [ERR_INVALID_UTF8] = "INVALID_UTF8",
+    [ERR_TOO_DEEP] = "TOO_DEEP",
+    [ERR_MESSAGE_TOO_LARGE] = "MESSAGE_TOO_LARGE",
+    [ERR_BAD_ENVELOPE] = "BAD_ENVELOPE",
+    [ERR_UNKNOWN_EVENT] = "UNKNOWN_EVENT",
+    [ERR_INVALID_PAYLOAD] = "INVALID_PAYLOAD",
+    [ERR_FORBIDDEN] = "FORBIDDEN",
+    [ERR_CLASS_REQUIRED] = "CLASS_REQUIRED",
+    [ERR_CLASS_FORBIDDEN] = "CLASS_FORBIDDEN",
+    [ERR_NO_SESSION] = "NO_SESSION",
+    [ERR_SESSION_FINALIZED] = "SESSION_FINALIZED",
+    [ERR_NOT_IMPLEMENTED] = "NOT_IMPLEMENTED",
+    [ERR_UNAVAILABLE] = "UNAVAILABLE",
+    [ERR_INTERNAL] = "INTERNAL",
+};
+
+const char *err_code_name(err_code_t c)
+{
+    return (unsigned)c < ERR__COUNT ? err_names[c] : "INTERNAL";
+}
+
+err_code_t err_code_from_name(const char *name)
+{
+    for (int i = 0; i < ERR__COUNT; i++)
+        if (strcmp(err_names[i], name) == 0)
+            return (err_code_t)i;
+    return ERR_INTERNAL;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} sbuf_t;
+
+__attribute__((format(printf, 2, 3))) static void put(sbuf_t *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        BRK_ASSERT(n >= 0);
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)n;
+        b->buf = brk_realloc(b->buf, b->cap);
+    }
+}
+
+static void head(sbuf_t *b, const char *name, const char *type, const char *help)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, size_t *len)
+{
+    sbuf_t b = {brk_malloc(4096), 0, 4096};
+    static const auth_role_t roles[] = {ROLE_STUDENT, ROLE_TEACHER, ROLE_ADMIN};
+
+    head(&b, "rollcall_up", "gauge", "1 while the process runs");
+    put(&b, "rollcall_up 1\n");
+    head(&b, "rollcall_ready", "gauge", "1 when ready to serve, 0 while starting or draining");
+    put(&b, "rollcall_ready %d\n", ready ? 1 : 0);
+
+    head(&b, "rollcall_connections", "gauge", "Open WebSocket connections by role");
+    for (size_t i = 0; i < BRK_ARRAY_LEN(roles); i++)
+        put(&b, "rollcall_connections{role=\"%s\"} %llu\n", auth_role_name(roles[i]),
+            (unsigned long long)m->connections[roles[i]]);
+    head(&b, "rollcall_connections_total", "counter", "Accepted WebSocket connections by role");
+    for (size_t i = 0; i < BRK_ARRAY_LEN(roles); i++)
+        put(&b, "rollcall_connections_total{role=\"%s\"} %llu\n", auth_role_name(roles[i]),
+            (unsigned long long)m->connections_total[roles[i]]);
+    head(&b, "rollcall_upgrades_refused_total", "counter", "Upgrades refused, by reason");
+    put(&b, "rollcall_upgrades_refused_total{reason=\"auth\"} %llu\n",
+        (unsigned long long)m->auth_refused);
+    put(&b, "rollcall_upgrades_refused_total{reason=\"unavailable\"} %llu\n",
+        (unsigned long long)m->conn_refused_full);
+
+    head(&b, "rollcall_messages_in_total", "counter", "Client messages received, by event");
+    for (int i = 0; i < EVT__COUNT; i++)
+        put(&b, "rollcall_messages_in_total{event=\"%s\"} %llu\n",
+            env_type_name((evt_type_t)i), (unsigned long long)m->messages_in[i]);
+    put(&b, "rollcall_messages_in_total{event=\"binary\"} %llu\n",
+        (unsigned long long)m->messages_in_binary);
+    head(&b, "rollcall_messages_out_total", "counter",
+         "Messages queued to connections (one per recipient), by event");
+    for (int i = 0; i < OUT__COUNT; i++)
+        put(&b, "rollcall_messages_out_total{event=\"%s\"} %llu\n", msg_type_name((out_type_t)i),
+            (unsigned long long)m->messages_out[i]);
+    head(&b, "rollcall_errors_total", "counter", "ERROR replies sent, by code");
+    for (int i = 0; i < ERR__COUNT; i++)
+        put(&b, "rollcall_errors_total{code=\"%s\"} %llu\n", err_code_name((err_code_t)i),
+            (unsigned long long)m->errors[i]);
+    head(&b, "rollcall_queue_drops_total", "counter",
+         "Outbound messages discarded because their consumer was too slow");
+    put(&b, "rollcall_queue_drops_total %llu\n", (unsigned long long)m->queue_drops);
+    head(&b, "rollcall_slow_consumer_closes_total", "counter",
+         "Connections closed with 4001 because their outbound queue passed its limit");
+    put(&b, "rollcall_slow_consumer_closes_total %llu\n",
+        (unsigned long long)m->slow_consumer_closes);
+    head(&b, "rollcall_abuse_closes_total", "counter",
+         "Connections closed with 1008 or 1009 for abusive input");
+    put(&b, "rollcall_abuse_closes_total %llu\n", (unsigned long long)m->abuse_closes);
+    head(&b, "rollcall_http_requests_total", "counter", "Plain HTTP requests served");
+    put(&b, "rollcall_http_requests_total %llu\n", (unsigned long long)m->http_requests);
+
+    if (js) {
+        head(&b, "rollcall_journal_writes_total", "counter",
+             "Journal finalize transactions, by result");
+        put(&b, "rollcall_journal_writes_total{result=\"ok\"} %llu\n",
+            (unsigned long long)js->finalize_ok);
+        put(&b, "rollcall_journal_writes_total{result=\"already\"} %llu\n",
+            (unsigned long long)js->finalize_already);
+        put(&b, "rollcall_journal_writes_total{result=\"failed\"} %llu\n",
+            (unsigned long long)js->finalize_failed);
+        head(&b, "rollcall_journal_records_total", "counter", "Attendance records written");
+        put(&b, "rollcall_journal_records_total %llu\n", (unsigned long long)js->records_written);
+        head(&b, "rollcall_journal_queue", "gauge", "Journal jobs waiting or running");
+        put(&b, "rollcall_journal_queue %zu\n", js->queued);
+    }
+    *len = b.len;
+    return b.buf;
+}

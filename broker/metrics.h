@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Process counters exposed at GET /metrics in Prometheus text format. Loop thread only. */
+#ifndef BRK_METRICS_H
+#define BRK_METRICS_H
+
+#include "envelope.h"
+#include "msg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Stable error codes of docs/PROTOCOL.md, used as metric labels. */
+typedef enum {
+    ERR_BAD_JSON = 0,
+    ERR_INVALID_UTF8,
+    ERR_TOO_DEEP,
+    ERR_MESSAGE_TOO_LARGE,
+    ERR_BAD_ENVELOPE,
+    ERR_UNKNOWN_EVENT,
+    ERR_INVALID_PAYLOAD,
+    ERR_FORBIDDEN,
+    ERR_CLASS_REQUIRED,
+    ERR_CLASS_FORBIDDEN,
+    ERR_NO_SESSION,
+    ERR_SESSION_FINALIZED,
+    ERR_NOT_IMPLEMENTED,
+    ERR_UNAVAILABLE,
+    ERR_INTERNAL,
+    ERR__COUNT
+} err_code_t;
+
+const char *err_code_name(err_code_t c);
+/* Maps a code string (from env_error_t) to its enum; ERR_INTERNAL when unknown. */
+err_code_t err_code_from_name(const char *name);
+
+typedef struct metrics {
+    uint64_t connections[3];       /* open now, by auth_role_t */
+    uint64_t connections_total[3]; /* accepted since start, by role */
+    uint64_t auth_refused;         /* upgrades refused with 401 */
+    uint64_t conn_refused_full;    /* upgrades refused with 503 (limit or draining) */
+    uint64_t messages_in[EVT__COUNT];
+    uint64_t messages_in_binary;
+    uint64_t messages_out[OUT__COUNT]; /* deliveries queued to a connection */
+    uint64_t errors[ERR__COUNT];
+    uint64_t queue_drops;          /* messages discarded because a consumer was too slow */
+    uint64_t slow_consumer_closes;
+    uint64_t abuse_closes;         /* 1008/1009 closes */
+    uint64_t http_requests;
+} metrics_t;
+
+struct jr_stats;
+
+/* Renders the exposition text into a new malloc'd string (*len set). */
+char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, size_t *len);
+
+#endif

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* Outgoing messages: serialized once into an immutable, refcounted buffer with LWS_PRE
+ * bytes of headroom, then shared by every recipient's queue. Loop thread only (the
+ * refcount is not atomic). */
+#ifndef BRK_MSG_H
+#define BRK_MSG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    OUT_WELCOME = 0,
+    OUT_PRESENCE_SNAPSHOT,
+    OUT_PRESENCE,
+    OUT_SESSION_STARTED,
+    OUT_ATTENDANCE_MARKED,
+    OUT_TODAY_SUMMARY,
+    OUT_ATTENDANCE_FINALIZED,
+    OUT_MY_ATTENDANCE,
+    OUT_PONG,
+    OUT_ERROR,
+    OUT__COUNT
+} out_type_t;
+
+typedef struct evt_msg {
+    uint32_t refs;
+    out_type_t type;
+    size_t len; /* payload bytes, excluding the headroom */
+    unsigned char *payload; /* points LWS_PRE bytes into buf */
+    unsigned char buf[];
+} evt_msg_t;
+
+const char *msg_type_name(out_type_t t);
+
+/* Builds {"event":NAME,"data":data,"id":id}. Takes ownership of data; borrows id (NULL or
+ * a JSON string/integer, omitted when NULL). Returns a new reference. */
+evt_msg_t *msg_build(out_type_t t, json_t *data, const json_t *id);
+
+/* Returns a new reference holding a copy of json (len bytes). */
+evt_msg_t *msg_new_raw(out_type_t t, const char *json, size_t len);
+
+evt_msg_t *msg_ref(evt_msg_t *m);
+void msg_unref(evt_msg_t *m);
+
+#endif

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* Rooms by class id: a chained hash table of member arrays with O(1) leave. */
+#include "room.h"
+
+#include "brk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+room_t *room_find(srv_t *s, const char *class_id)
+{
+    if (!s->rooms_cap)
+        return NULL;
+    for (room_t *r = s->rooms[hash_str(class_id) % s->rooms_cap]; r; r = r->next)
+        if (strcmp(r->class_id, class_id) == 0)
+            return r;
+    return NULL;
+}
+
+static void rehash(srv_t *s, size_t ncap)
+{
+    room_t **nb = brk_calloc(ncap, sizeof *nb);
+    for (size_t i = 0; i < s->rooms_cap; i++) {
+        room_t *r = s->rooms[i];
+        while (r) {
+            room_t *next = r->next;
+            size_t b = hash_str(r->class_id) % ncap;
+            r->next = nb[b];
+            nb[b] = r;
+            r = next;
+        }
+    }
+    free(s->rooms);
+    s->rooms = nb;
+    s->rooms_cap = ncap;
+}
+
+static room_t *room_get(srv_t *s, const char *class_id)
+{
+    room_t *r = room_find(s, class_id);
+    if (r)
+        return r;
+    if (s->rooms_len + 1 > s->rooms_cap)
+        rehash(s, s->rooms_cap ? s->rooms_cap * 2 : 64);
+    r = brk_calloc(1, sizeof *r);
+    r->class_id = brk_strdup(class_id);
+    size_t b = hash_str(class_id) % s->rooms_cap;
+    r->next = s->rooms[b];
+    s->rooms[b] = r;
+    s->rooms_len++;
+    return r;
+}
+
+static void room_destroy(srv_t *s, room_t *r)
+{
+    room_t **pp = &s->rooms[hash_str(r->class_id) % s->rooms_cap];
+    while (*pp != r)
+        pp = &(*pp)->next;
+    *pp = r->next;
+    s->rooms_len--;
+    free(r->students);
+    free(r->staff);
+    free(r->class_id);
+    free(r);
+}
+
+static int is_staff(const conn_t *c)
+{
+    return c->role != ROLE_STUDENT;
+}
+
+void room_join(srv_t *s, conn_t *c, int k)
+{
+    room_t *r = room_get(s, c->classes[k]);
+    conn_t ***arr = is_staff(c) ? &r->staff : &r->students;
+    size_t *n = is_staff(c) ? &r->n_staff : &r->n_students;
+    size_t *cap = is_staff(c) ? &r->cap_staff : &r->cap_students;
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *arr = brk_realloc(*arr, *cap * sizeof **arr);
+    }
+    (*arr)[*n] = c;
+    c->rooms[k].room = r;
+    c->rooms[k].idx = (*n)++;
+}
+
+/* Index of room r among c's memberships. */
+static int slot_of(const conn_t *c, const room_t *r)
+{
+    for (int i = 0; i < c->n_classes; i++)
+        if (c->rooms[i].room == r)
+            return i;
+    BRK_ASSERT(!"member without its room");
+    return -1;
+}
+
+void room_leave(srv_t *s, conn_t *c, int k)
+{
+    room_t *r = c->rooms[k].room;
+    if (!r)
+        return;
+    conn_t **arr = is_staff(c) ? r->staff : r->students;
+    size_t *n = is_staff(c) ? &r->n_staff : &r->n_students;
+    size_t idx = c->rooms[k].idx;
+    BRK_ASSERT(idx < *n && arr[idx] == c);
+    conn_t *last = arr[*n - 1];
+    arr[idx] = last;
+    if (last != c)
+        last->rooms[slot_of(last, r)].idx = idx;
+    (*n)--;
+    c->rooms[k].room = NULL;
+    if (r->n_staff == 0 && r->n_students == 0)
+        room_destroy(s, r);
+}
+
+void room_broadcast(room_t *r, evt_msg_t *m, int to, const conn_t *except)
+{
+    if (!r)
+        return;
+    /* conn_send may close a slow consumer but never removes it from the room here (that
+     * happens in its CLOSED callback), so the arrays are stable during the walk. */
+    if (to & ROOM_TO_STAFF)
+        for (size_t i = 0; i < r->n_staff; i++)
+            if (r->staff[i] != except)
+                conn_send(r->staff[i], m);
+    if (to & ROOM_TO_STUDENTS)
+        for (size_t i = 0; i < r->n_students; i++)
+            if (r->students[i] != except)
+                conn_send(r->students[i], m);
+}
+
+void room_free_all(srv_t *s)
+{
+    for (size_t i = 0; i < s->rooms_cap; i++) {
+        room_t *r = s->rooms[i];
+        while (r) {
+            room_t *next = r->next;
+            free(r->students);
+            free(r->staff);
+            free(r->class_id);
+            free(r);
+            r = next;
+        }
+    }
+    free(s->rooms);
+    s->rooms = NULL;
+    s->rooms_cap = s->rooms_len = 0;
+}

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/* Server life cycle: open the journal and state, join libwebsockets to our libuv loop,
+ * listen, run, and drain on SIGTERM/SIGINT. Also the connection registry. */
+#include "srv.h"
+
+#include "brk.h"
+#include "conn.h"
+#include "envelope.h"
+#include "log.h"
+#include "room.h"
+#include "ws.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* --- connection registry (hash on id, chained through conn->hnext) -------------------- */
+
+static size_t bucket(const srv_t *s, uint64_t id)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 20) & (s->conns_cap - 1);
+}
+
+static void regrow(srv_t *s)
+{
+    size_t ncap = s->conns_cap ? s->conns_cap * 2 : 1024;
+    conn_t **old = s->conns;
+    size_t ocap = s->conns_cap;
+    s->conns = brk_calloc(ncap, sizeof *s->conns);
+    s->conns_cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+        conn_t *c = old[i];
+        while (c) {
+            conn_t *next = c->hnext;
+            size_t b = bucket(s, c->id);
+            c->hnext = s->conns[b];
+            s->conns[b] = c;
+            c = next;
+        }
+    }
+    free(old);
+}
+
+void srv__conn_add(srv_t *s, conn_t *c)
+{
+    if (s->conns_len + 1 > s->conns_cap)
+        regrow(s);
+    size_t b = bucket(s, c->id);
+    c->hnext = s->conns[b];
+    s->conns[b] = c;
+    s->conns_len++;
+}
+
+void srv__conn_remove(srv_t *s, conn_t *c)
+{
+    for (conn_t **pp = &s->conns[bucket(s, c->id)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == c) {
+            *pp = c->hnext;
+            s->conns_len--;
+            return;
+        }
+    }
+    BRK_ASSERT(!"removing an unregistered connection");
+}
+
+conn_t *srv_conn_find(srv_t *s, uint64_t id)
+{
+    if (!s->conns_cap)
+        return NULL;
+    for (conn_t *c = s->conns[bucket(s, id)]; c; c = c->hnext)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+/* --- drain and stop ------------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void finish(srv_t *s)
+{
+    if (s->stopped)
+        return;
+    s->stopped = 1;
+    uv_timer_stop(&s->drain_timer);
+    uv_close((uv_handle_t *)&s->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sig_term, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
+    /* Records already queued are still written and fsync'd before the loop ends. */
+    jr_shutdown(s->jr);
+    /* First of the two destroys a foreign loop needs: lws closes its handles. */
+    lws_context_destroy(s->lws);
+    LOG(INFO, 0, "stopping", "open_connections=%zu", s->conns_len);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    srv_t *s = t->data;
+    if (s->conns_len == 0 || brk_mono_ns() >= s->drain_deadline_ns)
+        finish(s);
+}
+
+void srv_begin_drain(srv_t *s)
+{
+    if (s->draining)
+        return;
+    s->draining = 1;
+    LOG(INFO, 0, "draining", "connections=%zu timeout_s=%d", s->conns_len,
+        s->cfg->drain_timeout);
+    for (size_t i = 0; i < s->conns_cap; i++)
+        for (conn_t *c = s->conns[i]; c; c = c->hnext)
+            conn_close(c, 1001, "server shutting down");
+    s->drain_deadline_ns = brk_mono_ns() + (uint64_t)s->cfg->drain_timeout * 1000000000ull;
+    uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    srv_t *s = h->data;
+    LOG(INFO, 0, "signal", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (s->draining) {
+        /* A second signal: stop waiting for slow clients. */
+        s->drain_deadline_ns = 0;
+        return;
+    }
+    srv_begin_drain(s);
+}
+
+/* --- start ---------------------------------------------------------------------------- */
+
+static int write_port_file(const char *path, int port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return BRK_EIO;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return BRK_EIO;
+    return 0;
+}
+
+static void lws_log_bridge(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        n--;
+    if (level & LLL_ERR)
+        LOG(WARN, 0, "lws", "detail=\"%.*s\"", (int)n, line);
+    else
+        LOG(DEBUG, 0, "lws", "detail=\"%.*s\"", (int)n, line);
+}
+
+int srv_run(const cfg_t *cfg, const char *jwt_secret)
+{
+    srv_t s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.exit_code = 1;
+    char err[256] = "";
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    if (rc) {
+        LOG(ERROR, 0, "loop init failed", "err=\"%s\"", uv_strerror(rc));
+        return 1;
+    }
+    s.loop = &loop;
+
+    if (env_init() != 0) {
+        LOG(ERROR, 0, "schemas failed to load", "hint=%s", "build defect");
+        goto out_loop;
+    }
+    auth_options_t ao = {
+        .alg = cfg->jwt_alg && cfg->jwt_alg[0] ? cfg->jwt_alg : NULL,
+        .secret = jwt_secret,
+        .public_key_pem_path = cfg->jwt_public_key,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .leeway_s = cfg->jwt_leeway,
+    };
+    if (auth_verifier_new(&ao, &s.auth, err, sizeof err) != 0) {
+        fprintf(stderr, "rollcall: %s\n", err);
+        LOG(ERROR, 0, "invalid JWT configuration", "err=\"%s\"", err);
+        goto out_schema;
+    }
+    if (jr_open(&loop, cfg->data_dir, &s.jr, err, sizeof err) != 0) {
+        fprintf(stderr, "rollcall: cannot open the journal in %s: %s\n", cfg->data_dir, err);
+        LOG(ERROR, 0, "journal open failed", "dir=%s err=\"%s\"", cfg->data_dir, err);
+        goto out_auth;
+    }
+    s.st = st_memory_new(100000);
+
+    lws_set_log_level(LLL_ERR | LLL_WARN | (log_level <= LOG_DEBUG ? LLL_NOTICE : 0),
+                      lws_log_bridge);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *foreign[1] = {&loop};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.foreign_loops = foreign;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.user = &s;
+    info.max_http_header_data = 8192 + 1024;
+    info.count_threads = 1;
+    s.lws = lws_create_context(&info);
+    if (!s.lws) {
+        fprintf(stderr, "rollcall: libwebsockets context creation failed\n");
+        goto out_state;
+    }
+
+    static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
+    static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "rollcall", ""};
+    lws_retry_bo_t retry;
+    memset(&retry, 0, sizeof retry);
+    retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
+    retry.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
+    struct lws_context_creation_info vinfo;
+    memset(&vinfo, 0, sizeof vinfo);
+    vinfo.port = cfg->port;
+    vinfo.iface = cfg->host;
+    vinfo.protocols = ws_protocols();
+    vinfo.pvo = &pvo;
+    vinfo.vhost_name = "rollcall";
+    if (cfg->ping_interval > 0)
+        vinfo.retry_and_idle_policy = &retry;
+    s.vhost = lws_create_vhost(s.lws, &vinfo);
+    if (!s.vhost) {
+        fprintf(stderr, "rollcall: cannot listen on %s:%d (address in use or not available)\n",
+                cfg->host, cfg->port);
+        LOG(ERROR, 0, "listen failed", "host=%s port=%d", cfg->host, cfg->port);
+        goto out_lws;
+    }
+    s.port = lws_get_vhost_listen_port(s.vhost);
+    if (cfg->port_file && cfg->port_file[0] && write_port_file(cfg->port_file, s.port) != 0) {
+        fprintf(stderr, "rollcall: cannot write ROLLCALL_PORT_FILE %s\n", cfg->port_file);
+        goto out_lws;
+    }
+
+    uv_signal_init(&loop, &s.sig_term);
+    uv_signal_init(&loop, &s.sig_int);
+    uv_timer_init(&loop, &s.drain_timer);
+    s.sig_term.data = s.sig_int.data = s.drain_timer.data = &s;
+    uv_signal_start(&s.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s.sig_int, on_signal, SIGINT);
+
+    s.ready = 1;
+    LOG(INFO, 0, "listening", "host=%s port=%d pid=%d", cfg->host, s.port, (int)getpid());
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* Second destroy, now that the loop has stopped. */
+    lws_context_destroy(s.lws);
+    s.lws = NULL;
+    s.exit_code = 0;
+    LOG(INFO, 0, "stopped", "exit=%d", s.exit_code);
+    goto out_state;
+
+out_lws:
+    /* Closing after a failed start: let lws release its loop handles. */
+    lws_context_destroy(s.lws);
+    jr_shutdown(s.jr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    lws_context_destroy(s.lws);
+out_state:
+    if (!s.stopped && s.exit_code == 0)
+        jr_shutdown(s.jr);
+    st_free(s.st);
+    room_free_all(&s);
+    jr_free(s.jr);
+    s.jr = NULL;
+    free(s.conns);
+out_auth:
+    auth_verifier_free(s.auth);
+out_schema:
+    env_shutdown();
+out_loop:
+    if (s.jr)
+        jr_free(s.jr);
+    if (uv_loop_close(&loop) != 0) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+    }
+    return s.exit_code;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* The server: everything the loop thread owns (configuration, the lws context, the
+ * connection registry, rooms, the live-state engine, the journal, metrics), and the
+ * life cycle from start to a drained exit. */
+#ifndef BRK_SRV_H
+#define BRK_SRV_H
+
+#include "auth.h"
+#include "config.h"
+#include "journal.h"
+#include "metrics.h"
+#include "state.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+struct lws_context;
+struct lws_vhost;
+typedef struct conn conn_t;
+typedef struct room room_t;
+
+typedef struct srv {
+    uv_loop_t *loop;
+    const cfg_t *cfg;
+    auth_verifier_t *auth;
+    st_t *st;
+    jr_t *jr;
+    struct lws_context *lws;
+    struct lws_vhost *vhost;
+    int port; /* bound port */
+
+    /* connection registry: open addressing on conn id */
+    conn_t **conns;
+    size_t conns_cap, conns_len;
+    uint64_t next_conn_id;
+    /* rooms by class id: chained hash */
+    room_t **rooms;
+    size_t rooms_cap, rooms_len;
+
+    metrics_t m;
+    int ready;
+    int draining;
+    int stopped;
+    uint64_t drain_deadline_ns;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t drain_timer;
+    int exit_code;
+} srv_t;
+
+/* Runs the server until SIGTERM/SIGINT drained it. Returns the process exit code. */
+int srv_run(const cfg_t *cfg, const char *jwt_secret);
+
+/* Connection registry (loop thread). */
+void srv__conn_add(srv_t *s, conn_t *c);
+void srv__conn_remove(srv_t *s, conn_t *c);
+conn_t *srv_conn_find(srv_t *s, uint64_t id);
+
+/* Starts a drain (as on SIGTERM). */
+void srv_begin_drain(srv_t *s);
+
+#endif

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* ATTENDANCE_MARKED, TODAY_SUMMARY and MY_ATTENDANCE. */
+#include "hdl.h"
+
+#include "brk.h"
+#include "finalize.h"
+#include "log.h"
+#include "room.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double round2(double v)
+{
+    return round(v * 100.0) / 100.0;
+}
+
+/* Engagement so far: engaged seconds over the session's elapsed seconds. */
+static double engagement_pct(const st_session_t *s, const st_student_t *st, int64_t now_ms)
+{
+    if (s->state == ST_SESSION_NONE || s->started_at_ms <= 0)
+        return 0.0;
+    int64_t end = s->ended_at_ms > 0 ? s->ended_at_ms : now_ms;
+    double elapsed = (double)(end - s->started_at_ms) / 1000.0;
+    if (elapsed <= 0)
+        return 0.0;
+    double pct = st->engaged_seconds / elapsed * 100.0;
+    return round2(pct > 100.0 ? 100.0 : pct);
+}
+
+/* --- ATTENDANCE_MARKED --------------------------------------------------------------- */
+
+static void on_marked(int err, const st_session_t *sess, int created, void *ud)
+{
+    hdl_req_t *r = ud;
+    srv_t *s = r->srv;
+    conn_t *c = hdl__req_conn(r);
+    if (err == BRK_ESTATE) {
+        if (c)
+            conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
+        hdl__req_free(r);
+        return;
+    }
+    if (err) {
+        if (c)
+            conn_error(c, err == BRK_ENOMEM ? ERR_UNAVAILABLE : ERR_INTERNAL,
+                       "the mark could not be stored", r->id);
+        hdl__req_free(r);
+        return;
+    }
+    room_t *room = room_find(s, r->class_id);
+    if (created) {
+        /* A legacy client marked without SESSION_START: tell everyone, the marker too. */
+        evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
+        room_broadcast(room, m, ROOM_TO_ALL, NULL);
+        msg_unref(m);
+    }
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "class_id", r->class_id,
+                             "session_id", sess->session_id, "studentId", r->student_id,
+                             "student_id", r->student_id, "status", st_mark_name(r->mark),
+                             "marked_by", r->sub, "marked_at", hdl__iso(brk_now_ms()));
+    evt_msg_t *m = msg_build(OUT_ATTENDANCE_MARKED, json_incref(data), NULL);
+    room_broadcast(room, m, ROOM_TO_ALL, c);
+    msg_unref(m);
+    if (c)
+        conn_reply(c, OUT_ATTENDANCE_MARKED, data, r->id);
+    else
+        json_decref(data);
+    hdl__req_free(r);
+}
+
+void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)
+{
+    const json_t *sid = json_object_get(env->data, "studentId");
+    if (!sid)
+        sid = json_object_get(env->data, "student_id");
+    const char *status = json_string_value(json_object_get(env->data, "status"));
+    const char *name = json_string_value(json_object_get(env->data, "name"));
+    st_mark_t mark;
+    /* The schema guarantees both; this guards against a schema edit that drops them. */
+    if (!json_is_string(sid) || !status || st_parse_mark(status, &mark) != 0) {
+        conn_error(c, ERR_INVALID_PAYLOAD, "data.studentId and data.status are required",
+                   env->id);
+        return;
+    }
+    hdl_req_t *r = hdl__req_new(c, env, class_id);
+    snprintf(r->student_id, sizeof r->student_id, "%s", json_string_value(sid));
+    r->mark = mark;
+    st_mark(c->srv->st, class_id, r->student_id, name ? name : "", mark, c->sub, brk_now_ms(),
+            on_marked, r);
+}
+
+/* --- TODAY_SUMMARY ------------------------------------------------------------------- */
+
+static const char *session_state_name(st_session_state_t s)
+{
+    switch (s) {
+    case ST_SESSION_ACTIVE: return "active";
+    case ST_SESSION_FINALIZED: return "finalized";
+    default: return "none";
+    }
+}
+
+/* Status and source of one student: a manual mark, else the engagement verdict once the
+ * session is finalized, else unmarked. */
+static void student_status(const st_view_t *v, const st_student_t *st, int threshold,
+                           const char **status, const char **source)
+{
+    if (st->mark != ST_MARK_NONE) {
+        *status = st_mark_name(st->mark);
+        *source = "manual";
+    } else if (v->session.state == ST_SESSION_FINALIZED &&
+               st->first_seen_ms <= v->session.ended_at_ms) {
+        *status = engagement_pct(&v->session, st, 0) >= threshold ? "present" : "absent";
+        *source = "engagement";
+    } else {
+        *status = NULL;
+        *source = NULL;
+    }
+}
+
+static void on_summary_view(int err, const st_view_t *v, void *ud)
+{
+    hdl_req_t *r = ud;
+    conn_t *c = hdl__req_conn(r);
+    if (!c) {
+        hdl__req_free(r);
+        return;
+    }
+    if (err) {
+        conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+        hdl__req_free(r);
+        return;
+    }
+    int present = 0, absent = 0, late = 0, unmarked = 0, online = 0;
+    json_t *students = json_array();
+    int64_t now = brk_now_ms();
+    for (size_t i = 0; i < v->n; i++) {
+        const st_student_t *st = &v->students[i];
+        const char *status, *source;
+        student_status(v, st, r->srv->cfg->attendance_threshold, &status, &source);
+        if (!status)
+            unmarked++;
+        else if (strcmp(status, "present") == 0)
+            present++;
+        else if (strcmp(status, "absent") == 0)
+            absent++;
+        else
+            late++;
+        if (st->online > 0)
+            online++;
+        json_array_append_new(
+            students,
+            json_pack("{s:s, s:s, s:s, s:o, s:b, s:f}", "student_id", st->student_id, "name",
+                      st->name, "status", status ? status : "unmarked", "source",
+                      source ? json_string(source) : json_null(), "online", st->online > 0,
+                      "engagement_percentage", engagement_pct(&v->session, st, now)));
+    }
+    const st_session_t *s = &v->session;
+    json_t *data = json_pack(
+        "{s:s, s:s, s:o, s:s, s:o, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:o}", "class_id",
+        r->class_id, "date", s->date,
+        "session_id", s->state == ST_SESSION_NONE ? json_null() : json_string(s->session_id),
+        "state", session_state_name(s->state), "started_at", hdl__iso(s->started_at_ms),
+        "counts", "present", present, "absent", absent, "late", late, "unmarked", unmarked,
+        "online", online, "total", (int)v->n, "students", students);
+    conn_reply(c, OUT_TODAY_SUMMARY, data, r->id);
+    hdl__req_free(r);
+}
+
+void hdl_today_summary(conn_t *c, const env_t *env, const char *class_id)
+{
+    hdl_req_t *r = hdl__req_new(c, env, class_id);
+    st_view(c->srv->st, class_id, brk_now_ms(), on_summary_view, r);
+}
+
+/* --- MY_ATTENDANCE ------------------------------------------------------------------- */
+
+static const st_student_t *find_student(const st_view_t *v, const char *id)
+{
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(v->students[mid].student_id, id);
+        if (cmp == 0)
+            return &v->students[mid];
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void on_my_view(int err, const st_view_t *v, void *ud)
+{
+    hdl_req_t *r = ud;
+    conn_t *c = hdl__req_conn(r);
+    if (!c) {
+        hdl__req_free(r);
+        return;
+    }
+    if (err) {
+        conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+        hdl__req_free(r);
+        return;
+    }
+    const st_session_t *s = &v->session;
+    const st_student_t *st = find_student(v, r->sub);
+    const char *status = NULL, *source = NULL;
+    double pct = 0.0;
+    if (st) {
+        student_status(v, st, r->srv->cfg->attendance_threshold, &status, &source);
+        pct = engagement_pct(s, st, brk_now_ms());
+    }
+    int finalized = s->state == ST_SESSION_FINALIZED;
+    if (!status && finalized) {
+        /* Appeared only after DONE: not in the records, so not present. */
+        status = "absent";
+    }
+    json_t *data = json_pack(
+        "{s:s, s:o, s:s, s:s, s:o, s:b, s:f}", "class_id", r->class_id, "session_id",
+        s->state == ST_SESSION_NONE ? json_null() : json_string(s->session_id), "date", s->date,
+        "status", status ? status : "pending", "source",
+        source ? json_string(source) : json_null(), "finalized", finalized,
+        "engagement_percentage", pct);
+    conn_reply(c, OUT_MY_ATTENDANCE, data, r->id);
+    hdl__req_free(r);
+}
+
+void hdl_my_attendance(conn_t *c, const env_t *env, const char *class_id)
+{
+    hdl_req_t *r = hdl__req_new(c, env, class_id);
+    st_view(c->srv->st, class_id, brk_now_ms(), on_my_view, r);
+}

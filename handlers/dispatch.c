@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* The route table: event -> roles allowed, whether it acts on a class, handler. */
+#include "hdl.h"
+
+#include "brk.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define R_STUDENT (1u << ROLE_STUDENT)
+#define R_TEACHER (1u << ROLE_TEACHER)
+#define R_ADMIN (1u << ROLE_ADMIN)
+#define R_STAFF (R_TEACHER | R_ADMIN)
+#define R_ANY (R_STUDENT | R_STAFF)
+
+typedef void (*hdl_fn)(conn_t *c, const env_t *env, const char *class_id);
+
+typedef struct route {
+    unsigned roles;
+    int needs_class;
+    hdl_fn fn;
+} route_t;
+
+static const route_t routes[EVT__COUNT] = {
+    [EVT_SESSION_START] = {R_STAFF, 1, hdl_session_start},
+    [EVT_ATTENDANCE_MARKED] = {R_STAFF, 1, hdl_attendance_marked},
+    [EVT_TODAY_SUMMARY] = {R_STAFF, 1, hdl_today_summary},
+    [EVT_DONE] = {R_STAFF, 1, hdl_done},
+    [EVT_MY_ATTENDANCE] = {R_STUDENT, 1, hdl_my_attendance},
+    [EVT_PING] = {R_ANY, 0, hdl_ping},
+    [EVT_FRAME] = {R_STUDENT, 0, hdl_frame},
+};
+
+void hdl_dispatch(conn_t *c, const env_t *env)
+{
+    const route_t *r = &routes[env->type];
+    BRK_ASSERT(r->fn);
+    if (!(r->roles & (1u << c->role))) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "a %s may not send %s", auth_role_name(c->role),
+                 env_type_name(env->type));
+        conn_error(c, ERR_FORBIDDEN, msg, env->id);
+        return;
+    }
+    const char *class_id = NULL;
+    if (r->needs_class) {
+        class_id = conn_resolve_class(c, env->data, env->id);
+        if (!class_id)
+            return;
+    }
+    r->fn(c, env, class_id);
+}
+
+hdl_req_t *hdl__req_new(conn_t *c, const env_t *env, const char *class_id)
+{
+    hdl_req_t *r = brk_calloc(1, sizeof *r);
+    r->srv = c->srv;
+    r->conn_id = c->id;
+    r->id = env && env->id ? json_incref(env->id) : NULL;
+    if (class_id)
+        snprintf(r->class_id, sizeof r->class_id, "%s", class_id);
+    snprintf(r->sub, sizeof r->sub, "%s", c->sub);
+    snprintf(r->name, sizeof r->name, "%s", c->name);
+    return r;
+}
+
+void hdl__req_free(hdl_req_t *r)
+{
+    if (!r)
+        return;
+    json_decref(r->id);
+    free(r);
+}
+
+conn_t *hdl__req_conn(const hdl_req_t *r)
+{
+    conn_t *c = srv_conn_find(r->srv, r->conn_id);
+    return c && !c->closing ? c : NULL;
+}
+
+json_t *hdl__iso(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[32];
+    brk_iso8601(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+json_t *hdl__session_json(const st_session_t *s, int already_active)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b}", "class_id", s->class_id, "session_id",
+                     s->session_id, "date", s->date, "started_at", hdl__iso(s->started_at_ms),
+                     "teacher_id", s->teacher_id, "already_active", already_active);
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* Event handlers: one file per event family, pure logic over the live-state API, the
+ * journal and the room/connection API. dispatch.c maps each event to its handler and
+ * enforces roles and classes first. Loop thread only. Every handler may complete later
+ * (the state engine or the journal answers through callbacks), so handlers keep the
+ * connection's id, never its pointer, across a callback. */
+#ifndef BRK_HDL_H
+#define BRK_HDL_H
+
+#include "conn.h"
+#include "envelope.h"
+#include "srv.h"
+
+#include <jansson.h>
+
+/* Handles one parsed request from c (env is borrowed). */
+void hdl_dispatch(conn_t *c, const env_t *env);
+
+/* Connection life cycle: welcome, room joins and presence; and the reverse. */
+void hdl_conn_open(conn_t *c);
+void hdl_conn_close(conn_t *c);
+
+/* A request that outlives the handler call. */
+typedef struct hdl_req {
+    srv_t *srv;
+    uint64_t conn_id;
+    json_t *id; /* request id (own reference) or NULL */
+    char class_id[ST_ID];
+    char sub[ST_ID];
+    char student_id[ST_ID];
+    char name[ST_NAME];
+    st_mark_t mark;
+    int attempts; /* guards retry loops against a misbehaving engine */
+} hdl_req_t;
+
+hdl_req_t *hdl__req_new(conn_t *c, const env_t *env, const char *class_id);
+void hdl__req_free(hdl_req_t *r);
+/* The requester, or NULL when it disconnected or is closing. */
+conn_t *hdl__req_conn(const hdl_req_t *r);
+
+/* JSON helpers. */
+json_t *hdl__iso(int64_t ms);                /* ISO-8601 string, or null for 0 */
+json_t *hdl__session_json(const st_session_t *s, int already_active);
+
+void hdl_session_start(conn_t *c, const env_t *env, const char *class_id);
+void hdl_done(conn_t *c, const env_t *env, const char *class_id);
+void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id);
+void hdl_today_summary(conn_t *c, const env_t *env, const char *class_id);
+void hdl_my_attendance(conn_t *c, const env_t *env, const char *class_id);
+void hdl_ping(conn_t *c, const env_t *env, const char *class_id);
+void hdl_frame(conn_t *c, const env_t *env, const char *class_id);
+
+#endif

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/* SESSION_START and DONE: opening today's session and finalizing it into the journal. */
+#include "hdl.h"
+
+#include "brk.h"
+#include "finalize.h"
+#include "log.h"
+#include "room.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void broadcast_session_started(srv_t *s, const st_session_t *sess, const conn_t *except)
+{
+    evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
+    room_broadcast(room_find(s, sess->class_id), m, ROOM_TO_ALL, except);
+    msg_unref(m);
+}
+
+static void on_session_open(int err, const st_session_t *sess, int created, void *ud)
+{
+    hdl_req_t *r = ud;
+    conn_t *c = hdl__req_conn(r);
+    if (err == BRK_ESTATE) {
+        if (c)
+            conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
+    } else if (err) {
+        LOG(ERROR, r->conn_id, "session open failed", "err=\"%s\"", brk_strerror(err));
+        if (c)
+            conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+    } else {
+        if (created) {
+            LOG(INFO, r->conn_id, "session started", "class=%s session=%s", sess->class_id,
+                sess->session_id);
+            broadcast_session_started(r->srv, sess, c);
+        }
+        if (c)
+            conn_reply(c, OUT_SESSION_STARTED, hdl__session_json(sess, !created), r->id);
+    }
+    hdl__req_free(r);
+}
+
+void hdl_session_start(conn_t *c, const env_t *env, const char *class_id)
+{
+    hdl_req_t *r = hdl__req_new(c, env, class_id);
+    st_session_open(c->srv->st, class_id, c->sub, brk_now_ms(), on_session_open, r);
+}
+
+/* --- DONE ---------------------------------------------------------------------------- */
+
+static json_t *finalized_json(const jr_result_t *res)
+{
+    json_t *records = json_array();
+    for (size_t i = 0; i < res->n; i++) {
+        const jr_record_t *rec = &res->records[i];
+        json_array_append_new(records,
+                              json_pack("{s:s, s:s, s:s, s:s, s:f}", "student_id",
+                                        rec->student_id, "student_name", rec->student_name,
+                                        "status", rec->status, "source", rec->source,
+                                        "engagement_percentage", rec->engagement_percentage));
+    }
+    const jr_daily_t *d = &res->daily;
+    return json_pack("{s:s, s:s, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:f}, s:o}", "class_id",
+                     d->class_id, "session_id", d->session_id, "date", d->date,
+                     "already_finalized", res->already, "summary", "present", d->present,
+                     "absent", d->absent, "late", d->late, "total", d->total, "percentage",
+                     d->percentage, "records", records);
+}
+
+static void on_journal(jr_result_t *res, void *ud)
+{
+    hdl_req_t *r = ud;
+    srv_t *s = r->srv;
+    conn_t *c = hdl__req_conn(r);
+    if (res->err) {
+        LOG(ERROR, r->conn_id, "finalize not stored", "class=%s err=\"%s\"", r->class_id,
+            res->errmsg);
+        if (c)
+            conn_error(c, ERR_UNAVAILABLE,
+                       "the records could not be stored; nothing was finalized, send DONE again",
+                       r->id);
+    } else {
+        LOG(INFO, r->conn_id, "session finalized", "class=%s session=%s records=%zu already=%d",
+            res->daily.class_id, res->daily.session_id, res->n, res->already);
+        json_t *data = finalized_json(res);
+        if (!res->already) {
+            /* The first DONE to reach the journal tells the class; later ones only get
+             * their reply. */
+            evt_msg_t *m = msg_build(OUT_ATTENDANCE_FINALIZED, json_incref(data), NULL);
+            room_broadcast(room_find(s, r->class_id), m, ROOM_TO_ALL, c);
+            msg_unref(m);
+        }
+        if (c)
+            conn_reply(c, OUT_ATTENDANCE_FINALIZED, data, r->id);
+        else
+            json_decref(data);
+    }
+    jr_result_free(res);
+    hdl__req_free(r);
+}
+
+static void on_done_view(int err, const st_view_t *view, void *ud);
+
+static void submit_finalize(hdl_req_t *r, const st_view_t *view)
+{
+    srv_t *s = r->srv;
+    jr_daily_t daily;
+    jr_record_t *recs = NULL;
+    size_t n = 0;
+    fin_compute(view, s->cfg->attendance_threshold, view->session.ended_at_ms, &daily, &recs, &n);
+    jr_finalize(s->jr, &daily, recs, n, on_journal, r);
+    free(recs);
+}
+
+static void on_done_frozen(int err, const st_session_t *sess, int created, void *ud)
+{
+    hdl_req_t *r = ud;
+    /* Frozen now (or by a concurrent DONE a moment ago): read the final view. */
+    st_view(r->srv->st, r->class_id, brk_now_ms(), on_done_view, r);
+}
+
+static void on_done_opened(int err, const st_session_t *sess, int created, void *ud)
+{
+    hdl_req_t *r = ud;
+    if (err && err != BRK_ESTATE) {
+        conn_t *c = hdl__req_conn(r);
+        if (c)
+            conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+        hdl__req_free(r);
+        return;
+    }
+    st_view(r->srv->st, r->class_id, brk_now_ms(), on_done_view, r);
+}
+
+static void on_done_view(int err, const st_view_t *view, void *ud)
+{
+    hdl_req_t *r = ud;
+    srv_t *s = r->srv;
+    if (err) {
+        conn_t *c = hdl__req_conn(r);
+        if (c)
+            conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+        hdl__req_free(r);
+        return;
+    }
+    switch (view->session.state) {
+    case ST_SESSION_NONE:
+        if (view->n == 0) {
+            conn_t *c = hdl__req_conn(r);
+            if (c)
+                conn_error(c, ERR_NO_SESSION, "no session today and no student seen", r->id);
+            hdl__req_free(r);
+            return;
+        }
+        /* Students appeared but nobody opened a session: open it, then finalize. */
+        st_session_open(s->st, r->class_id, r->sub, brk_now_ms(), on_done_opened, r);
+        return;
+    case ST_SESSION_ACTIVE:
+        if (++r->attempts > 3) {
+            conn_t *c = hdl__req_conn(r);
+            if (c)
+                conn_error(c, ERR_INTERNAL, "the session could not be frozen", r->id);
+            hdl__req_free(r);
+            return;
+        }
+        /* Freeze the session before computing, so no mark can be acknowledged after the
+         * snapshot the records are made of. A journal failure leaves it frozen and a
+         * repeated DONE stores the same records. */
+        st_finalized(s->st, r->class_id, view->session.session_id, brk_now_ms(),
+                     on_done_frozen, r);
+        return;
+    case ST_SESSION_FINALIZED:
+        submit_finalize(r, view);
+        return;
+    }
+}
+
+void hdl_done(conn_t *c, const env_t *env, const char *class_id)
+{
+    hdl_req_t *r = hdl__req_new(c, env, class_id);
+    st_view(c->srv->st, class_id, brk_now_ms(), on_done_view, r);
+}
