@@ -34,7 +34,16 @@ typedef struct auth_options {
 } auth_options_t;
 
 /* Creates a verifier. Reads the key file now. Returns 0 and *out, or BRK_EINVAL with a
- * human readable reason in err (never containing the secret). */
+ * human readable reason in err (never containing the secret). opt and its strings are
+ * borrowed (copied). Key rules:
+ * - alg NULL or "": a secret alone gives HS256; a public key alone gives RS256 for an RSA
+ *   key (at least 2048 bits) or ES256 for an EC P-256 key (the PEM is read with OpenSSL);
+ *   both a secret and a public key without alg is an error; neither is an error.
+ * - alg set: HS256 needs the secret, RS256/ES256 the public key, of the matching kind; the
+ *   other key, if any, is ignored.
+ * - An HS256 secret shorter than 32 bytes is refused: "ROLLCALL_JWT_SECRET must be at least
+ *   32 bytes". The same rule applies to auth_mint_hs256().
+ * - leeway_s < 0 counts as 0. */
 int auth_verifier_new(const auth_options_t *opt, auth_verifier_t **out, char *err,
                       size_t errlen);
 void auth_verifier_free(auth_verifier_t *v);
@@ -42,7 +51,19 @@ void auth_verifier_free(auth_verifier_t *v);
 /* Verifies token (len bytes, need not be NUL-terminated) at time now_s. Returns 0 and
  * fills *id, or BRK_EAUTH and a short reason in *reason (static string, e.g. "expired",
  * "bad signature", "wrong algorithm", "missing sub", "bad role", "no class", "issuer",
- * "audience", "not yet valid", "malformed"). Never logs. */
+ * "audience", "not yet valid", "malformed"). Never logs. *id is untouched on failure.
+ * The complete list of reasons: "missing", "too long" (over 8192 bytes), "malformed",
+ * "wrong algorithm" (alg other than the configured one, "none" included), "bad signature",
+ * "missing exp", "expired", "not yet valid" (nbf), "issued in the future" (iat), "issuer",
+ * "audience", "missing sub", "bad sub", "bad role", "bad name", "bad class",
+ * "too many classes", "no class", "no verifier".
+ * Claims: exp is required (a number); nbf and iat are checked when present; all three
+ * allow leeway_s. sub and every class id are 1..64 characters from [A-Za-z0-9._:@-] (safe
+ * unquoted in logs and keys); anything else is refused. name is optional: a longer name
+ * is cut to AUTH_MAX_NAME bytes on a UTF-8 boundary (not refused) and control characters
+ * become spaces. class_id and classes (array, at most 64 entries) may both be present:
+ * the identity gets their union, duplicates removed. iss/aud are checked only when the
+ * verifier has an issuer/audience; aud may be a string or an array of strings. */
 int auth_verify(const auth_verifier_t *v, const char *token, size_t len, int64_t now_s,
                 auth_identity_t *id, const char **reason);
 
@@ -55,7 +76,10 @@ int auth_parse_role(const char *s, auth_role_t *out);
 
 /* Mints an HS256 token. classes is a comma-separated list (one class gives a "class_id"
  * claim, several a "classes" array). issuer/audience/name may be NULL. Returns a new
- * malloc'd string (caller frees) or NULL on error. */
+ * malloc'd string (caller frees) or NULL on error: secret shorter than 32 bytes, sub or a
+ * class id outside the rules of auth_verify(), unknown role, ttl_s <= 0. Claims: sub,
+ * role, name (when given), class_id or classes, iat = now_s, exp = now_s + ttl_s, iss and
+ * aud (when given). */
 char *auth_mint_hs256(const char *secret, const char *sub, const char *role, const char *name,
                       const char *classes, int64_t now_s, int64_t ttl_s, const char *issuer,
                       const char *audience);

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration loading. One descriptor table (settings[] below) names every setting once:
+ * its ROLLCALL_* variable, its --flag, its type, default, range and help text. Loading,
+ * --help and the start-up dump all walk that table, so a new setting is one table row and
+ * one cfg_t field. Depends on nothing but brk and log: key cross-checks (secret vs public
+ * key, alg) belong to the caller, which hands the values to auth. */
+#include "config.h"
+
+#include "brk.h"
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { CT_STRING, CT_INT, CT_BOOL } cfg_type_t;
+
+enum {
+    CF_SECRET = 1 << 0,   /* never printed: not in the dump, not in error messages */
+    CF_NONEMPTY = 1 << 1, /* an empty value is an error rather than "unset" */
+};
+
+typedef struct cfg_desc {
+    const char *name; /* key in the dump, e.g. "port" */
+    const char *env;  /* e.g. "ROLLCALL_PORT" */
+    const char *flag; /* e.g. "--port" */
+    cfg_type_t type;
+    size_t off;                 /* offset of the char * or int field in cfg_t */
+    const char *def;            /* default, parsed like any other value; NULL = unset */
+    long min, max;              /* CT_INT range, inclusive */
+    const char *const *choices; /* CT_STRING: allowed values (case-insensitive), or NULL */
+    const char *metavar;        /* shown in --help after the flag */
+    const char *help;
+    unsigned flags;
+} cfg_desc_t;
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+static const char *const jwt_algs[] = {"HS256", "RS256", "ES256", NULL};
+
+#define F(field) offsetof(cfg_t, field)
+#define MiB (1024L * 1024L)
+
+static const cfg_desc_t settings[] = {
+    {"host", "ROLLCALL_HOST", "--host", CT_STRING, F(host), "0.0.0.0", 0, 0, NULL, "ADDR",
+     "Address to listen on.", CF_NONEMPTY},
+    {"port", "ROLLCALL_PORT", "--port", CT_INT, F(port), "8080", 0, 65535, NULL, "N",
+     "TCP port to listen on; 0 picks any free port.", 0},
+    {"jwt_secret", "ROLLCALL_JWT_SECRET", "--jwt-secret", CT_STRING, F(jwt_secret), NULL, 0, 0,
+     NULL, "SECRET", "HS256 shared secret (at least 32 bytes). Prefer the variable to the flag.",
+     CF_SECRET},
+    {"jwt_public_key", "ROLLCALL_JWT_PUBLIC_KEY", "--jwt-public-key", CT_STRING, F(jwt_public_key),
+     NULL, 0, 0, NULL, "PATH", "PEM public key file for RS256 or ES256.", 0},
+    {"jwt_alg", "ROLLCALL_JWT_ALG", "--jwt-alg", CT_STRING, F(jwt_alg), NULL, 0, 0, jwt_algs, "ALG",
+     "HS256, RS256 or ES256; derived from the key when unset.", 0},
+    {"jwt_issuer", "ROLLCALL_JWT_ISSUER", "--jwt-issuer", CT_STRING, F(jwt_issuer), NULL, 0, 0,
+     NULL, "ISS", "Required token issuer (iss); not checked when unset.", 0},
+    {"jwt_audience", "ROLLCALL_JWT_AUDIENCE", "--jwt-audience", CT_STRING, F(jwt_audience), NULL, 0,
+     0, NULL, "AUD", "Required token audience (aud); not checked when unset.", 0},
+    {"jwt_leeway", "ROLLCALL_JWT_LEEWAY", "--jwt-leeway", CT_INT, F(jwt_leeway), "30", 0, 600, NULL,
+     "SECONDS", "Clock leeway for exp, nbf and iat.", 0},
+    {"data_dir", "ROLLCALL_DATA_DIR", "--data-dir", CT_STRING, F(data_dir), "./rollcall-data", 0, 0,
+     NULL, "DIR", "Directory of the attendance journal.", CF_NONEMPTY},
+    {"attendance_threshold", "ROLLCALL_ATTENDANCE_THRESHOLD", "--attendance-threshold", CT_INT,
+     F(attendance_threshold), "75", 0, 100, NULL, "PERCENT",
+     "Engagement percent at or above which a student counts as present.", 0},
+    {"log_level", "ROLLCALL_LOG_LEVEL", "--log-level", CT_STRING, F(log_level), "info", 0, 0,
+     log_levels, "LEVEL", "debug, info, warn, error or off.", CF_NONEMPTY},
+    {"dev", "ROLLCALL_DEV", "--dev", CT_BOOL, F(dev), "0", 0, 1, NULL, NULL,
+     "Development mode: generate a random JWT secret when none is set.", 0},
+    {"max_message_bytes", "ROLLCALL_MAX_MESSAGE_BYTES", "--max-message-bytes", CT_INT,
+     F(max_message_bytes), "65536", 256, 16 * MiB, NULL, "BYTES",
+     "Largest accepted WebSocket text message.", 0},
+    {"outbox_messages", "ROLLCALL_OUTBOX_MESSAGES", "--outbox-messages", CT_INT, F(outbox_messages),
+     "1024", 16, 1000000, NULL, "N",
+     "Queued messages per connection before closing it as a slow consumer.", 0},
+    {"outbox_bytes", "ROLLCALL_OUTBOX_BYTES", "--outbox-bytes", CT_INT, F(outbox_bytes), "4194304",
+     4096, 1024 * MiB, NULL, "BYTES",
+     "Queued bytes per connection before closing it as a slow consumer.", 0},
+    {"error_limit", "ROLLCALL_ERROR_LIMIT", "--error-limit", CT_INT, F(error_limit), "20", 1, 10000,
+     NULL, "N", "Error replies within 10 s before the connection is closed (1008).", 0},
+    {"max_connections", "ROLLCALL_MAX_CONNECTIONS", "--max-connections", CT_INT, F(max_connections),
+     "50000", 1, 1000000, NULL, "N", "Concurrent WebSocket connections.", 0},
+    {"ping_interval", "ROLLCALL_PING_INTERVAL", "--ping-interval", CT_INT, F(ping_interval), "30",
+     0, 3600, NULL, "SECONDS", "Ping a silent peer after this long; 0 disables pings.", 0},
+    {"idle_timeout", "ROLLCALL_IDLE_TIMEOUT", "--idle-timeout", CT_INT, F(idle_timeout), "90", 0,
+     86400, NULL, "SECONDS", "Close a connection without any traffic for this long; 0 never.", 0},
+    {"drain_timeout", "ROLLCALL_DRAIN_TIMEOUT", "--drain-timeout", CT_INT, F(drain_timeout), "10",
+     0, 600, NULL, "SECONDS", "Time given to connections to drain after SIGTERM.", 0},
+    {"port_file", "ROLLCALL_PORT_FILE", "--port-file", CT_STRING, F(port_file), NULL, 0, 0, NULL,
+     "PATH", "Write the bound port to this file once listening (tests).", 0},
+};
+
+#undef F
+
+static char **str_field(cfg_t *cfg, const cfg_desc_t *d)
+{
+    return (char **)(void *)((char *)cfg + d->off);
+}
+
+static int *int_field(cfg_t *cfg, const cfg_desc_t *d)
+{
+    return (int *)(void *)((char *)cfg + d->off);
+}
+
+static const char *const *str_cfield(const cfg_t *cfg, const cfg_desc_t *d)
+{
+    return (const char *const *)(const void *)((const char *)cfg + d->off);
+}
+
+static const int *int_cfield(const cfg_t *cfg, const cfg_desc_t *d)
+{
+    return (const int *)(const void *)((const char *)cfg + d->off);
+}
+
+/* Writes s to out in double quotes, escaping quotes, backslashes and control bytes, and
+ * cutting it at max bytes, so a hostile value cannot forge extra lines or fields. */
+static void put_quoted(FILE *out, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    fputc('"', out);
+    for (size_t i = 0; i < n && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    if (n > max)
+        fputs("...", out);
+    fputc('"', out);
+}
+
+static void report(FILE *err, const cfg_desc_t *d, const char *value, const char *expected)
+{
+    if (!err)
+        return;
+    fprintf(err, "rollcall: invalid %s (%s) value ", d->env, d->flag);
+    if (d->flags & CF_SECRET)
+        fputs("(redacted)", err);
+    else
+        put_quoted(err, value, 80);
+    fprintf(err, ": %s\n", expected);
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < BRK_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return BRK_EINVAL;
+}
+
+/* Parses a plain decimal integer: optional '-', digits, nothing else. strtol alone would
+ * accept leading blanks, a '+' and a trailing remainder. */
+static int parse_int(const char *s, long *out)
+{
+    const char *p = s[0] == '-' ? s + 1 : s;
+    if (*p < '0' || *p > '9')
+        return BRK_EINVAL;
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0')
+        return BRK_EINVAL;
+    if (errno == ERANGE)
+        v = s[0] == '-' ? LONG_MIN : LONG_MAX; /* out of every range below */
+    *out = v;
+    return 0;
+}
+
+/* Validates value for setting d and stores it into cfg. value is never NULL here; an
+ * empty string clears an optional string setting. */
+static int set_value(cfg_t *cfg, const cfg_desc_t *d, const char *value, FILE *err)
+{
+    char expected[96];
+
+    switch (d->type) {
+    case CT_INT: {
+        long v;
+        if (parse_int(value, &v) != 0 || v < d->min || v > d->max) {
+            snprintf(expected, sizeof expected, "expected an integer %ld..%ld", d->min, d->max);
+            report(err, d, value, expected);
+            return BRK_EINVAL;
+        }
+        *int_field(cfg, d) = (int)v;
+        return 0;
+    }
+    case CT_BOOL: {
+        int v;
+        if (parse_bool(value, &v) != 0) {
+            report(err, d, value, "expected 1, 0, true, false, yes or no");
+            return BRK_EINVAL;
+        }
+        *int_field(cfg, d) = v;
+        return 0;
+    }
+    case CT_STRING:
+        break;
+    }
+
+    char **field = str_field(cfg, d);
+    if (value[0] == '\0') {
+        if (d->flags & CF_NONEMPTY) {
+            report(err, d, value, "expected a non-empty value");
+            return BRK_EINVAL;
+        }
+        BRK_FREE(*field);
+        return 0;
+    }
+    const char *store = value;
+    if (d->choices) {
+        store = NULL;
+        for (size_t i = 0; d->choices[i]; i++) {
+            if (strcasecmp(value, d->choices[i]) == 0)
+                store = d->choices[i]; /* keep the canonical spelling */
+        }
+        if (!store) {
+            size_t n = (size_t)snprintf(expected, sizeof expected, "expected one of");
+            for (size_t i = 0; d->choices[i] && n < sizeof expected; i++)
+                n += (size_t)snprintf(expected + n, sizeof expected - n, "%s %s", i ? "," : "",
+                                      d->choices[i]);
+            report(err, d, value, expected);
+            return BRK_EINVAL;
+        }
+    }
+    free(*field);
+    *field = brk_strdup(store);
+    return 0;
+}
+
+static const cfg_desc_t *find_flag(const char *arg, size_t namelen)
+{
+    for (size_t i = 0; i < BRK_ARRAY_LEN(settings); i++) {
+        const char *f = settings[i].flag;
+        if (strlen(f) == namelen && strncmp(f, arg, namelen) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+/* Walks the arguments before the subcommand looking for --help, -h or --version, so that
+ * help works even while the environment holds a bad value. Values of flags are skipped so
+ * that "--data-dir -h" means a directory named -h. */
+static cfg_command_t scan_info_flags(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CFG_HELP;
+        if (strcmp(a, "--version") == 0)
+            return CFG_VERSION;
+        if (a[0] != '-')
+            break; /* the subcommand, or a stray argument reported later */
+        if (strchr(a, '='))
+            continue;
+        const cfg_desc_t *d = find_flag(a, strlen(a));
+        if (d && d->type != CT_BOOL)
+            i++;
+    }
+    return CFG_RUN;
+}
+
+void cfg_free(cfg_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < BRK_ARRAY_LEN(settings); i++) {
+        if (settings[i].type == CT_STRING)
+            BRK_FREE(*str_field(cfg, &settings[i]));
+    }
+}
+
+int cfg_load(cfg_t *cfg, int argc, char **argv, cfg_command_t *cmd, int *argi, FILE *err)
+{
+    int rc = 0;
+    cfg_command_t command = CFG_RUN;
+    int i = 1;
+
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t k = 0; k < BRK_ARRAY_LEN(settings); k++) {
+        const cfg_desc_t *d = &settings[k];
+        if (d->def) {
+            /* The table is code: a default that fails its own check is a bug. */
+            rc = set_value(cfg, d, d->def, err);
+            BRK_ASSERT(rc == 0);
+        }
+    }
+
+    command = scan_info_flags(argc, argv);
+    if (command != CFG_RUN)
+        goto done;
+
+    for (size_t k = 0; k < BRK_ARRAY_LEN(settings); k++) {
+        const cfg_desc_t *d = &settings[k];
+        const char *v = getenv(d->env);
+        if (!v || v[0] == '\0')
+            continue; /* an empty variable counts as unset */
+        rc = set_value(cfg, d, v, err);
+        if (rc != 0)
+            goto cleanup;
+    }
+
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            if (strcmp(a, "token") == 0) {
+                command = CFG_TOKEN;
+                i++;
+                break;
+            }
+            if (err)
+                fprintf(err, "rollcall: unexpected argument \"%s\" (see --help)\n", a);
+            rc = BRK_EINVAL;
+            goto cleanup;
+        }
+        const char *eq = strchr(a, '=');
+        size_t namelen = eq ? (size_t)(eq - a) : strlen(a);
+        const cfg_desc_t *d = find_flag(a, namelen);
+        if (!d) {
+            if (err) {
+                char *name = brk_strndup(a, namelen); /* without any "=value" */
+                fputs("rollcall: unknown flag ", err);
+                put_quoted(err, name, 80);
+                fputs(" (see --help)\n", err);
+                free(name);
+            }
+            rc = BRK_EINVAL;
+            goto cleanup;
+        }
+        const char *value;
+        if (eq) {
+            value = eq + 1;
+        } else if (d->type == CT_BOOL) {
+            value = "1";
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            if (err)
+                fprintf(err, "rollcall: missing value for %s (%s)\n", d->flag, d->env);
+            rc = BRK_EINVAL;
+            goto cleanup;
+        }
+        rc = set_value(cfg, d, value, err);
+        if (rc != 0)
+            goto cleanup;
+    }
+
+done:
+    if (cmd)
+        *cmd = command;
+    if (argi)
+        *argi = i < argc ? i : argc;
+    return 0;
+
+cleanup:
+    cfg_free(cfg);
+    return rc;
+}
+
+void cfg_print_help(FILE *out, const char *argv0)
+{
+    const char *prog = argv0 && argv0[0] ? argv0 : "rollcall";
+    fprintf(out,
+            "Usage: %s [options]\n"
+            "       %s [options] token [token options]\n"
+            "\n"
+            "Every option can also be set through its environment variable; a flag wins over\n"
+            "the variable, and an empty variable counts as unset. Flags take their value as\n"
+            "\"--port 9000\" or \"--port=9000\".\n"
+            "\n"
+            "Options:\n",
+            prog, prog);
+    for (size_t i = 0; i < BRK_ARRAY_LEN(settings); i++) {
+        const cfg_desc_t *d = &settings[i];
+        char lhs[64];
+        snprintf(lhs, sizeof lhs, "%s%s%s", d->flag, d->metavar ? " " : "",
+                 d->metavar ? d->metavar : "");
+        fprintf(out, "  %-32s %s\n", lhs, d->env);
+        fprintf(out, "      %s\n", d->help);
+        if (d->type == CT_INT)
+            fprintf(out, "      Range %ld..%ld, default %s.\n", d->min, d->max, d->def);
+        else if (d->type == CT_BOOL)
+            fputs("      The variable takes 1/0, true/false or yes/no; default off.\n", out);
+        else if (d->def)
+            fprintf(out, "      Default \"%s\".\n", d->def);
+    }
+    fprintf(out, "  %-32s %s\n", "-h, --help", "Print this help and exit.");
+    fprintf(out, "  %-32s %s\n", "--version", "Print the version and exit.");
+    fprintf(out, "\nCommands:\n  %-32s %s\n", "token",
+            "Mint a development token; see \"token --help\".");
+}
+
+/* Appends key=value to buf, quoting the value when it is empty or holds anything other
+ * than plain characters. Returns the new length, or len unchanged when it does not fit. */
+static size_t append_kv(char *buf, size_t cap, size_t len, const char *key, const char *value)
+{
+    char tmp[320];
+    size_t n = (size_t)snprintf(tmp, sizeof tmp, "%s%s=", len ? " " : "", key);
+    bool quote = value[0] == '\0';
+    for (const char *p = value; *p && !quote; p++) {
+        unsigned char c = (unsigned char)*p;
+        quote = c <= 0x20 || c == '"' || c == '\\' || c == '=' || c >= 0x7f;
+    }
+    if (quote && n < sizeof tmp)
+        tmp[n++] = '"';
+    for (const char *p = value; *p && n + 8 < sizeof tmp; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\')
+            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "\\x%02x", c);
+        else
+            tmp[n++] = (char)c;
+    }
+    if (quote && n < sizeof tmp)
+        tmp[n++] = '"';
+    if (len + n + 1 > cap)
+        return len;
+    memcpy(buf + len, tmp, n);
+    buf[len + n] = '\0';
+    return len + n;
+}
+
+void cfg_log(const cfg_t *cfg)
+{
+    /* log_write() caps a line at 1 KiB, so settings are packed into as many "config" lines
+     * as needed rather than one line that could be cut. */
+    char line[700];
+    size_t len = 0;
+    line[0] = '\0';
+    for (size_t i = 0; i < BRK_ARRAY_LEN(settings); i++) {
+        const cfg_desc_t *d = &settings[i];
+        char num[24];
+        const char *value;
+        if (d->type == CT_STRING) {
+            const char *s = *str_cfield(cfg, d);
+            if (d->flags & CF_SECRET)
+                value = s ? "(redacted)" : "";
+            else
+                value = s ? s : "";
+        } else {
+            snprintf(num, sizeof num, "%d", *int_cfield(cfg, d));
+            value = num;
+        }
+        size_t next = append_kv(line, sizeof line, len, d->name, value);
+        if (next == len && len > 0) {
+            LOG(INFO, 0, "config", "%s", line);
+            len = 0;
+            line[0] = '\0';
+            next = append_kv(line, sizeof line, len, d->name, value);
+        }
+        len = next;
+    }
+    if (len > 0)
+        LOG(INFO, 0, "config", "%s", line);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite: a clang build with AddressSanitizer
+# and UndefinedBehaviorSanitizer (unit, end-to-end and a short libFuzzer run), after a gcc
+# build of everything with warnings as errors. Ends with ctest's summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs="$(nproc)"
+
+echo "== gcc build (warnings are errors)"
+cmake -S . -B build-gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DROLLCALL_WERROR=ON >/dev/null
+cmake --build build-gcc -j"$jobs" >/dev/null
+
+echo "== clang build with ASan + UBSan"
+cmake -S . -B build-test -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+  -DROLLCALL_SANITIZE=ON -DROLLCALL_FUZZ=ON >/dev/null
+cmake --build build-test -j"$jobs" >/dev/null
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+ulimit -n 65536 2>/dev/null || true
+cd build-test
+ctest --output-on-failure --timeout 600 -j"$jobs"
