@@ -101,6 +101,23 @@ static void on_journal(jr_result_t *res, void *ud)
 
 static void on_done_view(int err, const st_view_t *view, void *ud);
 
+static void on_stored_day(jr_result_t *res, void *ud)
+{
+    hdl_req_t *r = ud;
+    conn_t *c = hdl__req_conn(r);
+    if (res->err == 0) {
+        res->already = 1;
+        if (c)
+            conn_reply(c, OUT_ATTENDANCE_FINALIZED, finalized_json(res), r->id);
+    } else if (c && res->err == BRK_ENOTFOUND) {
+        conn_error(c, ERR_NO_SESSION, "no session today and no student seen", r->id);
+    } else if (c) {
+        conn_error(c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
+    }
+    jr_result_free(res);
+    hdl__req_free(r);
+}
+
 static void submit_finalize(hdl_req_t *r, const st_view_t *view)
 {
     srv_t *s = r->srv;
@@ -146,10 +163,8 @@ static void on_done_view(int err, const st_view_t *view, void *ud)
     switch (view->session.state) {
     case ST_SESSION_NONE:
         if (view->n == 0) {
-            conn_t *c = hdl__req_conn(r);
-            if (c)
-                conn_error(c, ERR_NO_SESSION, "no session today and no student seen", r->id);
-            hdl__req_free(r);
+            /* Nothing live: the day may have been finalized before a restart. */
+            jr_report_day(s->jr, r->class_id, view->session.date, on_stored_day, r);
             return;
         }
         /* Students appeared but nobody opened a session: open it, then finalize. */

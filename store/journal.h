@@ -80,6 +80,11 @@ void jr_finalize(jr_t *j, const jr_daily_t *daily, const jr_record_t *recs, size
  * err = BRK_ENOTFOUND when class_id/session_id has no finalized records. Loop thread only. */
 void jr_report(jr_t *j, const char *class_id, const char *session_id, jr_done_cb cb, void *ud);
 
+/* Queues a read of the day class_id finalized on date (YYYY-MM-DD): its summary and
+ * records, or BRK_ENOTFOUND. Lets a DONE after a restart find what it already stored.
+ * Loop thread only. */
+void jr_report_day(jr_t *j, const char *class_id, const char *date, jr_done_cb cb, void *ud);
+
 void jr_result_free(jr_result_t *res);
 
 /* Loop thread only. */
