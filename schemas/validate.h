@@ -21,4 +21,9 @@ void vs_free(vs_schema_t *s);
  * the first failing value, e.g. "data.status: must be one of present, absent, late". */
 int vs_validate(const vs_schema_t *s, const json_t *instance, char *err, size_t errlen);
 
+/* As vs_validate, which names the instance "data" (the envelope's payload); root is the
+ * name the path starts with ("" for none, then top-level messages say "(root)"). */
+int vs_validate_at(const vs_schema_t *s, const json_t *instance, const char *root, char *err,
+                   size_t errlen);
+
 #endif
