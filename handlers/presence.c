@@ -76,8 +76,9 @@ void hdl_conn_open(conn_t *c)
     for (int i = 0; i < c->n_classes; i++)
         json_array_append_new(classes, json_string(c->classes[i]));
     conn_reply(c, OUT_WELCOME,
-               json_pack("{s:s, s:s, s:s, s:o, s:o, s:i}", "user_id", c->sub, "role",
-                         auth_role_name(c->role), "name", c->name, "classes", classes,
+               json_pack("{s:s, s:s, s:o, s:o, s:o, s:i}", "user_id", c->sub, "role",
+                         auth_role_name(c->role), "name",
+                         c->name[0] ? json_string(c->name) : json_null(), "classes", classes,
                          "server_time", hdl__iso(brk_now_ms()), "protocol", 1),
                NULL);
     for (int k = 0; k < c->n_classes; k++) {
