@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: MIT
+// The OpenCV/dlib island of the frame analyzer. It owns decoding (after the C header probe
+// has vetted the dimensions), face detection, landmarks, head pose and the eye aspect ratio,
+// and exposes only the extern "C" functions of engagement.h: every exception stops here.
+//
+// Pipeline (chosen by measurement on the labeled photos; figures in engagement/README.md):
+//   1. MediaPipe BlazeFace front model (128x128, ONNX in cv::dnn, ~2.5 ms) on the
+//      letterboxed frame finds faces, with six keypoints each.
+//   2. When it finds none: the BlazeFace back model (256x256, ~12 ms), made for small faces
+//      (groups, people far from the camera); then, still none, the LBP profile cascade on the
+//      frame and its mirror, for heads turned far away, kept only where BlazeFace sees at least
+//      a weak face. These passes cost time only on frames without an obvious face.
+//   3. dlib's HOG detector re-detects on a crop around the main (largest) face. A HOG box
+//      feeds the landmarks. A face HOG rejects is still counted, but when its BlazeFace
+//      keypoints show a turned head it is "not looking": landmarks fitted to a profile are
+//      unreliable and tend to look frontal.
+//   4. dlib's 68-point shape predictor; cv::solvePnP (SQPnP, camera-axes model, so no
+//      mirrored solution) gives yaw and pitch; the eye aspect ratio of landmarks 36-47 says
+//      whether the eyes are open.
+#include "engagement.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/opencv.h>
+#include <opencv2/core.hpp>
+#include <opencv2/calib3d.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
+
+namespace {
+
+const char *const BLAZEFACE_FILE = "face_detection_front_128x128_barracuda.onnx";
+const char *const BLAZEFACE_BACK_FILE = "face_detection_back_256x256_barracuda.onnx";
+const char *const LANDMARKS_FILE = "shape_predictor_68_face_landmarks.dat";
+const char *const PROFILE_FILE = "lbpcascade_profileface.xml";
+// A face HOG rejects counts as turned away when its keypoint yaw exceeds this: halfway
+// between "looking" (<= 30 degrees) and clearly turned (>= 45).
+const double TURNED_KEYPOINT_YAW = 37.5;
+// The profile cascade alone fires on textures; a hit is kept only where BlazeFace also sees
+// something face-like at this loose score.
+const double PROFILE_CONFIRM_SCORE = 0.3;
+const char *const SYSTEM_DLIB_DIR = "/usr/share/dlib";
+const char *const SYSTEM_CASCADE_DIRS[] = {"/usr/share/opencv4/lbpcascades",
+                                           "/usr/share/opencv4/haarcascades"};
+
+struct Det {
+    cv::Rect2f box;         // in work-image pixels
+    cv::Point2f kp[6];      // right eye, left eye, nose, mouth, right ear, left ear (subject's)
+    float score = 0;
+    bool has_kp = false;
+    bool hog = false;       // HOG confirmed it on the crop
+    dlib::rectangle hog_rect;
+};
+
+bool file_exists(const std::string &p)
+{
+    FILE *f = std::fopen(p.c_str(), "rb");
+    if (!f)
+        return false;
+    std::fclose(f);
+    return true;
+}
+
+std::string find_model(const std::string &dir, const char *name, const char *const *fallbacks,
+                       size_t nfallbacks)
+{
+    if (!dir.empty() && file_exists(dir + "/" + name))
+        return dir + "/" + name;
+    for (size_t i = 0; i < nfallbacks; i++) {
+        std::string p = std::string(fallbacks[i]) + "/" + name;
+        if (file_exists(p))
+            return p;
+    }
+    return std::string();
+}
+
+float iou(const cv::Rect2f &a, const cv::Rect2f &b)
+{
+    float inter = (a & b).area();
+    float uni = a.area() + b.area() - inter;
+    return uni > 0 ? inter / uni : 0.f;
+}
+
+} // namespace
+
+struct eng_analyzer {
+    eng_config_t cfg;
+    std::string model_dir;
+    cv::dnn::Net blazeface;      // front model, 128x128: faces filling a good part of the frame
+    cv::dnn::Net blazeface_back; // back model, 256x256: small faces (groups, far from camera)
+    bool has_back = false;
+    std::vector<cv::Point2f> anchors; // normalized anchor centers, 896 of them
+    dlib::frontal_face_detector hog;
+    dlib::shape_predictor landmarks;
+    cv::CascadeClassifier profile;
+    bool has_profile = false;
+    // Scratch buffers kept across calls to avoid reallocating per frame.
+    cv::Mat canvas, small, rgbf;
+};
+
+namespace {
+
+void build_anchors(std::vector<cv::Point2f> &a)
+{
+    // BlazeFace's SSD anchors: a 16x16 grid with 2 anchors per cell, then an 8x8 grid with 6
+    // anchors per cell, all centered in their cell; the box sizes are regressed, not anchored.
+    a.clear();
+    const int grids[2] = {16, 8}, per[2] = {2, 6};
+    for (int g = 0; g < 2; g++)
+        for (int y = 0; y < grids[g]; y++)
+            for (int x = 0; x < grids[g]; x++)
+                for (int k = 0; k < per[g]; k++)
+                    a.emplace_back((x + 0.5f) / grids[g], (y + 0.5f) / grids[g]);
+}
+
+// Runs BlazeFace on img (BGR, 8-bit) letterboxed into a square; returns detections in img
+// pixels after weighted non-maximum suppression (MediaPipe's blending, IoU 0.3).
+std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float threshold, bool back = false)
+{
+    const int S = back ? 256 : 128;
+    cv::dnn::Net &net = back ? A.blazeface_back : A.blazeface;
+    const int side = std::max(img.cols, img.rows);
+    // Letterbox: the image at the top-left of a black square, so one scale maps both axes.
+    A.canvas.create(side, side, CV_8UC3);
+    A.canvas.setTo(cv::Scalar::all(0));
+    img.copyTo(A.canvas(cv::Rect(0, 0, img.cols, img.rows)));
+    cv::resize(A.canvas, A.small, cv::Size(S, S), 0, 0, cv::INTER_AREA);
+    cv::cvtColor(A.small, A.small, cv::COLOR_BGR2RGB);
+    A.small.convertTo(A.rgbf, CV_32FC3, 1.0 / 127.5, -1.0);
+    int sz[4] = {1, S, S, 3};
+    cv::Mat blob(4, sz, CV_32F, A.rgbf.ptr<float>());
+    net.setInput(blob);
+    static const std::vector<cv::String> names = {"Identity:0", "Identity_1:0", "Identity_2:0",
+                                                  "Identity_3:0"};
+    std::vector<cv::Mat> outs;
+    net.forward(outs, names);
+
+    std::vector<Det> cand;
+    const float logit_thr = std::log(threshold / (1.f - threshold));
+    for (int layer = 0; layer < 2; layer++) {
+        const cv::Mat &scores = outs[(size_t)layer];
+        const cv::Mat &boxes = outs[(size_t)layer + 2];
+        const int n = scores.size[1];
+        const float *sc = scores.ptr<float>();
+        const float *bx = boxes.ptr<float>();
+        const int base = layer == 0 ? 0 : 512;
+        for (int i = 0; i < n; i++) {
+            if (sc[i] < logit_thr)
+                continue;
+            const cv::Point2f an = A.anchors[(size_t)(base + i)];
+            const float *b = bx + (size_t)i * 16;
+            Det d;
+            d.score = 1.f / (1.f + std::exp(-sc[i]));
+            float cx = (an.x + b[0] / S) * side, cy = (an.y + b[1] / S) * side;
+            float w = b[2] / S * side, h = b[3] / S * side;
+            d.box = cv::Rect2f(cx - w / 2, cy - h / 2, w, h);
+            for (int k = 0; k < 6; k++)
+                d.kp[k] = cv::Point2f((an.x + b[4 + 2 * k] / S) * side,
+                                      (an.y + b[5 + 2 * k] / S) * side);
+            d.has_kp = true;
+            cand.push_back(d);
+        }
+    }
+    std::sort(cand.begin(), cand.end(), [](const Det &a, const Det &b) { return a.score > b.score; });
+    std::vector<Det> out;
+    std::vector<bool> used(cand.size(), false);
+    for (size_t i = 0; i < cand.size(); i++) {
+        if (used[i])
+            continue;
+        // Blend every overlapping candidate, weighted by score.
+        float wsum = 0;
+        cv::Point2f c(0, 0), e(0, 0), kp[6];
+        for (size_t j = i; j < cand.size(); j++) {
+            if (used[j] || (j != i && iou(cand[i].box, cand[j].box) < 0.3f))
+                continue;
+            used[j] = true;
+            const float w = cand[j].score;
+            c += w * (cand[j].box.tl() + cv::Point2f(cand[j].box.width, cand[j].box.height) * 0.5f);
+            e += w * cv::Point2f(cand[j].box.width, cand[j].box.height);
+            for (int k = 0; k < 6; k++)
+                kp[k] += w * cand[j].kp[k];
+            wsum += w;
+        }
+        Det d = cand[i];
+        c /= wsum;
+        e /= wsum;
+        d.box = cv::Rect2f(c.x - e.x / 2, c.y - e.y / 2, e.x, e.y);
+        for (int k = 0; k < 6; k++)
+            d.kp[k] = kp[k] / wsum;
+        out.push_back(d);
+    }
+    return out;
+}
+
+// Re-detects with HOG on a crop around a BlazeFace box, scaled so the face is about 110 px
+// wide (HOG's window is 80 px). Sets d.hog and d.hog_rect (in work-image pixels).
+void hog_refine(eng_analyzer &A, const cv::Mat &gray, Det &d)
+{
+    const float fw = std::max(d.box.width, d.box.height);
+    cv::Rect2f r(d.box.x + d.box.width / 2 - fw, d.box.y + d.box.height / 2 - fw, 2 * fw, 2 * fw);
+    cv::Rect ri = cv::Rect(r) & cv::Rect(0, 0, gray.cols, gray.rows);
+    if (ri.width < 8 || ri.height < 8)
+        return;
+    const double scale = 110.0 / fw;
+    cv::Mat crop;
+    cv::resize(gray(ri), crop, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    dlib::cv_image<unsigned char> dimg(crop);
+    std::vector<dlib::rect_detection> dets;
+    A.hog(dimg, dets, 0.0);
+    const cv::Point2f c(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2);
+    double best = -1e9;
+    for (const auto &h : dets) {
+        cv::Rect2f hr((float)(h.rect.left() / scale + ri.x), (float)(h.rect.top() / scale + ri.y),
+                      (float)(h.rect.width() / scale), (float)(h.rect.height() / scale));
+        if (!hr.contains(c) || iou(hr, d.box) < 0.2f)
+            continue;
+        if (h.detection_confidence > best) {
+            best = h.detection_confidence;
+            d.hog = true;
+            d.hog_rect = dlib::rectangle((long)std::lround(hr.x), (long)std::lround(hr.y),
+                                         (long)std::lround(hr.x + hr.width),
+                                         (long)std::lround(hr.y + hr.height));
+        }
+    }
+}
+
+// Yaw from BlazeFace's keypoints: where the nose sits between the two ear tragions, as a
+// sine. 0 is frontal; +-1 means the nose has reached one ear (a full profile).
+double keypoint_yaw(const Det &d)
+{
+    const float re = d.kp[4].x, le = d.kp[5].x, nose = d.kp[2].x;
+    const float half = (le - re) / 2;
+    if (std::fabs(half) < 1e-3f)
+        return 90.0;
+    double s = (nose - (re + le) / 2) / std::fabs(half);
+    s = std::max(-1.0, std::min(1.0, s));
+    return std::asin(s) * 180.0 / CV_PI;
+}
+
+// Head pose from 6 landmarks with a generic face model in camera axes (x right, y down, z
+// away from the camera), so a frontal face has the identity rotation and the solver has no
+// mirrored twin to fall into. Millimetres, nose tip at the origin.
+bool head_pose(const dlib::full_object_detection &s, int w, int h, double &yaw, double &pitch)
+{
+    // Depths behind the nose tip follow adult anthropometry: outer eye corners ~48 mm, mouth
+    // corners ~33 mm, chin ~24 mm; eye corners 90 mm apart. Too shallow a model inflates yaw.
+    static const cv::Point3d model[6] = {
+        {0.0, 0.0, 0.0},      // 30 nose tip
+        {0.0, 66.0, 24.0},    // 8 chin
+        {-45.0, -34.0, 48.0}, // 36 outer corner of the eye on the image's left
+        {45.0, -34.0, 48.0},  // 45 outer corner of the eye on the image's right
+        {-27.0, 30.0, 33.0},  // 48 mouth corner, image left
+        {27.0, 30.0, 33.0},   // 54 mouth corner, image right
+    };
+    static const int idx[6] = {30, 8, 36, 45, 48, 54};
+    std::vector<cv::Point3d> obj(model, model + 6);
+    std::vector<cv::Point2d> img;
+    for (int i : idx)
+        img.emplace_back((double)s.part((unsigned long)i).x(), (double)s.part((unsigned long)i).y());
+    const double f = std::max(w, h);
+    cv::Matx33d K(f, 0, w / 2.0, 0, f, h / 2.0, 0, 0, 1);
+    cv::Mat rvec, tvec;
+    if (!cv::solvePnP(obj, img, K, cv::noArray(), rvec, tvec, false, cv::SOLVEPNP_SQPNP))
+        return false;
+    cv::Matx33d R;
+    cv::Rodrigues(rvec, R);
+    // The face's forward direction (towards the camera, -z in the model) in camera axes.
+    const cv::Vec3d fwd(-R(0, 2), -R(1, 2), -R(2, 2));
+    if (fwd[2] >= 0)
+        return false; // facing away from the camera: not a plausible solution
+    // Correct for the viewing direction: a frontal face off the optical axis still looks at
+    // the camera when it faces the camera centre.
+    cv::Vec3d t((double)tvec.at<double>(0), (double)tvec.at<double>(1), (double)tvec.at<double>(2));
+    const cv::Vec3d to_cam = -t / cv::norm(t);
+    // Rotate so that to_cam becomes (0,0,-1), then measure fwd in that frame.
+    const double cam_yaw = std::atan2(to_cam[0], -to_cam[2]);
+    const double cam_pitch = std::atan2(-to_cam[1], std::hypot(to_cam[0], to_cam[2]));
+    const double fyaw = std::atan2(fwd[0], -fwd[2]);
+    const double fpitch = std::atan2(-fwd[1], std::hypot(fwd[0], fwd[2]));
+    yaw = (fyaw - cam_yaw) * 180.0 / CV_PI;
+    pitch = (fpitch - cam_pitch) * 180.0 / CV_PI;
+    return true;
+}
+
+double eye_ar(const dlib::full_object_detection &s, unsigned long b)
+{
+    auto p = [&](unsigned long i) { return cv::Point2d((double)s.part(b + i).x(), (double)s.part(b + i).y()); };
+    const double horiz = cv::norm(p(0) - p(3));
+    if (horiz < 1e-6)
+        return 0;
+    return (cv::norm(p(1) - p(5)) + cv::norm(p(2) - p(4))) / (2.0 * horiz);
+}
+
+// Second pass for faces turned far away: the LBP profile cascade on the frame and on its
+// mirror (it only knows one side), kept only where BlazeFace sees at least a weak face.
+std::vector<Det> profile_detect(eng_analyzer &A, const cv::Mat &img, const cv::Mat &gray)
+{
+    std::vector<Det> out;
+    if (!A.has_profile)
+        return out;
+    const double loose = PROFILE_CONFIRM_SCORE;
+    std::vector<Det> weak = blazeface_detect(A, img, (float)loose);
+    const int minn = 3; // OpenCV's default neighbour count
+    const int mins = std::max(24, std::min(gray.cols, gray.rows) / 8);
+    for (int flip = 0; flip < 2; flip++) {
+        cv::Mat g = gray;
+        if (flip)
+            cv::flip(gray, g, 1);
+        std::vector<cv::Rect> rs;
+        A.profile.detectMultiScale(g, rs, 1.1, minn, 0, cv::Size(mins, mins));
+        for (cv::Rect r : rs) {
+            if (flip)
+                r.x = gray.cols - r.x - r.width;
+            Det d;
+            d.box = cv::Rect2f(r);
+            d.score = 0.f;
+            bool agree = false;
+            for (const Det &w : weak)
+                if (iou(w.box, d.box) > 0.2f || d.box.contains(w.box.tl() + cv::Point2f(w.box.width / 2, w.box.height / 2)))
+                    agree = true;
+            if (!agree)
+                continue;
+            bool dup = false;
+            for (const Det &o : out)
+                if (iou(o.box, d.box) > 0.3f)
+                    dup = true;
+            if (!dup)
+                out.push_back(d);
+        }
+    }
+    return out;
+}
+
+int analyze(eng_analyzer &A, const uint8_t *bytes, size_t len, eng_result_t &out)
+{
+    const eng_config_t &cfg = A.cfg;
+    if (len > cfg.max_bytes)
+        return ENG_E_TOO_BIG_BYTES;
+    eng_img_format_t fmt;
+    uint32_t w = 0, h = 0;
+    int rc = eng_probe_image(bytes, len, &fmt, &w, &h);
+    if (rc != 0)
+        return rc;
+    if (w > cfg.max_side || h > cfg.max_side || (uint64_t)w * h > cfg.max_pixels)
+        return ENG_E_TOO_BIG_PIXELS;
+
+    cv::Mat raw(1, (int)len, CV_8UC1, const_cast<uint8_t *>(bytes));
+    cv::Mat img = cv::imdecode(raw, cv::IMREAD_COLOR);
+    if (img.empty())
+        return ENG_E_DECODE;
+    // The decoder must agree with the header we vetted; anything else is a malformed file.
+    if ((uint32_t)img.cols != w || (uint32_t)img.rows != h)
+        return ENG_E_DECODE;
+    out.width = img.cols;
+    out.height = img.rows;
+    const int longest = std::max(img.cols, img.rows);
+    if ((uint32_t)longest > cfg.work_side) {
+        const double s = (double)cfg.work_side / longest;
+        cv::resize(img, img, cv::Size(), s, s, cv::INTER_AREA);
+    }
+    cv::Mat gray;
+    cv::cvtColor(img, gray, cv::COLOR_BGR2GRAY);
+
+    std::vector<Det> faces = blazeface_detect(A, img, (float)cfg.det_threshold);
+    if (faces.empty() && !(cfg.flags & ENG_F_NO_BACK))
+        faces = blazeface_detect(A, img, (float)cfg.det_threshold, true);
+    bool from_profile = false;
+    if (faces.empty() && !(cfg.flags & ENG_F_NO_PROFILE)) {
+        faces = profile_detect(A, img, gray);
+        from_profile = !faces.empty();
+    }
+    out.faces = (int)faces.size();
+    if (faces.empty())
+        return 0;
+
+    // The main face is the largest.
+    size_t mi = 0;
+    for (size_t i = 1; i < faces.size(); i++)
+        if (faces[i].box.area() > faces[mi].box.area())
+            mi = i;
+    Det &m = faces[mi];
+    if (!(cfg.flags & ENG_F_NO_HOG_REFINE) && !from_profile)
+        hog_refine(A, gray, m);
+
+    dlib::rectangle rect;
+    if (m.hog) {
+        rect = m.hog_rect;
+    } else {
+        // dlib's predictor was trained on HOG boxes, which are tighter than BlazeFace's and
+        // sit a little lower; shrink and shift the box to match.
+        const float sw = m.box.width * 0.9f;
+        const float cx = m.box.x + m.box.width / 2, cy = m.box.y + m.box.height * 0.55f;
+        rect = dlib::rectangle((long)std::lround(cx - sw / 2), (long)std::lround(cy - sw / 2),
+                               (long)std::lround(cx + sw / 2), (long)std::lround(cy + sw / 2));
+    }
+    dlib::cv_image<unsigned char> dgray(gray);
+    dlib::full_object_detection shape = A.landmarks(dgray, rect);
+
+    double yaw = 0, pitch = 0;
+    bool pose = head_pose(shape, img.cols, img.rows, yaw, pitch);
+    if (pose) {
+        out.has_pose = 1;
+        out.yaw_deg = yaw;
+        out.pitch_deg = pitch;
+    }
+    bool looking = pose && std::fabs(yaw) <= cfg.max_yaw_deg && std::fabs(pitch) <= cfg.max_pitch_deg;
+    if (from_profile) {
+        looking = false; // only a profile detector saw it: turned far away by construction
+        out.has_pose = 0;
+    } else if (!m.hog && !(cfg.flags & ENG_F_NO_TURNED)) {
+        // HOG's frontal detectors reject the crop. When the keypoints agree that the head is
+        // turned, trust that over landmarks fitted to a face they were not trained for.
+        const double kyaw = keypoint_yaw(m);
+        if (!(cfg.flags & ENG_F_NO_KEYPOINT_YAW)) {
+            if (std::fabs(kyaw) > TURNED_KEYPOINT_YAW)
+                looking = false;
+        } else {
+            looking = false;
+        }
+    }
+    out.looking = looking ? 1 : 0;
+
+    out.eyes = ENG_EYES_UNKNOWN;
+    if (pose && std::fabs(yaw) <= 45.0 && std::fabs(pitch) <= 40.0) {
+        const double ear = (eye_ar(shape, 36) + eye_ar(shape, 42)) / 2.0;
+        out.ear = ear;
+        out.eyes = ear < cfg.ear_closed ? ENG_EYES_CLOSED : ENG_EYES_OPEN;
+    }
+    return 0;
+}
+
+} // namespace
+
+extern "C" {
+
+void eng_config_default(eng_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    std::memset(cfg, 0, sizeof *cfg);
+    cfg->model_dir = nullptr;
+    cfg->max_yaw_deg = 30.0;
+    cfg->max_pitch_deg = 30.0;
+    cfg->ear_closed = 0.18;
+    cfg->det_threshold = 0.75;
+    cfg->max_side = 4096;
+    cfg->max_pixels = 4096u * 4096u / 2u;
+    cfg->max_bytes = 8u << 20;
+    cfg->work_side = 640;
+    cfg->flags = 0;
+}
+
+eng_analyzer_t *eng_analyzer_new(const eng_config_t *cfg, char *err, size_t errlen)
+{
+    auto fail = [&](const std::string &msg) -> eng_analyzer_t * {
+        if (err && errlen)
+            std::snprintf(err, errlen, "%s", msg.c_str());
+        return nullptr;
+    };
+    eng_analyzer *A = nullptr;
+    try {
+        eng_config_t c;
+        eng_config_default(&c);
+        if (cfg)
+            c = *cfg;
+        if (!(c.max_yaw_deg > 0 && c.max_yaw_deg <= 90) || !(c.max_pitch_deg > 0 && c.max_pitch_deg <= 90) ||
+            !(c.det_threshold > 0 && c.det_threshold < 1) || !(c.ear_closed >= 0 && c.ear_closed < 1) ||
+            c.max_side == 0 || c.max_pixels == 0 || c.max_bytes == 0 || c.work_side < 64)
+            return fail("invalid engagement configuration");
+        std::string dir = c.model_dir ? c.model_dir : "";
+        if (dir.empty()) {
+            const char *e = std::getenv("ROLLCALL_MODEL_DIR");
+            dir = e ? e : "";
+        }
+        A = new eng_analyzer();
+        A->cfg = c;
+        A->cfg.model_dir = nullptr; // the copy below owns the string
+        A->model_dir = dir;
+
+        static std::once_flag once;
+        std::call_once(once, [] { cv::setNumThreads(1); });
+
+        const char *none[] = {""};
+        std::string bf = find_model(dir, BLAZEFACE_FILE, none, 0);
+        if (bf.empty()) {
+            delete A;
+            return fail(std::string("model not found: ") + BLAZEFACE_FILE + " in '" + dir +
+                        "' (run engagement/fetch_models.sh)");
+        }
+        A->blazeface = cv::dnn::readNetFromONNX(bf);
+        A->blazeface.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+        A->blazeface.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        std::string bfb = find_model(dir, BLAZEFACE_BACK_FILE, none, 0);
+        if (bfb.empty()) {
+            delete A;
+            return fail(std::string("model not found: ") + BLAZEFACE_BACK_FILE + " in '" + dir +
+                        "' (run engagement/fetch_models.sh)");
+        }
+        A->blazeface_back = cv::dnn::readNetFromONNX(bfb);
+        A->blazeface_back.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+        A->blazeface_back.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        build_anchors(A->anchors);
+
+        const char *dlib_dirs[] = {SYSTEM_DLIB_DIR};
+        std::string lm = find_model(dir, LANDMARKS_FILE, dlib_dirs, 1);
+        if (lm.empty()) {
+            delete A;
+            return fail(std::string("model not found: ") + LANDMARKS_FILE +
+                        " (Debian package libdlib-data)");
+        }
+        dlib::deserialize(lm) >> A->landmarks;
+        A->hog = dlib::get_frontal_face_detector();
+
+        std::string pf = find_model(dir, PROFILE_FILE, SYSTEM_CASCADE_DIRS, 2);
+        if (!pf.empty() && A->profile.load(pf))
+            A->has_profile = true;
+        return A;
+    } catch (const std::exception &e) {
+        delete A;
+        return fail(std::string("engagement: cannot load models: ") + e.what());
+    } catch (...) {
+        delete A;
+        return fail("engagement: cannot load models");
+    }
+}
+
+void eng_analyzer_free(eng_analyzer_t *a)
+{
+    delete a;
+}
+
+int eng_analyze(eng_analyzer_t *a, const uint8_t *bytes, size_t len, eng_result_t *out)
+{
+    if (!out)
+        return ENG_E_INVAL;
+    std::memset(out, 0, sizeof *out);
+    out->eyes = ENG_EYES_UNKNOWN;
+    if (!a || (!bytes && len))
+        return ENG_E_INVAL;
+    if (len == 0)
+        return ENG_E_EMPTY;
+    int rc;
+    try {
+        rc = analyze(*a, bytes, len, *out);
+    } catch (const std::bad_alloc &) {
+        rc = ENG_E_NOMEM;
+    } catch (const cv::Exception &) {
+        // imdecode raises on some corrupt streams; everything else from OpenCV is internal.
+        rc = ENG_E_INTERNAL;
+    } catch (...) {
+        rc = ENG_E_INTERNAL;
+    }
+    if (rc != 0) {
+        std::memset(out, 0, sizeof *out);
+        out->eyes = ENG_EYES_UNKNOWN;
+    }
+    return rc;
+}
+
+} // extern "C"
