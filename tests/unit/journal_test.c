@@ -114,7 +114,7 @@ static void make_daily(jr_daily_t *d, const char *class_id, const char *date,
     memset(d, 0, sizeof *d);
     snprintf(d->class_id, sizeof d->class_id, "%s", class_id);
     snprintf(d->teacher_id, sizeof d->teacher_id, "t-\"O'Neil\"");
-    snprintf(d->date, sizeof d->date, "%s", date);
+    snprintf(d->date, sizeof d->date, "%.10s", date);
     snprintf(d->session_id, sizeof d->session_id, "%s", session_id);
     d->present = 1;
     d->absent = 1;

@@ -593,7 +593,7 @@ static const struct {
      "\"session_id\":null,\"state\":\"none\",\"started_at\":null,\"counts\":{\"present\":0,"
      "\"absent\":0,\"late\":0,\"unmarked\":1,\"online\":1,\"total\":1},\"students\":["
      "{\"student_id\":\"s1\",\"name\":\"A\",\"status\":\"unmarked\",\"source\":null,"
-     "\"online\":true}]}}",
+     "\"online\":true,\"engagement_percentage\":12.5}]}}",
      "{\"event\":\"TODAY_SUMMARY\",\"data\":{\"class_id\":\"c\",\"date\":\"2026-11-22\","
      "\"session_id\":null,\"state\":\"none\",\"started_at\":null,\"counts\":{\"present\":0,"
      "\"absent\":0,\"late\":0,\"unmarked\":1,\"online\":1},\"students\":[]}}",
