@@ -1236,9 +1236,6 @@ KNOWN_DEFECTS = {
         "lws 4.1.6 hangs up without the 1001 close frame when closing from SERVER_WRITEABLE",
     "test_no_new_connections_after_sigterm":
         "same missing 1001 close frame on drain",
-    "test_finalized_day_stays_finalized_after_restart":
-        "after a restart the memory engine does not know the day was finalized; "
-        "a mark is acknowledged (never stored)",
 }
 
 
