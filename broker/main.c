@@ -67,8 +67,14 @@ static int token_command(const cfg_t *cfg, int argc, char **argv, int argi)
 {
     const char *sub = NULL, *role = NULL, *classes = NULL, *name = NULL;
     long ttl = 3600;
+    int dev = cfg->dev;
     for (int i = argi; i < argc; i += 2) {
         const char *a = argv[i];
+        if (strcmp(a, "--dev") == 0) {
+            dev = 1;
+            i--; /* a flag without a value */
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             printf("usage: rollcall token --sub ID --role teacher|student|admin --class C[,C2...]\n"
@@ -109,7 +115,7 @@ static int token_command(const cfg_t *cfg, int argc, char **argv, int argi)
         return 2;
     }
     char *secret = cfg->jwt_secret && cfg->jwt_secret[0] ? brk_strdup(cfg->jwt_secret)
-                   : cfg->dev                            ? dev_secret(cfg->data_dir, 1)
+                   : dev                                 ? dev_secret(cfg->data_dir, 1)
                                                          : NULL;
     if (!secret) {
         fprintf(stderr, "rollcall token: set ROLLCALL_JWT_SECRET (or use --dev for the "
