@@ -140,9 +140,16 @@ void conn_error(conn_t *c, err_code_t code, const char *message, const json_t *i
 int conn_on_writeable(conn_t *c)
 {
     if (c->closing) {
+        /* The close frame is written here by hand: returning -1 after lws_close_reason()
+         * from this callback makes lws 4.1.6 hang up without sending it. 4 is the close
+         * opcode, which the header keeps private (it is LWS_WRITE_CLOSE inside lws). */
         const char *r = c->close_reason ? c->close_reason : "";
-        lws_close_reason(c->wsi, (enum lws_close_status)c->closing, (unsigned char *)r,
-                         strlen(r));
+        size_t rl = strlen(r) > 123 ? 123 : strlen(r);
+        unsigned char buf[LWS_PRE + 2 + 123];
+        buf[LWS_PRE] = (unsigned char)(c->closing >> 8);
+        buf[LWS_PRE + 1] = (unsigned char)(c->closing & 0xff);
+        memcpy(buf + LWS_PRE + 2, r, rl);
+        lws_write(c->wsi, buf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4);
         return -1;
     }
     /* Write while the socket takes it; lws buffers a partial write itself and reports the

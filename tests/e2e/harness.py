@@ -1232,10 +1232,6 @@ def _teardown(problems):
 # outcome as KNOWN-DEFECT (or FIXED when it passes, so the entry can be removed); it does
 # not fail the suite. Every entry is reported in the issue it belongs to.
 KNOWN_DEFECTS = {
-    "test_sigterm_drains_with_1001":
-        "lws 4.1.6 hangs up without the 1001 close frame when closing from SERVER_WRITEABLE",
-    "test_no_new_connections_after_sigterm":
-        "same missing 1001 close frame on drain",
 }
 
 
