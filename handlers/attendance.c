@@ -76,32 +76,10 @@ static void do_mark(hdl_req_t *r)
             on_marked, r);
 }
 
-/* With no live session the day may still be finalized in the journal (the process
- * restarted since DONE): a mark must then be refused, not acknowledged and lost. */
-static void on_mark_day(jr_result_t *res, void *ud)
-{
-    hdl_req_t *r = ud;
-    int err = res->err;
-    jr_result_free(res);
-    if (err == BRK_ENOTFOUND) {
-        do_mark(r);
-        return;
-    }
-    conn_t *c = hdl__req_conn(r);
-    if (c && err == 0)
-        conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
-    else if (c)
-        conn_error(c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
-    hdl__req_free(r);
-}
-
 static void on_mark_view(int err, const st_view_t *v, void *ud)
 {
     hdl_req_t *r = ud;
-    if (!err && v->session.state == ST_SESSION_NONE)
-        jr_report_day(r->srv->jr, r->class_id, v->session.date, on_mark_day, r);
-    else
-        do_mark(r);
+    hdl__unless_finalized(r, err ? NULL : v, do_mark);
 }
 
 void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)

@@ -79,6 +79,32 @@ conn_t *hdl__req_conn(const hdl_req_t *r)
     return c && !c->closing ? c : NULL;
 }
 
+static void on_day_lookup(jr_result_t *res, void *ud)
+{
+    hdl_req_t *r = ud;
+    int err = res->err;
+    jr_result_free(res);
+    if (err == BRK_ENOTFOUND) {
+        r->then(r);
+        return;
+    }
+    conn_t *c = hdl__req_conn(r);
+    if (c && err == 0)
+        conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
+    else if (c)
+        conn_error(c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
+    hdl__req_free(r);
+}
+
+void hdl__unless_finalized(hdl_req_t *r, const st_view_t *v, void (*then)(hdl_req_t *r))
+{
+    r->then = then;
+    if (v && v->session.state == ST_SESSION_NONE)
+        jr_report_day(r->srv->jr, r->class_id, v->session.date, on_day_lookup, r);
+    else
+        then(r); /* an active or finalized live session answers for itself */
+}
+
 json_t *hdl__iso(int64_t ms)
 {
     if (ms <= 0)

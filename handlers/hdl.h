@@ -31,12 +31,18 @@ typedef struct hdl_req {
     char name[ST_NAME];
     st_mark_t mark;
     int attempts; /* guards retry loops against a misbehaving engine */
+    void (*then)(struct hdl_req *r); /* continuation of hdl__unless_finalized */
 } hdl_req_t;
 
 hdl_req_t *hdl__req_new(conn_t *c, const env_t *env, const char *class_id);
 void hdl__req_free(hdl_req_t *r);
 /* The requester, or NULL when it disconnected or is closing. */
 conn_t *hdl__req_conn(const hdl_req_t *r);
+
+/* Runs then(r) unless the class's day is already finalized. With a live session the view
+ * says so; with none, the day may have been finalized before a restart, so the journal is
+ * asked. A finalized day gets SESSION_FINALIZED (and r is freed). Takes ownership of r. */
+void hdl__unless_finalized(hdl_req_t *r, const st_view_t *v, void (*then)(hdl_req_t *r));
 
 /* JSON helpers. */
 json_t *hdl__iso(int64_t ms);                /* ISO-8601 string, or null for 0 */

@@ -45,31 +45,10 @@ static void do_open(hdl_req_t *r)
     st_session_open(r->srv->st, r->class_id, r->sub, brk_now_ms(), on_session_open, r);
 }
 
-/* No live session: the day may have been finalized before a restart. */
-static void on_open_day(jr_result_t *res, void *ud)
-{
-    hdl_req_t *r = ud;
-    int err = res->err;
-    jr_result_free(res);
-    if (err == BRK_ENOTFOUND) {
-        do_open(r);
-        return;
-    }
-    conn_t *c = hdl__req_conn(r);
-    if (c && err == 0)
-        conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
-    else if (c)
-        conn_error(c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
-    hdl__req_free(r);
-}
-
 static void on_open_view(int err, const st_view_t *v, void *ud)
 {
     hdl_req_t *r = ud;
-    if (!err && v->session.state == ST_SESSION_NONE)
-        jr_report_day(r->srv->jr, r->class_id, v->session.date, on_open_day, r);
-    else
-        do_open(r);
+    hdl__unless_finalized(r, err ? NULL : v, do_open);
 }
 
 void hdl_session_start(conn_t *c, const env_t *env, const char *class_id)
