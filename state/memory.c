@@ -452,6 +452,56 @@ void st_view(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void
     cb(0, &v, ud);
 }
 
+void st_engage(st_t *st, const char *class_id, const char *student_id, const char *name,
+               double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
+               void *ud)
+{
+    if (!valid_id(class_id) || !valid_id(student_id) || !(engaged_add_s >= 0.0) ||
+        viol < ST_VIOL_NONE || viol > ST_VIOL_LOOKING_AWAY) {
+        if (cb)
+            cb(BRK_EINVAL, NULL, NULL, ud);
+        return;
+    }
+    int err;
+    cls_t *c = get_class(st, class_id, now_ms, 0, 0, &err);
+    if (!c || c->session.state != ST_SESSION_ACTIVE) {
+        if (cb)
+            cb(c ? BRK_ESTATE : (err ? err : BRK_ESTATE), NULL, NULL, ud);
+        return;
+    }
+    size_t pos;
+    st_student_t *s = find_student(c, student_id, &pos);
+    if (!s) {
+        s = insert_student(c, pos, student_id, name, now_ms);
+        if (!s) {
+            if (cb)
+                cb(BRK_ENOMEM, NULL, NULL, ud);
+            return;
+        }
+    }
+    s->engaged_seconds += engaged_add_s;
+    s->frames_analyzed++;
+    s->last_frame_ms = now_ms;
+    switch (viol) {
+    case ST_VIOL_NO_FACE:
+        s->violations_no_face++;
+        break;
+    case ST_VIOL_MULTI_FACE:
+        s->violations_multi_face++;
+        break;
+    case ST_VIOL_LOOKING_AWAY:
+        s->violations_looking_away++;
+        break;
+    case ST_VIOL_NONE:
+        break;
+    }
+    if (cb) {
+        st_session_t sc = c->session;
+        st_student_t copy = *s;
+        cb(0, &sc, &copy, ud);
+    }
+}
+
 /* No roll-over here: a repeated finalize of yesterday's session must still find it. */
 void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_t ended_at_ms,
                   st_session_cb cb, void *ud)
@@ -496,6 +546,21 @@ const char *st_mark_name(st_mark_t m)
         break;
     }
     return "unmarked";
+}
+
+const char *st_violation_name(st_violation_t v)
+{
+    switch (v) {
+    case ST_VIOL_NO_FACE:
+        return "no_face";
+    case ST_VIOL_MULTI_FACE:
+        return "multi_face";
+    case ST_VIOL_LOOKING_AWAY:
+        return "looking_away";
+    case ST_VIOL_NONE:
+        break;
+    }
+    return "none";
 }
 
 int st_parse_mark(const char *s, st_mark_t *out)

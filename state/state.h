@@ -16,6 +16,13 @@
 
 typedef enum { ST_MARK_NONE = 0, ST_MARK_PRESENT, ST_MARK_ABSENT, ST_MARK_LATE } st_mark_t;
 typedef enum { ST_SESSION_NONE = 0, ST_SESSION_ACTIVE, ST_SESSION_FINALIZED } st_session_state_t;
+/* Proctoring signals raised by frame analysis (one per sustained episode). */
+typedef enum {
+    ST_VIOL_NONE = 0,
+    ST_VIOL_NO_FACE,
+    ST_VIOL_MULTI_FACE,
+    ST_VIOL_LOOKING_AWAY,
+} st_violation_t;
 
 typedef struct st_session {
     char class_id[ST_ID];
@@ -35,8 +42,12 @@ typedef struct st_student {
     int64_t marked_at_ms;
     int online; /* live connections of this student to the class */
     int64_t first_seen_ms;
-    double engaged_seconds; /* engagement accrued by frame analysis (0 until it exists) */
+    double engaged_seconds; /* engagement credit accrued by frame analysis */
     int64_t frames_analyzed;
+    int64_t last_frame_ms; /* when the last analyzed frame was counted, 0 when none */
+    int32_t violations_no_face;
+    int32_t violations_multi_face;
+    int32_t violations_looking_away;
 } st_student_t;
 
 /* Everything known about a class today. students are sorted by student_id. */
@@ -56,10 +67,14 @@ typedef struct st st_t;
  *  st_presence: changed is 1 when the student went online (first connection) or offline
  *      (last one closed); online_students is the class's online student count after.
  *  st_view: always 0 for the memory engine.
- *  st_finalized: BRK_ESTATE when the session is not the active one. */
+ *  st_finalized: BRK_ESTATE when the session is not the active one.
+ *  st_engage: BRK_ESTATE when no session is active (the student is then untouched). */
 typedef void (*st_session_cb)(int err, const st_session_t *s, int created, void *ud);
 typedef void (*st_presence_cb)(int err, int changed, int online_students, void *ud);
 typedef void (*st_view_cb)(int err, const st_view_t *view, void *ud);
+/* The session and one student's totals after an update (both NULL on error). */
+typedef void (*st_student_cb)(int err, const st_session_t *s, const st_student_t *student,
+                              void *ud);
 
 /* The in-process engine. max_classes bounds memory (a new class past it gets BRK_ENOMEM). */
 st_t *st_memory_new(size_t max_classes);
@@ -78,7 +93,15 @@ void st_view(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void
 void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_t ended_at_ms,
                   st_session_cb cb, void *ud);
 
-const char *st_mark_name(st_mark_t m); /* "present", "absent", "late", "unmarked" */
+/* Counts one analyzed frame of a student in today's active session: adds engaged_add_s
+ * seconds of engagement credit (>= 0), one frame, sets last_frame_ms to now_ms, and counts
+ * viol when it is not ST_VIOL_NONE. Adds the student (name may be "") when unknown. */
+void st_engage(st_t *st, const char *class_id, const char *student_id, const char *name,
+               double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
+               void *ud);
+
+const char *st_mark_name(st_mark_t m);
+const char *st_violation_name(st_violation_t v); /* "no_face", "multi_face", "looking_away" */ /* "present", "absent", "late", "unmarked" */
 int st_parse_mark(const char *s, st_mark_t *out); /* present|absent|late */
 
 #endif

@@ -633,7 +633,88 @@ static void test_mark_names(void)
     ASSERT_STR_EQ(st_mark_name(ST_MARK_NONE), "unmarked");
 }
 
+typedef struct {
+    int calls;
+    int err;
+    int had_student;
+    st_session_t s;
+    st_student_t st;
+} eng_res_t;
+
+static void on_engage(int err, const st_session_t *s, const st_student_t *student, void *ud)
+{
+    eng_res_t *r = ud;
+    r->calls++;
+    r->err = err;
+    r->had_student = student != NULL;
+    if (s)
+        r->s = *s;
+    if (student)
+        r->st = *student;
+}
+
+static eng_res_t do_engage(st_t *st, const char *cls, const char *student, double add,
+                           st_violation_t v, int64_t now)
+{
+    eng_res_t r;
+    memset(&r, 0, sizeof(r));
+    st_engage(st, cls, student, "Stu", add, v, now, on_engage, &r);
+    ASSERT_EQ(r.calls, 1);
+    return r;
+}
+
+static void test_engage_accrues_only_in_active_session(void)
+{
+    st_t *st = st_memory_new(4);
+    /* No session yet: nothing is counted and the student is not added. */
+    eng_res_t r = do_engage(st, "c1", "s1", 3.0, ST_VIOL_NONE, T1);
+    ASSERT_EQ(r.err, BRK_ESTATE);
+    ASSERT_EQ(r.had_student, 0);
+    view_res_t *v = do_view(st, "c1", T1);
+    ASSERT_EQ(v->n, 0);
+
+    do_open(st, "c1", "t1", T1);
+    r = do_engage(st, "c1", "s1", 3.0, ST_VIOL_NONE, T1 + 3000);
+    ASSERT_EQ(r.err, 0);
+    ASSERT_EQ(r.s.state, ST_SESSION_ACTIVE);
+    ASSERT_STR_EQ(r.st.student_id, "s1");
+    ASSERT_STR_EQ(r.st.name, "Stu");
+    ASSERT_EQ(r.st.frames_analyzed, 1);
+    ASSERT_EQ(r.st.last_frame_ms, T1 + 3000);
+    r = do_engage(st, "c1", "s1", 0.0, ST_VIOL_LOOKING_AWAY, T1 + 6000);
+    r = do_engage(st, "c1", "s1", 2.5, ST_VIOL_MULTI_FACE, T1 + 9000);
+    r = do_engage(st, "c1", "s1", 0.0, ST_VIOL_NO_FACE, T1 + 12000);
+    ASSERT_EQ(r.err, 0);
+    ASSERT_EQ(r.st.frames_analyzed, 4);
+    ASSERT(r.st.engaged_seconds > 5.49 && r.st.engaged_seconds < 5.51);
+    ASSERT_EQ(r.st.violations_no_face, 1);
+    ASSERT_EQ(r.st.violations_multi_face, 1);
+    ASSERT_EQ(r.st.violations_looking_away, 1);
+    /* The view holds the same totals. */
+    v = do_view(st, "c1", T1 + 12000);
+    ASSERT_EQ(v->n, 1);
+    ASSERT_EQ(v->students[0].frames_analyzed, 4);
+    ASSERT(v->students[0].engaged_seconds > 5.49);
+
+    /* Invalid input changes nothing. */
+    ASSERT_EQ(do_engage(st, "c1", "s1", -1.0, ST_VIOL_NONE, T1).err, BRK_EINVAL);
+    ASSERT_EQ(do_engage(st, "c1", "", 1.0, ST_VIOL_NONE, T1).err, BRK_EINVAL);
+    ASSERT_EQ(do_engage(st, "c1", "s1", 1.0, (st_violation_t)9, T1).err, BRK_EINVAL);
+
+    /* Once finalized, frames no longer count. */
+    ASSERT_EQ(do_finalized(st, "c1", r.s.session_id, T1 + 20000).err, 0);
+    r = do_engage(st, "c1", "s1", 3.0, ST_VIOL_NONE, T1 + 21000);
+    ASSERT_EQ(r.err, BRK_ESTATE);
+    v = do_view(st, "c1", T1 + 21000);
+    ASSERT_EQ(v->students[0].frames_analyzed, 4);
+    ASSERT_STR_EQ(st_violation_name(ST_VIOL_LOOKING_AWAY), "looking_away");
+    ASSERT_STR_EQ(st_violation_name(ST_VIOL_NO_FACE), "no_face");
+    ASSERT_STR_EQ(st_violation_name(ST_VIOL_MULTI_FACE), "multi_face");
+    st_free(st);
+}
+
 static const test_case_t tests[] = {
+    {"engage_accrues_only_in_active_session", test_engage_accrues_only_in_active_session},
     {"open_idempotent_and_finalized", test_open_idempotent_and_finalized},
     {"mark_auto_opens", test_mark_auto_opens},
     {"presence_two_tabs", test_presence_two_tabs},
