@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { CT_STRING, CT_INT, CT_BOOL } cfg_type_t;
+typedef enum { CT_STRING, CT_INT, CT_BOOL, CT_DOUBLE } cfg_type_t;
 
 enum {
     CF_SECRET = 1 << 0,   /* never printed: not in the dump, not in error messages */
@@ -31,7 +31,7 @@ typedef struct cfg_desc {
     cfg_type_t type;
     size_t off;                 /* offset of the char * or int field in cfg_t */
     const char *def;            /* default, parsed like any other value; NULL = unset */
-    long min, max;              /* CT_INT range, inclusive */
+    long min, max;              /* CT_INT and CT_DOUBLE range, inclusive */
     const char *const *choices; /* CT_STRING: allowed values (case-insensitive), or NULL */
     const char *metavar;        /* shown in --help after the flag */
     const char *help;
@@ -43,6 +43,9 @@ static const char *const jwt_algs[] = {"HS256", "RS256", "ES256", NULL};
 
 #define F(field) offsetof(cfg_t, field)
 #define MiB (1024L * 1024L)
+#ifndef ROLLCALL_DEFAULT_MODEL_DIR
+#define ROLLCALL_DEFAULT_MODEL_DIR "./models"
+#endif
 
 static const cfg_desc_t settings[] = {
     {"host", "ROLLCALL_HOST", "--host", CT_STRING, F(host), "0.0.0.0", 0, 0, NULL, "ADDR",
@@ -67,6 +70,39 @@ static const cfg_desc_t settings[] = {
     {"attendance_threshold", "ROLLCALL_ATTENDANCE_THRESHOLD", "--attendance-threshold", CT_INT,
      F(attendance_threshold), "75", 0, 100, NULL, "PERCENT",
      "Engagement percent at or above which a student counts as present.", 0},
+    {"analyzer_threads", "ROLLCALL_ANALYZER_THREADS", "--analyzer-threads", CT_INT,
+     F(analyzer_threads), "0", 0, 256, NULL, "N",
+     "Frame analysis worker threads; 0 means one per core.", 0},
+    {"analyzer_queue", "ROLLCALL_ANALYZER_QUEUE", "--analyzer-queue", CT_INT, F(analyzer_queue),
+     "64", 1, 100000, NULL, "N",
+     "Frames waiting for a worker; past it frames are skipped (and counted).", 0},
+    {"analyzer_preload", "ROLLCALL_ANALYZER_PRELOAD", "--analyzer-preload", CT_BOOL,
+     F(analyzer_preload), "1", 0, 1, NULL, NULL,
+     "Load the analyzer models at start (in the workers) rather than on the first frame.", 0},
+    {"model_dir", "ROLLCALL_MODEL_DIR", "--model-dir", CT_STRING, F(model_dir),
+     ROLLCALL_DEFAULT_MODEL_DIR, 0, 0, NULL, "DIR",
+     "Directory of the analyzer models (engagement/fetch_models.sh fills it).", CF_NONEMPTY},
+    {"frame_max_bytes", "ROLLCALL_FRAME_MAX_BYTES", "--frame-max-bytes", CT_INT,
+     F(frame_max_bytes), "1048576", 1024, 64 * MiB, NULL, "BYTES",
+     "Largest accepted frame (JPEG or PNG bytes, after base64 decoding).", 0},
+    {"frame_max_pixels", "ROLLCALL_FRAME_MAX_PIXELS", "--frame-max-pixels", CT_INT,
+     F(frame_max_pixels), "8388608", 1024, 256 * MiB, NULL, "N",
+     "Largest accepted frame area, checked on the image header before decoding.", 0},
+    {"frame_rate", "ROLLCALL_FRAME_RATE", "--frame-rate", CT_INT, F(frame_rate), "2", 1, 1000,
+     NULL, "N", "Frames per second accepted from one student connection.", 0},
+    {"frame_interval", "ROLLCALL_FRAME_INTERVAL", "--frame-interval", CT_DOUBLE,
+     F(frame_interval), "3", 0, 3600, NULL, "SECONDS",
+     "Expected time between a student's frames; a frame earns at most twice this.", 0},
+    {"max_yaw", "ROLLCALL_MAX_YAW", "--max-yaw", CT_INT, F(max_yaw), "30", 1, 90, NULL, "DEGREES",
+     "Looking at the screen: head yaw within this many degrees.", 0},
+    {"max_pitch", "ROLLCALL_MAX_PITCH", "--max-pitch", CT_INT, F(max_pitch), "30", 1, 90, NULL,
+     "DEGREES", "Looking at the screen: head pitch within this many degrees.", 0},
+    {"violation_seconds", "ROLLCALL_VIOLATION_SECONDS", "--violation-seconds", CT_DOUBLE,
+     F(violation_seconds), "10", 0, 3600, NULL, "SECONDS",
+     "No face, several faces or looking away for this long raises a VIOLATION.", 0},
+    {"engagement_update_ms", "ROLLCALL_ENGAGEMENT_UPDATE_MS", "--engagement-update-ms", CT_INT,
+     F(engagement_update_ms), "500", 10, 60000, NULL, "MS",
+     "Shortest time between two ENGAGEMENT_UPDATE messages to a class's teachers.", 0},
     {"log_level", "ROLLCALL_LOG_LEVEL", "--log-level", CT_STRING, F(log_level), "info", 0, 0,
      log_levels, "LEVEL", "debug, info, warn, error or off.", CF_NONEMPTY},
     {"dev", "ROLLCALL_DEV", "--dev", CT_BOOL, F(dev), "0", 0, 1, NULL, NULL,
@@ -114,6 +150,16 @@ static const char *const *str_cfield(const cfg_t *cfg, const cfg_desc_t *d)
 static const int *int_cfield(const cfg_t *cfg, const cfg_desc_t *d)
 {
     return (const int *)(const void *)((const char *)cfg + d->off);
+}
+
+static double *double_field(cfg_t *cfg, const cfg_desc_t *d)
+{
+    return (double *)(void *)((char *)cfg + d->off);
+}
+
+static const double *double_cfield(const cfg_t *cfg, const cfg_desc_t *d)
+{
+    return (const double *)(const void *)((const char *)cfg + d->off);
 }
 
 /* Writes s to out in double quotes, escaping quotes, backslashes and control bytes, and
@@ -183,6 +229,29 @@ static int parse_int(const char *s, long *out)
     return 0;
 }
 
+/* Parses a plain decimal number: digits with an optional fraction ("0.25", "3"); no sign,
+ * exponent, blanks, hex or infinities. */
+static int parse_decimal(const char *s, double *out)
+{
+    const char *p = s;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') {
+        p++;
+        digits++;
+    }
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            p++;
+            digits++;
+        }
+    }
+    if (*p != '\0' || digits == 0)
+        return BRK_EINVAL;
+    *out = strtod(s, NULL);
+    return 0;
+}
+
 /* Validates value for setting d and stores it into cfg. value is never NULL here; an
  * empty string clears an optional string setting. */
 static int set_value(cfg_t *cfg, const cfg_desc_t *d, const char *value, FILE *err)
@@ -198,6 +267,16 @@ static int set_value(cfg_t *cfg, const cfg_desc_t *d, const char *value, FILE *e
             return BRK_EINVAL;
         }
         *int_field(cfg, d) = (int)v;
+        return 0;
+    }
+    case CT_DOUBLE: {
+        double v;
+        if (parse_decimal(value, &v) != 0 || v < (double)d->min || v > (double)d->max) {
+            snprintf(expected, sizeof expected, "expected a number %ld..%ld", d->min, d->max);
+            report(err, d, value, expected);
+            return BRK_EINVAL;
+        }
+        *double_field(cfg, d) = v;
         return 0;
     }
     case CT_BOOL: {
@@ -392,10 +471,12 @@ void cfg_print_help(FILE *out, const char *argv0)
                  d->metavar ? d->metavar : "");
         fprintf(out, "  %-32s %s\n", lhs, d->env);
         fprintf(out, "      %s\n", d->help);
-        if (d->type == CT_INT)
-            fprintf(out, "      Range %ld..%ld, default %s.\n", d->min, d->max, d->def);
+        if (d->type == CT_INT || d->type == CT_DOUBLE)
+            fprintf(out, "      Range %ld..%ld%s, default %s.\n", d->min, d->max,
+                    d->type == CT_DOUBLE ? " (decimals allowed)" : "", d->def);
         else if (d->type == CT_BOOL)
-            fputs("      The variable takes 1/0, true/false or yes/no; default off.\n", out);
+            fprintf(out, "      The variable takes 1/0, true/false or yes/no; default %s.\n",
+                    d->def && strcmp(d->def, "1") == 0 ? "on" : "off");
         else if (d->def)
             fprintf(out, "      Default \"%s\".\n", d->def);
     }
@@ -453,6 +534,9 @@ void cfg_log(const cfg_t *cfg)
                 value = s ? "(redacted)" : "";
             else
                 value = s ? s : "";
+        } else if (d->type == CT_DOUBLE) {
+            snprintf(num, sizeof num, "%g", *double_cfield(cfg, d));
+            value = num;
         } else {
             snprintf(num, sizeof num, "%d", *int_cfield(cfg, d));
             value = num;

@@ -18,6 +18,19 @@ typedef struct cfg {
     int jwt_leeway;          /* ROLLCALL_JWT_LEEWAY seconds, default 30 */
     char *data_dir;          /* ROLLCALL_DATA_DIR, default "./rollcall-data" */
     int attendance_threshold;/* ROLLCALL_ATTENDANCE_THRESHOLD percent, default 75 */
+    /* frame analysis (engagement/) */
+    int analyzer_threads;    /* ROLLCALL_ANALYZER_THREADS, default 0 = number of cores */
+    int analyzer_queue;      /* ROLLCALL_ANALYZER_QUEUE frames waiting, default 64 */
+    int analyzer_preload;    /* ROLLCALL_ANALYZER_PRELOAD: load models at start, default 1 */
+    char *model_dir;         /* ROLLCALL_MODEL_DIR, default the build's model cache */
+    int frame_max_bytes;     /* ROLLCALL_FRAME_MAX_BYTES, default 1 MiB */
+    int frame_max_pixels;    /* ROLLCALL_FRAME_MAX_PIXELS, default 8 Mpx */
+    int frame_rate;          /* ROLLCALL_FRAME_RATE frames per second per student, default 2 */
+    double frame_interval;   /* ROLLCALL_FRAME_INTERVAL seconds, default 3 */
+    int max_yaw;             /* ROLLCALL_MAX_YAW degrees, default 30 */
+    int max_pitch;           /* ROLLCALL_MAX_PITCH degrees, default 30 */
+    double violation_seconds;/* ROLLCALL_VIOLATION_SECONDS, default 10 */
+    int engagement_update_ms;/* ROLLCALL_ENGAGEMENT_UPDATE_MS, default 500 */
     char *log_level;         /* ROLLCALL_LOG_LEVEL, default "info" */
     int dev;                 /* ROLLCALL_DEV / --dev: generate a development secret */
     int max_message_bytes;   /* ROLLCALL_MAX_MESSAGE_BYTES, default 65536 */

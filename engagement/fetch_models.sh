@@ -4,7 +4,7 @@
 # (never committed to the repo), and verifies every file's sha256. Idempotent: a file whose
 # checksum already matches is left alone, so a second run makes no network request.
 #
-#   engagement/fetch_models.sh [DIR]      DIR defaults to $ROLLCALL_MODEL_DIR, else build/models
+#   engagement/fetch_models.sh [DIR]      DIR defaults to $ROLLCALL_MODEL_DIR, else models/ at the project root
 #
 # The 68-point landmark model comes from the Debian package libdlib-data
 # (/usr/share/dlib/shape_predictor_68_face_landmarks.dat) and the profile cascade from
@@ -12,7 +12,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-dir="${1:-${ROLLCALL_MODEL_DIR:-$here/../build/models}}"
+dir="${1:-${ROLLCALL_MODEL_DIR:-$here/../models}}"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 

@@ -8,11 +8,11 @@ bash scripts/setup.sh
 jobs="$(nproc)"
 
 echo "== gcc build (warnings are errors)"
-cmake -S . -B build-gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DROLLCALL_WERROR=ON >/dev/null
+cmake -S . -B build-gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release -DROLLCALL_WERROR=ON >/dev/null
 cmake --build build-gcc -j"$jobs" >/dev/null
 
 echo "== clang build with ASan + UBSan"
-cmake -S . -B build-test -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+cmake -S . -B build-test -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
   -DROLLCALL_SANITIZE=ON -DROLLCALL_FUZZ=ON >/dev/null
 cmake --build build-test -j"$jobs" >/dev/null
 

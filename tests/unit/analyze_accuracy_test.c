@@ -68,7 +68,8 @@ static unsigned char *read_file(const char *path, size_t *len)
 static int load_labels(const char *dir, label_t *labels, int max)
 {
     char path[1024], line[4096];
-    snprintf(path, sizeof path, "%s/labels.csv", dir);
+    if (snprintf(path, sizeof path, "%s/labels.csv", dir) >= (int)sizeof path)
+        return -1;
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -176,7 +177,11 @@ int main(void)
     for (int i = 0; i < n; i++) {
         const label_t *l = &labels[i];
         char path[1400];
-        snprintf(path, sizeof path, "%s/%s", dir, l->file);
+        if (snprintf(path, sizeof path, "%s/%s", dir, l->file) >= (int)sizeof path) {
+            printf("  path too long for %s\n", l->file);
+            errors++;
+            continue;
+        }
         size_t len = 0;
         unsigned char *buf = read_file(path, &len);
         if (!buf) {

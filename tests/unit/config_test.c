@@ -22,6 +22,18 @@ static const char *const all_vars[] = {
     "ROLLCALL_JWT_LEEWAY",
     "ROLLCALL_DATA_DIR",
     "ROLLCALL_ATTENDANCE_THRESHOLD",
+    "ROLLCALL_ANALYZER_THREADS",
+    "ROLLCALL_ANALYZER_QUEUE",
+    "ROLLCALL_ANALYZER_PRELOAD",
+    "ROLLCALL_MODEL_DIR",
+    "ROLLCALL_FRAME_MAX_BYTES",
+    "ROLLCALL_FRAME_MAX_PIXELS",
+    "ROLLCALL_FRAME_RATE",
+    "ROLLCALL_FRAME_INTERVAL",
+    "ROLLCALL_MAX_YAW",
+    "ROLLCALL_MAX_PITCH",
+    "ROLLCALL_VIOLATION_SECONDS",
+    "ROLLCALL_ENGAGEMENT_UPDATE_MS",
     "ROLLCALL_LOG_LEVEL",
     "ROLLCALL_DEV",
     "ROLLCALL_MAX_MESSAGE_BYTES",
@@ -277,6 +289,17 @@ static void test_invalid_values(void)
         {"--host", "", "ROLLCALL_HOST"},
         {"--data-dir", "", "ROLLCALL_DATA_DIR"},
         {"--dev=maybe", NULL, "ROLLCALL_DEV"},
+        {"--frame-interval", "-1", "ROLLCALL_FRAME_INTERVAL"},
+        {"--frame-interval", "1e3", "ROLLCALL_FRAME_INTERVAL"},
+        {"--frame-interval", "3601", "ROLLCALL_FRAME_INTERVAL"},
+        {"--frame-interval", ".", "ROLLCALL_FRAME_INTERVAL"},
+        {"--frame-interval", "nan", "ROLLCALL_FRAME_INTERVAL"},
+        {"--violation-seconds", "2s", "ROLLCALL_VIOLATION_SECONDS"},
+        {"--frame-max-bytes", "1023", "ROLLCALL_FRAME_MAX_BYTES"},
+        {"--frame-rate", "0", "ROLLCALL_FRAME_RATE"},
+        {"--max-yaw", "91", "ROLLCALL_MAX_YAW"},
+        {"--analyzer-queue", "0", "ROLLCALL_ANALYZER_QUEUE"},
+        {"--model-dir", "", "ROLLCALL_MODEL_DIR"},
     };
     for (size_t i = 0; i < BRK_ARRAY_LEN(cases); i++) {
         clear_env();
@@ -417,6 +440,33 @@ static void test_help_and_version(void)
     cfg_free(&cfg);
 }
 
+static void test_frame_settings(void)
+{
+    clear_env();
+    cfg_t cfg;
+    char *argv[] = {"rollcall"};
+    ASSERT_EQ(load(&cfg, 1, argv, NULL, NULL), 0);
+    ASSERT_DOUBLE_NEAR(cfg.frame_interval, 3.0, 1e-9);
+    ASSERT_DOUBLE_NEAR(cfg.violation_seconds, 10.0, 1e-9);
+    ASSERT_EQ(cfg.frame_max_bytes, 1048576);
+    ASSERT_EQ(cfg.analyzer_threads, 0);
+    ASSERT_EQ(cfg.analyzer_preload, 1);
+    ASSERT_EQ(cfg.max_yaw, 30);
+    ASSERT_NOT_NULL(cfg.model_dir);
+    cfg_free(&cfg);
+
+    setenv("ROLLCALL_FRAME_INTERVAL", "0.25", 1);
+    setenv("ROLLCALL_ANALYZER_PRELOAD", "no", 1);
+    char *argv2[] = {"rollcall", "--violation-seconds=1.5", "--max-pitch", "20"};
+    ASSERT_EQ(load(&cfg, ARGC(argv2), argv2, NULL, NULL), 0);
+    ASSERT_DOUBLE_NEAR(cfg.frame_interval, 0.25, 1e-9);
+    ASSERT_DOUBLE_NEAR(cfg.violation_seconds, 1.5, 1e-9);
+    ASSERT_EQ(cfg.analyzer_preload, 0);
+    ASSERT_EQ(cfg.max_pitch, 20);
+    cfg_free(&cfg);
+    clear_env();
+}
+
 static void test_help_lists_every_variable(void)
 {
     char *text = NULL;
@@ -546,6 +596,7 @@ static const test_case_t tests[] = {
     {"unknown_flag_and_arguments", test_unknown_flag_and_arguments},
     {"help_and_version", test_help_and_version},
     {"help_lists_every_variable", test_help_lists_every_variable},
+    {"frame_settings", test_frame_settings},
     {"token_subcommand", test_token_subcommand},
     {"log_redacts_secret", test_log_redacts_secret},
 };

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of the analyzer pool (engagement/pool.h) with the real analyzer and real
+ * photos: results come back on the loop, a waiting frame is replaced by its key's newer
+ * one, a full queue refuses, a frame that waited too long is dropped as stale, and a
+ * shutdown cancels what still waits and lets the loop close. Skips (77) without models. */
+#include "brk.h"
+#include "pool.h"
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define SKIP_CODE 77
+
+typedef struct {
+    int calls;
+    int by_ud[16];   /* results per ud index */
+    int err_of[16];  /* last err per ud index */
+    int faces_of[16];
+    int looking_of[16];
+    int stale, canceled;
+} seen_t;
+
+static int ud_slot[16];
+
+static void on_done(const fp_result_t *r, void *pool_ud)
+{
+    seen_t *s = pool_ud;
+    int i = *(int *)r->ud;
+    s->calls++;
+    s->by_ud[i]++;
+    s->err_of[i] = r->err;
+    s->faces_of[i] = r->err == 0 ? r->res.faces : -1;
+    s->looking_of[i] = r->err == 0 ? r->res.looking : -1;
+    if (r->err == FP_ESTALE)
+        s->stale++;
+    if (r->err == FP_ECANCELED)
+        s->canceled++;
+}
+
+static uint8_t *photo(const char *name, size_t *len)
+{
+    char path[1024];
+    const char *t = getenv("ROLLCALL_TEST_DATA");
+    if (snprintf(path, sizeof path, "%s/../../shared/data/faces/%s", t ? t : "tests", name) >=
+        (int)sizeof path)
+        return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static uint8_t *dup_bytes(const uint8_t *b, size_t len)
+{
+    uint8_t *d = malloc(len);
+    memcpy(d, b, len);
+    return d;
+}
+
+static uint8_t *face, *noface;
+static size_t face_len, noface_len;
+
+static fp_config_t base_cfg(unsigned threads, size_t max_queued, int64_t max_wait_ms)
+{
+    fp_config_t c;
+    memset(&c, 0, sizeof c);
+    c.threads = threads;
+    c.max_queued = max_queued;
+    c.max_wait_ms = max_wait_ms;
+    eng_config_default(&c.eng);
+    return c;
+}
+
+/* Runs the loop until cond holds or ~timeout_ms passed. */
+#define RUN_UNTIL(loop, cond, timeout_ms)                                                          \
+    do {                                                                                           \
+        uint64_t t_end_ = brk_mono_ns() + (uint64_t)(timeout_ms)*1000000ULL;                       \
+        while (!(cond) && brk_mono_ns() < t_end_)                                                  \
+            uv_run(loop, UV_RUN_ONCE);                                                             \
+    } while (0)
+
+static void finish(uv_loop_t *loop, fp_t *p)
+{
+    fp_shutdown(p);
+    uv_run(loop, UV_RUN_DEFAULT);
+    fp_free(p);
+    ASSERT_EQ(uv_loop_close(loop), 0);
+}
+
+static void test_results_on_loop(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen_t s = {0};
+    fp_config_t c = base_cfg(2, 8, 0);
+    fp_t *p;
+    char err[256];
+    ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
+    void *rep;
+    ASSERT_EQ(fp_submit(p, 1, dup_bytes(face, face_len), face_len, &ud_slot[1], &rep), 0);
+    ASSERT_EQ(fp_submit(p, 2, dup_bytes(noface, noface_len), noface_len, &ud_slot[2], &rep), 0);
+    ASSERT_EQ(fp_submit(p, 3, dup_bytes(face, 100), 100, &ud_slot[3], &rep), 0); /* truncated */
+    RUN_UNTIL(&loop, s.calls == 3, 60000);
+    ASSERT_EQ(s.calls, 3);
+    ASSERT_EQ(s.err_of[1], 0);
+    ASSERT_EQ(s.faces_of[1], 1);
+    ASSERT_EQ(s.looking_of[1], 1);
+    ASSERT_EQ(s.err_of[2], 0);
+    ASSERT_EQ(s.faces_of[2], 0);
+    ASSERT(s.err_of[3] == ENG_E_DECODE || s.err_of[3] == ENG_E_FORMAT);
+    fp_stats_t st;
+    fp_get_stats(p, &st);
+    ASSERT_EQ(st.submitted, 3);
+    ASSERT_EQ(st.analyzed, 2);
+    ASSERT_EQ(st.failed, 1);
+    ASSERT_EQ(st.queued, 0);
+    finish(&loop, p);
+}
+
+static void test_latest_wins_and_full_queue(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen_t s = {0};
+    fp_config_t c = base_cfg(1, 2, 0);
+    fp_t *p;
+    char err[256];
+    ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
+    void *rep = NULL;
+    /* The single worker takes key 1 (and loads its models: slow), so the others wait. */
+    ASSERT_EQ(fp_submit(p, 1, dup_bytes(face, face_len), face_len, &ud_slot[1], &rep), 0);
+    fp_stats_t st;
+    do {
+        fp_get_stats(p, &st);
+    } while (st.busy == 0 && st.analyzed == 0);
+    ASSERT_EQ(fp_submit(p, 2, dup_bytes(face, face_len), face_len, &ud_slot[2], &rep), 0);
+    ASSERT_EQ(fp_submit(p, 3, dup_bytes(noface, noface_len), noface_len, &ud_slot[3], &rep),
+              0);
+    /* Key 2's newer frame replaces the waiting one: its ud comes back at once. */
+    ASSERT_EQ(fp_submit(p, 2, dup_bytes(noface, noface_len), noface_len, &ud_slot[4], &rep),
+              1);
+    ASSERT(rep == &ud_slot[2]);
+    /* A third waiting key does not fit in a queue of two. */
+    ASSERT_EQ(fp_submit(p, 5, dup_bytes(face, face_len), face_len, &ud_slot[5], &rep),
+              BRK_EFULL);
+    RUN_UNTIL(&loop, s.calls == 3, 60000);
+    ASSERT_EQ(s.calls, 3);
+    ASSERT_EQ(s.by_ud[1], 1);
+    ASSERT_EQ(s.by_ud[2], 0); /* replaced: never reported */
+    ASSERT_EQ(s.by_ud[3], 1);
+    ASSERT_EQ(s.by_ud[4], 1);
+    ASSERT_EQ(s.faces_of[4], 0); /* the newer (no-face) frame was the one analyzed */
+    ASSERT_EQ(s.by_ud[5], 0);
+    fp_get_stats(p, &st);
+    ASSERT_EQ(st.replaced, 1);
+    ASSERT_EQ(st.skipped, 1);
+    finish(&loop, p);
+}
+
+static void test_stale_and_cancel(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen_t s = {0};
+    /* Frames may wait 1 ms: everything behind the first (model loading takes far longer)
+     * goes stale. */
+    fp_config_t c = base_cfg(1, 8, 1);
+    fp_t *p;
+    char err[256];
+    ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
+    void *rep;
+    for (int i = 1; i <= 4; i++)
+        ASSERT_EQ(fp_submit(p, (uint64_t)i, dup_bytes(face, face_len), face_len, &ud_slot[i],
+                            &rep),
+                  0);
+    RUN_UNTIL(&loop, s.calls == 4, 60000);
+    ASSERT_EQ(s.calls, 4);
+    ASSERT(s.stale >= 2);
+    ASSERT(s.stale <= 3);
+
+    /* Shutdown with frames waiting: each is reported canceled, none is lost silently. */
+    fp_config_t c2 = base_cfg(1, 8, 0);
+    seen_t s2 = {0};
+    fp_t *p2;
+    ASSERT_EQ(fp_new(&loop, &c2, on_done, &s2, &p2, err, sizeof err), 0);
+    for (int i = 1; i <= 5; i++)
+        ASSERT_EQ(fp_submit(p2, (uint64_t)i, dup_bytes(face, face_len), face_len, &ud_slot[i],
+                            &rep),
+                  0);
+    fp_shutdown(p2);
+    ASSERT_EQ(fp_submit(p2, 9, dup_bytes(face, face_len), face_len, &ud_slot[9], &rep),
+              BRK_EFULL);
+    uv_run(&loop, UV_RUN_ONCE);
+    RUN_UNTIL(&loop, s2.calls == 5, 60000);
+    ASSERT_EQ(s2.calls, 5);
+    ASSERT(s2.canceled >= 4);
+    fp_free(p2);
+    finish(&loop, p);
+}
+
+static const test_case_t tests[] = {
+    {"results_on_loop", test_results_on_loop},
+    {"latest_wins_and_full_queue", test_latest_wins_and_full_queue},
+    {"stale_and_cancel", test_stale_and_cancel},
+};
+
+int main(void)
+{
+    for (int i = 0; i < 16; i++)
+        ud_slot[i] = i;
+    const char *md = getenv("ROLLCALL_MODEL_DIR");
+    char path[1024];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/face_detection_front_128x128_barracuda.onnx",
+             md ? md : ".");
+    face = photo("aflw2000_image00050.jpg", &face_len);
+    noface = photo("dlib_ffmpeg_eagle.jpg", &noface_len);
+    if (!md || stat(path, &sb) != 0 || !face || !noface) {
+        printf("SKIP: models (ROLLCALL_MODEL_DIR) or photos missing\n");
+        free(face);
+        free(noface);
+        return SKIP_CODE;
+    }
+    int failed = test_run_all(tests, BRK_ARRAY_LEN(tests));
+    free(face);
+    free(noface);
+    return failed ? 1 : 0;
+}
