@@ -114,7 +114,7 @@ void conn_reply(conn_t *c, out_type_t t, json_t *data, const json_t *id)
     msg_unref(m);
 }
 
-void conn_error(conn_t *c, err_code_t code, const char *message, const json_t *id)
+void conn_error_soft(conn_t *c, err_code_t code, const char *message, const json_t *id)
 {
     srv_t *s = c->srv;
     s->m.errors[code]++;
@@ -124,6 +124,12 @@ void conn_error(conn_t *c, err_code_t code, const char *message, const json_t *i
     json_object_set_new(data, "message", json_string(message ? message : ""));
     json_object_set(data, "ref", id ? (json_t *)id : json_null());
     conn_reply(c, OUT_ERROR, data, id);
+}
+
+void conn_error(conn_t *c, err_code_t code, const char *message, const json_t *id)
+{
+    srv_t *s = c->srv;
+    conn_error_soft(c, code, message, id);
 
     int64_t now = brk_now_ms();
     if (now - c->err_window_start_ms > ERR_WINDOW_MS) {

@@ -41,6 +41,15 @@ struct conn {
     size_t rx_total; /* bytes seen of the current message, kept or not */
     int rx_discard;  /* current message is over the limit: drop its bytes */
     int rx_binary;
+    int rx_frame; /* a text message that starts as a FRAME event (larger size limit) */
+
+    /* frames of a student (handlers/frame.c) */
+    double frame_tokens;         /* rate limit bucket, refilled at ROLLCALL_FRAME_RATE/s */
+    int64_t frame_tokens_ms;
+    int64_t last_frame_ms;       /* receive time of the last analyzed frame, 0 when none */
+    int64_t no_session_until_ms; /* refuse frames at once until then (no active session) */
+    int64_t viol_since_ms[4];    /* by st_violation_t: when the condition began, 0 if not */
+    int viol_raised[4];          /* the current episode already raised its violation */
 
     /* abuse accounting */
     int64_t err_window_start_ms;
@@ -72,6 +81,10 @@ void conn_reply(conn_t *c, out_type_t t, json_t *data, const json_t *id);
 /* Sends ERROR {code, message, ref: id} with the request id; counts it, and closes the
  * connection with 1008 when errors pass the configured rate. */
 void conn_error(conn_t *c, err_code_t code, const char *message, const json_t *id);
+
+/* Like conn_error, for conditions the client did not cause (an overloaded analyzer, an
+ * unavailable dependency): not counted towards the error-rate close. */
+void conn_error_soft(conn_t *c, err_code_t code, const char *message, const json_t *id);
 
 /* Asks for the connection to be closed with code and reason (a static string). The close
  * happens from its next writeable callback, or by a kill timeout if it never comes. */

@@ -4,6 +4,7 @@
 
 #include "brk.h"
 #include "journal.h"
+#include "hdl.h"
 #include "log.h"
 
 #include <jansson.h>
@@ -245,6 +246,7 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
         jr_stats_t js;
         jr_get_stats(s->jr, &js);
         size_t len;
+        hdl_frames_sync_metrics(s);
         char *text = metrics_render(&s->m, &js, s->ready && !s->draining, &len);
         respond(tx, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     } else if (strncmp(uri, report_prefix, sizeof report_prefix - 1) == 0) {

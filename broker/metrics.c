@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Prometheus text exposition of the broker's counters. */
 #include "metrics.h"
+#include "state.h"
 
 #include "auth.h"
 #include "brk.h"
@@ -26,6 +27,10 @@ static const char *const err_names[ERR__COUNT] = {
     [ERR_SESSION_FINALIZED] = "SESSION_FINALIZED",
     [ERR_NOT_IMPLEMENTED] = "NOT_IMPLEMENTED",
     [ERR_UNAVAILABLE] = "UNAVAILABLE",
+    [ERR_BAD_FRAME] = "BAD_FRAME",
+    [ERR_FRAME_TOO_LARGE] = "FRAME_TOO_LARGE",
+    [ERR_RATE_LIMITED] = "RATE_LIMITED",
+    [ERR_FRAME_SKIPPED] = "FRAME_SKIPPED",
     [ERR_INTERNAL] = "INTERNAL",
 };
 
@@ -120,6 +125,29 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
     put(&b, "rollcall_abuse_closes_total %llu\n", (unsigned long long)m->abuse_closes);
     head(&b, "rollcall_http_requests_total", "counter", "Plain HTTP requests served");
     put(&b, "rollcall_http_requests_total %llu\n", (unsigned long long)m->http_requests);
+
+    head(&b, "rollcall_frames_total", "counter", "Student frames, by outcome");
+    static const char *const outcomes[] = {"received", "refused", "analyzed", "failed",
+                                           "skipped",  "replaced", "stale"};
+    const uint64_t counts[] = {m->frames_received, m->frames_refused, m->frames_analyzed,
+                               m->frames_failed,   m->frames_skipped, m->frames_replaced,
+                               m->frames_stale};
+    for (size_t i = 0; i < BRK_ARRAY_LEN(outcomes); i++)
+        put(&b, "rollcall_frames_total{outcome=\"%s\"} %llu\n", outcomes[i],
+            (unsigned long long)counts[i]);
+    head(&b, "rollcall_analyzer_queue", "gauge", "Frames waiting for an analyzer worker");
+    put(&b, "rollcall_analyzer_queue %llu\n", (unsigned long long)m->frames_queued);
+    head(&b, "rollcall_analyzer_busy", "gauge", "Analyzer workers analyzing a frame now");
+    put(&b, "rollcall_analyzer_busy %llu\n", (unsigned long long)m->frames_busy);
+    head(&b, "rollcall_analysis_seconds_total", "counter", "Time spent analyzing frames");
+    put(&b, "rollcall_analysis_seconds_total %.6f\n", m->analysis_seconds_total);
+    head(&b, "rollcall_engagement_updates_total", "counter",
+         "ENGAGEMENT_UPDATE messages built (each shared by a class's teachers)");
+    put(&b, "rollcall_engagement_updates_total %llu\n", (unsigned long long)m->engagement_updates);
+    head(&b, "rollcall_violations_total", "counter", "Proctoring violations raised, by kind");
+    for (int k = ST_VIOL_NO_FACE; k <= ST_VIOL_LOOKING_AWAY; k++)
+        put(&b, "rollcall_violations_total{kind=\"%s\"} %llu\n",
+            st_violation_name((st_violation_t)k), (unsigned long long)m->violations[k]);
 
     if (js) {
         head(&b, "rollcall_journal_writes_total", "counter",

@@ -25,6 +25,10 @@ typedef enum {
     ERR_SESSION_FINALIZED,
     ERR_NOT_IMPLEMENTED,
     ERR_UNAVAILABLE,
+    ERR_BAD_FRAME,       /* not a decodable JPEG/PNG, or bad base64 */
+    ERR_FRAME_TOO_LARGE, /* over ROLLCALL_FRAME_MAX_BYTES or _MAX_PIXELS */
+    ERR_RATE_LIMITED,    /* frames faster than ROLLCALL_FRAME_RATE */
+    ERR_FRAME_SKIPPED,   /* analyzer saturated: queue full, frame replaced or stale */
     ERR_INTERNAL,
     ERR__COUNT
 } err_code_t;
@@ -46,6 +50,14 @@ typedef struct metrics {
     uint64_t slow_consumer_closes;
     uint64_t abuse_closes;         /* 1008/1009 closes */
     uint64_t http_requests;
+    /* frames (the pool's own counters are copied in before rendering) */
+    uint64_t frames_received;
+    uint64_t frames_refused; /* refused before analysis: size, format, rate, session */
+    uint64_t frames_analyzed, frames_failed, frames_skipped, frames_replaced, frames_stale;
+    uint64_t frames_queued, frames_busy;
+    double analysis_seconds_total;
+    uint64_t engagement_updates; /* ENGAGEMENT_UPDATE messages built */
+    uint64_t violations[4];      /* by st_violation_t */
 } metrics_t;
 
 struct jr_stats;

@@ -19,6 +19,9 @@ static const char *const names[OUT__COUNT] = {
     [OUT_MY_ATTENDANCE] = "MY_ATTENDANCE",
     [OUT_PONG] = "PONG",
     [OUT_ERROR] = "ERROR",
+    [OUT_FRAME_RESULT] = "FRAME_RESULT",
+    [OUT_ENGAGEMENT_UPDATE] = "ENGAGEMENT_UPDATE",
+    [OUT_VIOLATION] = "VIOLATION",
 };
 
 const char *msg_type_name(out_type_t t)

@@ -20,6 +20,9 @@ typedef enum {
     OUT_MY_ATTENDANCE,
     OUT_PONG,
     OUT_ERROR,
+    OUT_FRAME_RESULT,
+    OUT_ENGAGEMENT_UPDATE,
+    OUT_VIOLATION,
     OUT__COUNT
 } out_type_t;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Rooms by class id: a chained hash table of member arrays with O(1) leave. */
 #include "room.h"
+#include "hdl.h"
 
 #include "brk.h"
 
@@ -68,6 +69,8 @@ static void room_destroy(srv_t *s, room_t *r)
         pp = &(*pp)->next;
     *pp = r->next;
     s->rooms_len--;
+    if (r->eng)
+        hdl_frames_room_gone(s, r);
     free(r->students);
     free(r->staff);
     free(r->class_id);
@@ -145,6 +148,8 @@ void room_free_all(srv_t *s)
         room_t *r = s->rooms[i];
         while (r) {
             room_t *next = r->next;
+            if (r->eng)
+                hdl_frames_room_gone(s, r);
             free(r->students);
             free(r->staff);
             free(r->class_id);

@@ -16,6 +16,7 @@ struct room {
     size_t n_students, cap_students;
     conn_t **staff;
     size_t n_staff, cap_staff;
+    void *eng; /* pending engagement update (handlers/frame.c), NULL when none */
 };
 
 enum { ROOM_TO_STUDENTS = 1, ROOM_TO_STAFF = 2, ROOM_TO_ALL = 3 };

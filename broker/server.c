@@ -6,6 +6,7 @@
 #include "brk.h"
 #include "conn.h"
 #include "envelope.h"
+#include "hdl.h"
 #include "log.h"
 #include "room.h"
 #include "ws.h"
@@ -94,6 +95,8 @@ static void finish(srv_t *s)
     uv_close((uv_handle_t *)&s->drain_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
+    /* Frames still waiting are answered (canceled); workers exit on their own. */
+    hdl_frames_stop(s);
     /* Records already queued are still written and fsync'd before the loop ends. */
     jr_shutdown(s->jr);
     /* First of the two destroys a foreign loop needs: lws closes its handles. */
@@ -216,6 +219,9 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         goto out_state;
     }
 
+    if (hdl_frames_start(&s) != 0)
+        goto out_lws;
+
     static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
     static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "rollcall", ""};
     lws_retry_bo_t retry;
@@ -264,12 +270,14 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
 out_lws:
     /* Closing after a failed start: let lws release its loop handles. */
     lws_context_destroy(s.lws);
+    hdl_frames_stop(&s);
     jr_shutdown(s.jr);
     uv_run(&loop, UV_RUN_DEFAULT);
     lws_context_destroy(s.lws);
 out_state:
     if (!s.stopped && s.exit_code == 0)
         jr_shutdown(s.jr);
+    hdl_frames_free(&s);
     st_free(s.st);
     room_free_all(&s);
     jr_free(s.jr);

@@ -37,6 +37,13 @@ typedef struct srv {
     room_t **rooms;
     size_t rooms_cap, rooms_len;
 
+    /* frame analysis (handlers/frame.c) */
+    struct fp *fp;             /* analyzer pool */
+    uv_timer_t eng_timer;      /* flushes coalesced ENGAGEMENT_UPDATEs */
+    int eng_timer_init;
+    room_t **eng_dirty;        /* rooms with a pending engagement update */
+    size_t eng_dirty_len, eng_dirty_cap;
+
     metrics_t m;
     int ready;
     int draining;

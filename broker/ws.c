@@ -148,8 +148,7 @@ static void on_message(conn_t *c, const char *buf, size_t len, int binary)
     c->msgs_in++;
     if (binary) {
         s->m.messages_in_binary++;
-        conn_error(c, ERR_NOT_IMPLEMENTED, "binary messages are reserved for frame analysis",
-                   NULL);
+        hdl_frame_binary(c, (const uint8_t *)buf, len);
         return;
     }
     env_t env;
@@ -187,16 +186,52 @@ static int close_now(conn_t *c, int code, const char *reason)
     return -1;
 }
 
+/* Whether a text message begins {"event":"FRAME" (blanks allowed between tokens): only
+ * such a message may exceed the text limit, up to a base64 frame. A FRAME whose "event"
+ * is not its first member gets the plain text limit (docs/PROTOCOL.md). */
+static int starts_as_frame(const char *p, size_t len)
+{
+    static const char *const tokens[] = {"{", "\"event\"", ":", "\"FRAME\""};
+    size_t i = 0;
+    for (size_t t = 0; t < BRK_ARRAY_LEN(tokens); t++) {
+        while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+            i++;
+        size_t n = strlen(tokens[t]);
+        if (len - i < n || memcmp(p + i, tokens[t], n) != 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/* The size limit of the message being received: a binary message is a raw frame; a
+ * student's FRAME event may carry a frame as base64 (4 characters per 3 bytes, plus the
+ * envelope); every other text message has the plain text limit. */
+static size_t rx_limit(const conn_t *c)
+{
+    const cfg_t *cfg = c->srv->cfg;
+    size_t text = (size_t)cfg->max_message_bytes;
+    if (c->rx_binary)
+        return (size_t)cfg->frame_max_bytes;
+    if (c->role == ROLE_STUDENT && c->rx_frame) {
+        size_t b64 = ((size_t)cfg->frame_max_bytes + 2) / 3 * 4 + 4096;
+        return b64 > text ? b64 : text;
+    }
+    return text;
+}
+
 static int receive(conn_t *c, struct lws *wsi, const char *in, size_t len)
 {
     srv_t *s = c->srv;
     if (c->closing)
         return 0; /* the close is on its way; ignore what the peer still sends */
-    const size_t limit = (size_t)s->cfg->max_message_bytes;
     int first = lws_is_first_fragment(wsi);
     int final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
-    if (first && c->rx_total == 0)
+    if (first && c->rx_total == 0) {
         c->rx_binary = lws_frame_is_binary(wsi);
+        c->rx_frame = !c->rx_binary && starts_as_frame(in, len);
+    }
+    const size_t limit = rx_limit(c);
     c->rx_total += len;
 
     if (c->rx_total > HUGE_FACTOR * limit) {
@@ -229,9 +264,11 @@ static int receive(conn_t *c, struct lws *wsi, const char *in, size_t len)
         return 0;
     if (c->rx_discard) {
         char msg[96];
-        snprintf(msg, sizeof msg, "message of %zu bytes is over the limit of %zu", c->rx_total,
-                 limit);
-        conn_error(c, ERR_MESSAGE_TOO_LARGE, msg, NULL);
+        snprintf(msg, sizeof msg, "%s of %zu bytes is over the limit of %zu",
+                 c->rx_binary ? "frame" : "message", c->rx_total, limit);
+        if (c->rx_binary)
+            s->m.frames_refused++;
+        conn_error(c, c->rx_binary ? ERR_FRAME_TOO_LARGE : ERR_MESSAGE_TOO_LARGE, msg, NULL);
         if (++c->oversize_count >= MAX_OVERSIZE) {
             s->m.abuse_closes++;
             rx_reset(c);

@@ -52,6 +52,7 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
     room_t *room = room_find(s, r->class_id);
     if (created) {
         /* A legacy client marked without SESSION_START: tell everyone, the marker too. */
+        hdl__session_began(s, r->class_id);
         evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
         room_broadcast(room, m, ROOM_TO_ALL, NULL);
         msg_unref(m);
@@ -164,10 +165,13 @@ static void on_summary_view(int err, const st_view_t *v, void *ud)
             online++;
         json_array_append_new(
             students,
-            json_pack("{s:s, s:s, s:s, s:o, s:b, s:f}", "student_id", st->student_id, "name",
-                      st->name, "status", status ? status : "unmarked", "source",
-                      source ? json_string(source) : json_null(), "online", st->online > 0,
-                      "engagement_percentage", engagement_pct(&v->session, st, now)));
+            json_pack("{s:s, s:s, s:s, s:o, s:b, s:f, s:f, s:I, s:i}", "student_id",
+                      st->student_id, "name", st->name, "status", status ? status : "unmarked",
+                      "source", source ? json_string(source) : json_null(), "online",
+                      st->online > 0, "engagement_percentage",
+                      engagement_pct(&v->session, st, now), "engaged_seconds",
+                      round2(st->engaged_seconds), "frames_analyzed",
+                      (json_int_t)st->frames_analyzed, "trust_score", fin_trust_score(st)));
     }
     const st_session_t *s = &v->session;
     json_t *data = json_pack(
@@ -222,6 +226,9 @@ static void on_my_view(int err, const st_view_t *v, void *ud)
     const st_student_t *st = find_student(v, r->sub);
     const char *status = NULL, *source = NULL;
     double pct = 0.0;
+    st_student_t none;
+    memset(&none, 0, sizeof none);
+    const st_student_t *mine = st ? st : &none;
     if (st) {
         student_status(v, st, r->srv->cfg->attendance_threshold, &status, &source);
         pct = engagement_pct(s, st, brk_now_ms());
@@ -232,11 +239,13 @@ static void on_my_view(int err, const st_view_t *v, void *ud)
         status = "absent";
     }
     json_t *data = json_pack(
-        "{s:s, s:o, s:s, s:s, s:o, s:b, s:f}", "class_id", r->class_id, "session_id",
-        s->state == ST_SESSION_NONE ? json_null() : json_string(s->session_id), "date", s->date,
-        "status", status ? status : "pending", "source",
+        "{s:s, s:o, s:s, s:s, s:o, s:b, s:f, s:f, s:I, s:i}", "class_id", r->class_id,
+        "session_id", s->state == ST_SESSION_NONE ? json_null() : json_string(s->session_id),
+        "date", s->date, "status", status ? status : "pending", "source",
         source ? json_string(source) : json_null(), "finalized", finalized,
-        "engagement_percentage", pct);
+        "engagement_percentage", pct, "engaged_seconds", round2(mine->engaged_seconds),
+        "frames_analyzed", (json_int_t)mine->frames_analyzed, "trust_score",
+        fin_trust_score(mine));
     conn_reply(c, OUT_MY_ATTENDANCE, data, r->id);
     hdl__req_free(r);
 }

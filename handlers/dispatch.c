@@ -29,7 +29,7 @@ static const route_t routes[EVT__COUNT] = {
     [EVT_DONE] = {R_STAFF, 1, hdl_done},
     [EVT_MY_ATTENDANCE] = {R_STUDENT, 1, hdl_my_attendance},
     [EVT_PING] = {R_ANY, 0, hdl_ping},
-    [EVT_FRAME] = {R_STUDENT, 0, hdl_frame},
+    [EVT_FRAME] = {R_STUDENT, 1, hdl_frame},
 };
 
 void hdl_dispatch(conn_t *c, const env_t *env)

@@ -26,6 +26,13 @@ static double round2(double x)
     return (double)(int64_t)(x * 100.0 + 0.5) / 100.0;
 }
 
+int fin_trust_score(const st_student_t *s)
+{
+    int64_t penalty = 10 * (int64_t)s->violations_no_face + 15 * (int64_t)s->violations_multi_face +
+                      5 * (int64_t)s->violations_looking_away;
+    return penalty >= 100 ? 0 : (int)(100 - (penalty > 0 ? penalty : 0));
+}
+
 void fin_compute(const st_view_t *view, int threshold_pct, int64_t ended_at_ms, jr_daily_t *daily,
                  jr_record_t **recs, size_t *n)
 {

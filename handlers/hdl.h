@@ -55,5 +55,21 @@ void hdl_today_summary(conn_t *c, const env_t *env, const char *class_id);
 void hdl_my_attendance(conn_t *c, const env_t *env, const char *class_id);
 void hdl_ping(conn_t *c, const env_t *env, const char *class_id);
 void hdl_frame(conn_t *c, const env_t *env, const char *class_id);
+/* A binary WebSocket message: the raw bytes of a frame (borrowed). */
+void hdl_frame_binary(conn_t *c, const uint8_t *bytes, size_t len);
+
+/* Frame analysis life cycle (frame.c): starts the analyzer pool and the engagement-update
+ * timer (0, or -1 with a message on stderr); stops them without blocking (on drain); frees
+ * them after the loop ended. */
+int hdl_frames_start(srv_t *s);
+void hdl_frames_stop(srv_t *s);
+void hdl_frames_free(srv_t *s);
+/* Copies the analyzer pool's counters into s->m (before /metrics renders them). */
+void hdl_frames_sync_metrics(srv_t *s);
+/* A session began in class_id: students' frames count again at once (frame.c keeps a
+ * short per-connection memory of "no session" to refuse frames without analyzing them). */
+void hdl__session_began(srv_t *s, const char *class_id);
+/* A room is about to be freed: forget its pending engagement update. */
+void hdl_frames_room_gone(srv_t *s, room_t *room);
 
 #endif

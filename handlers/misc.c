@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* PING and the reserved FRAME event. */
+/* PING. */
 #include "hdl.h"
 
 #include "brk.h"
@@ -12,9 +12,4 @@ void hdl_ping(conn_t *c, const env_t *env, const char *class_id)
         json_object_set(data, "ts", ts);
     json_object_set_new(data, "server_time", hdl__iso(brk_now_ms()));
     conn_reply(c, OUT_PONG, data, env->id);
-}
-
-void hdl_frame(conn_t *c, const env_t *env, const char *class_id)
-{
-    conn_error(c, ERR_NOT_IMPLEMENTED, "frame analysis is not available yet", env->id);
 }

@@ -12,6 +12,7 @@
 
 static void broadcast_session_started(srv_t *s, const st_session_t *sess, const conn_t *except)
 {
+    hdl__session_began(s, sess->class_id);
     evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
     room_broadcast(room_find(s, sess->class_id), m, ROOM_TO_ALL, except);
     msg_unref(m);
@@ -65,10 +66,16 @@ static json_t *finalized_json(const jr_result_t *res)
     for (size_t i = 0; i < res->n; i++) {
         const jr_record_t *rec = &res->records[i];
         json_array_append_new(records,
-                              json_pack("{s:s, s:s, s:s, s:s, s:f}", "student_id",
-                                        rec->student_id, "student_name", rec->student_name,
-                                        "status", rec->status, "source", rec->source,
-                                        "engagement_percentage", rec->engagement_percentage));
+                              json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:I}",
+                                        "student_id", rec->student_id, "student_name",
+                                        rec->student_name, "status", rec->status, "source",
+                                        rec->source, "engagement_percentage",
+                                        rec->engagement_percentage,
+                                        "engagement_duration_seconds",
+                                        rec->engagement_duration_seconds,
+                                        "total_class_duration_seconds",
+                                        rec->total_class_duration_seconds, "frames_analyzed",
+                                        (json_int_t)rec->frames_analyzed));
     }
     const jr_daily_t *d = &res->daily;
     return json_pack("{s:s, s:s, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:f}, s:o}", "class_id",

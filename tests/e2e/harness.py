@@ -57,7 +57,8 @@ HOST = "127.0.0.1"
 # Every server event of PROTOCOL.md; each must have schemas/out/<EVENT>.json.
 SERVER_EVENTS = ("WELCOME", "PRESENCE_SNAPSHOT", "PRESENCE", "SESSION_STARTED",
                  "ATTENDANCE_MARKED", "TODAY_SUMMARY", "ATTENDANCE_FINALIZED",
-                 "MY_ATTENDANCE", "PONG", "ERROR")
+                 "MY_ATTENDANCE", "PONG", "ERROR", "FRAME_RESULT", "ENGAGEMENT_UPDATE",
+                 "VIOLATION")
 
 SUITE_BUDGET_S = 110.0   # every test file must finish well inside 120 s
 DEFAULT_TEST_TIMEOUT_S = 40.0
@@ -388,6 +389,10 @@ class Broker:
 
     def environment(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROLLCALL_")}
+        # One analyzer thread that loads its models on the first frame: tests that send no
+        # frame do not pay for loading them.
+        env["ROLLCALL_ANALYZER_THREADS"] = "1"
+        env["ROLLCALL_ANALYZER_PRELOAD"] = "0"
         if self.log_level:
             env["ROLLCALL_LOG_LEVEL"] = self.log_level
         if self.secret:

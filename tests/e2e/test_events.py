@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Client events of PROTOCOL.md end to end: WELCOME, sessions, marks, summaries, DONE,
-MY_ATTENDANCE, PING, FRAME, presence, roles and id echo."""
+MY_ATTENDANCE, PING, presence, roles and id echo (FRAME: test_frames.py)."""
 
 import datetime
 import json
@@ -333,24 +333,6 @@ async def test_ping_pong_echoes_ts():
     check(data_of(r).get("server_time"), "PONG without server_time")
     t = await connect(b, "t-1", "teacher")
     await t.call("PING", {"ts": 1})
-
-
-async def test_frame_not_implemented():
-    b = start()
-    s = await connect(b, "s-1", "student")
-    await s.error("FRAME", {}, "NOT_IMPLEMENTED", id="f1")
-    await s.error("FRAME", None, "NOT_IMPLEMENTED", id=3)
-    await pong_ok(s)
-
-
-async def test_binary_message_not_implemented():
-    b = start()
-    s = await connect(b, "s-1", "student")
-    await s.send_raw(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(200))
-    m = await s.recv_event("ERROR", timeout=5)
-    check_error(m, "NOT_IMPLEMENTED", what="binary message")
-    eq(data_of(m).get("ref"), None, "binary message ERROR ref")
-    await pong_ok(s, "student connection after a binary message")
 
 
 async def test_presence_online_offline():

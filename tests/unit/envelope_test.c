@@ -146,7 +146,7 @@ static void test_every_event(void)
         {"{\"event\":\"PING\"}", EVT_PING},
         {"{\"event\":\"PING\",\"data\":{\"ts\":1732263000123}}", EVT_PING},
         {"{\"event\":\"PING\",\"data\":{\"ts\":12.5}}", EVT_PING},
-        {"{\"event\":\"FRAME\",\"data\":{\"image\":\"AAAA\",\"anything\":[1,{\"x\":null}]}}",
+        {"{\"event\":\"FRAME\",\"data\":{\"image\":\"AAAA\",\"class_id\":\"c\",\"ts\":1.5}}",
          EVT_FRAME},
         {" \n{ \"data\" : { } , \"event\" : \"DONE\" }\t\r\n", EVT_DONE},
     };
@@ -424,11 +424,11 @@ static void test_depth(void)
     ASSERT_EQ(env_json_depth(deep, 33, 32), 33);
     ASSERT_EQ(env_json_depth(deep, 100000, 32), 33);
 
-    /* 32 levels parse; 33 are refused before jansson sees them. */
+    /* 32 levels pass the depth check (and then fail the FRAME schema); 33 are refused
+     * before jansson sees them. */
     char *m = nested_frame(32);
     ASSERT_EQ(env_json_depth(m, strlen(m), 32), 32);
-    env_t e = parse_ok(m, EVT_FRAME);
-    env_free(&e);
+    refuse(m, "INVALID_PAYLOAD", NULL, NULL);
     free(m);
     m = nested_frame(33);
     refuse(m, "TOO_DEEP", NULL, "deeper than 32");
@@ -437,11 +437,13 @@ static void test_depth(void)
 
     /* Brackets inside strings, escaped quotes included, do not count. */
     char msg[512];
-    size_t len = (size_t)snprintf(msg, sizeof msg, "{\"event\":\"FRAME\",\"data\":{\"s\":\"\\\"");
+    size_t len =
+        (size_t)snprintf(msg, sizeof msg, "{\"event\":\"FRAME\",\"data\":{\"image\":\"\\\"");
     for (int i = 0; i < 40; i++)
         msg[len++] = '[';
-    snprintf(msg + len, sizeof msg - len, "\",\"t\":\"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\"}}");
-    e = parse_ok(msg, EVT_FRAME);
+    snprintf(msg + len, sizeof msg - len,
+             "\",\"class_id\":\"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\"}}");
+    env_t e = parse_ok(msg, EVT_FRAME);
     env_free(&e);
 
     /* Depth is checked before syntax: deep garbage is TOO_DEEP, shallow garbage BAD_JSON. */

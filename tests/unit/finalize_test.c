@@ -308,7 +308,27 @@ static void test_long_strings_truncated_safely(void)
     free(r);
 }
 
+static void test_trust_score(void)
+{
+    st_student_t s;
+    memset(&s, 0, sizeof s);
+    ASSERT_EQ(fin_trust_score(&s), 100);
+    s.violations_no_face = 1;
+    ASSERT_EQ(fin_trust_score(&s), 90);
+    s.violations_multi_face = 2;
+    ASSERT_EQ(fin_trust_score(&s), 60);
+    s.violations_looking_away = 3;
+    ASSERT_EQ(fin_trust_score(&s), 45);
+    s.violations_looking_away = 1000000;
+    ASSERT_EQ(fin_trust_score(&s), 0);
+    s.violations_no_face = INT32_MAX;
+    s.violations_multi_face = INT32_MAX;
+    s.violations_looking_away = INT32_MAX;
+    ASSERT_EQ(fin_trust_score(&s), 0);
+}
+
 static const test_case_t tests[] = {
+    {"trust_score", test_trust_score},
     {"record_fields", test_record_fields},
     {"manual_marks_win", test_manual_marks_win},
     {"threshold_boundary", test_threshold_boundary},

@@ -593,7 +593,8 @@ static const struct {
      "\"session_id\":null,\"state\":\"none\",\"started_at\":null,\"counts\":{\"present\":0,"
      "\"absent\":0,\"late\":0,\"unmarked\":1,\"online\":1,\"total\":1},\"students\":["
      "{\"student_id\":\"s1\",\"name\":\"A\",\"status\":\"unmarked\",\"source\":null,"
-     "\"online\":true,\"engagement_percentage\":12.5}]}}",
+     "\"online\":true,\"engagement_percentage\":12.5,\"engaged_seconds\":1.5,"
+     "\"frames_analyzed\":3,\"trust_score\":100}]}}",
      "{\"event\":\"TODAY_SUMMARY\",\"data\":{\"class_id\":\"c\",\"date\":\"2026-11-22\","
      "\"session_id\":null,\"state\":\"none\",\"started_at\":null,\"counts\":{\"present\":0,"
      "\"absent\":0,\"late\":0,\"unmarked\":1,\"online\":1},\"students\":[]}}",
@@ -603,8 +604,11 @@ static const struct {
      "\"date\":\"2026-11-22\",\"already_finalized\":false,\"summary\":{\"present\":1,"
      "\"absent\":1,\"late\":0,\"total\":2,\"percentage\":50.0},\"records\":[{\"student_id\":"
      "\"s1\",\"student_name\":\"A\",\"status\":\"present\",\"source\":\"manual\","
-     "\"engagement_percentage\":null},{\"student_id\":\"s2\",\"student_name\":null,"
-     "\"status\":\"absent\",\"source\":\"engagement\",\"engagement_percentage\":0}]}}",
+     "\"engagement_percentage\":null,\"engagement_duration_seconds\":0,"
+     "\"total_class_duration_seconds\":60,\"frames_analyzed\":0},{\"student_id\":\"s2\","
+     "\"student_name\":null,\"status\":\"absent\",\"source\":\"engagement\","
+     "\"engagement_percentage\":0,\"engagement_duration_seconds\":0,"
+     "\"total_class_duration_seconds\":60,\"frames_analyzed\":0}]}}",
      "{\"event\":\"ATTENDANCE_FINALIZED\",\"data\":{\"class_id\":\"c\",\"session_id\":\"s\","
      "\"date\":\"2026-11-22\",\"already_finalized\":false,\"summary\":{\"present\":1,"
      "\"absent\":1,\"late\":0,\"total\":2,\"percentage\":150},\"records\":[]}}",
@@ -612,7 +616,8 @@ static const struct {
     {"MY_ATTENDANCE",
      "{\"event\":\"MY_ATTENDANCE\",\"data\":{\"class_id\":\"c\",\"session_id\":null,\"date\":"
      "\"2026-11-22\",\"status\":\"pending\",\"source\":null,\"finalized\":false,"
-     "\"engagement_percentage\":null}}",
+     "\"engagement_percentage\":null,\"engaged_seconds\":0,\"frames_analyzed\":0,"
+     "\"trust_score\":100}}",
      "{\"event\":\"MY_ATTENDANCE\",\"data\":{\"class_id\":\"c\",\"session_id\":null,\"date\":"
      "\"2026-11-22\",\"status\":\"unmarked\",\"source\":null,\"finalized\":false,"
      "\"engagement_percentage\":null}}",
@@ -625,6 +630,18 @@ static const struct {
      "{\"event\":\"ERROR\",\"data\":{\"code\":\"BAD_JSON\",\"message\":\"x\",\"ref\":null},"
      "\"id\":1.5}",
      "msg.id: expected string or integer"},
+    {"FRAME_RESULT",
+     "{\"event\":\"FRAME_RESULT\",\"id\":\"f1\",\"data\":{\"class_id\":\"c\",\"faces\":1,\"looking\":true,\"eyes_open\":null,\"yaw\":3.5,\"pitch\":null,\"engaged\":true,\"engagement_pct\":42.5,\"engaged_seconds\":3,\"frames_analyzed\":2,\"trust_score\":100,\"violation\":null,\"analysis_ms\":8.25}}",
+     "{\"event\":\"FRAME_RESULT\",\"id\":\"f1\",\"data\":{\"class_id\":\"c\",\"faces\":1,\"looking\":true,\"eyes_open\":null,\"yaw\":3.5,\"pitch\":null,\"engaged\":true,\"engagement_pct\":42.5,\"engaged_seconds\":3,\"frames_analyzed\":2,\"trust_score\":100,\"violation\":\"sleeping\",\"analysis_ms\":8.25}}",
+     "msg.data.violation: must be one of null, no_face, multi_face, looking_away"},
+    {"ENGAGEMENT_UPDATE",
+     "{\"event\":\"ENGAGEMENT_UPDATE\",\"data\":{\"class_id\":\"c\",\"students\":[{\"student_id\":\"s1\",\"name\":\"A\",\"faces\":1,\"looking\":true,\"engaged\":true,\"engagement_pct\":50,\"engaged_seconds\":3,\"frames_analyzed\":2,\"trust_score\":95,\"at\":\"2026-11-22T08:00:00.000Z\"}]}}",
+     "{\"event\":\"ENGAGEMENT_UPDATE\",\"data\":{\"class_id\":\"c\",\"students\":[{\"student_id\":\"s1\",\"name\":\"A\",\"faces\":1,\"looking\":true,\"engaged\":true,\"engagement_pct\":50,\"engaged_seconds\":3,\"frames_analyzed\":2,\"trust_score\":101,\"at\":\"2026-11-22T08:00:00.000Z\"}]}}",
+     "msg.data.students[0].trust_score: must be <= 100"},
+    {"VIOLATION",
+     "{\"event\":\"VIOLATION\",\"data\":{\"class_id\":\"c\",\"student_id\":\"s1\",\"name\":\"A\",\"kind\":\"no_face\",\"count\":1,\"trust_score\":90,\"at\":\"2026-11-22T08:00:00.000Z\"}}",
+     "{\"event\":\"VIOLATION\",\"data\":{\"class_id\":\"c\",\"student_id\":\"s1\",\"name\":\"A\",\"kind\":\"no_face\",\"count\":0,\"trust_score\":90,\"at\":\"2026-11-22T08:00:00.000Z\"}}",
+     "msg.data.count: must be >= 1"},
 };
 
 static void test_out_schema_files(void)
