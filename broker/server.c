@@ -219,9 +219,6 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         goto out_state;
     }
 
-    if (hdl_frames_start(&s) != 0)
-        goto out_lws;
-
     static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
     static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "rollcall", ""};
     lws_retry_bo_t retry;
@@ -245,6 +242,11 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         goto out_lws;
     }
     s.port = lws_get_vhost_listen_port(s.vhost);
+    /* After listening succeeded, so a refused start spawns no analyzer thread; before the
+     * loop runs, so no frame can arrive first. */
+    if (hdl_frames_start(&s) != 0)
+        goto out_lws;
+
     if (cfg->port_file && cfg->port_file[0] && write_port_file(cfg->port_file, s.port) != 0) {
         fprintf(stderr, "rollcall: cannot write ROLLCALL_PORT_FILE %s\n", cfg->port_file);
         goto out_lws;

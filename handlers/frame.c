@@ -9,6 +9,7 @@
 
 #include "brk.h"
 #include "finalize.h"
+#include "frame_decode.h"
 #include "log.h"
 #include "pool.h"
 #include "room.h"
@@ -57,56 +58,6 @@ static void job_free(frame_job_t *j)
 static double round2(double v)
 {
     return round(v * 100.0) / 100.0;
-}
-
-/* --- base64 ------------------------------------------------------------------------- */
-
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+' || ch == '-')
-        return 62;
-    if (ch == '/' || ch == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard or URL-safe base64, padded or not; whitespace is not allowed. Returns
- * a new buffer (caller frees) and *out_len, or NULL for malformed input or when the
- * decoded size would pass max. */
-static uint8_t *b64_decode(const char *s, size_t len, size_t max, size_t *out_len)
-{
-    while (len > 0 && s[len - 1] == '=')
-        len--;
-    if (len % 4 == 1 || (len / 4) * 3 + (len % 4 ? len % 4 - 1 : 0) > max)
-        return NULL;
-    size_t n = (len / 4) * 3 + (len % 4 ? len % 4 - 1 : 0);
-    uint8_t *out = malloc(n ? n : 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    *out_len = o;
-    return out;
 }
 
 /* --- engagement updates -------------------------------------------------------------- */
@@ -410,23 +361,6 @@ static int rate_ok(conn_t *c, int64_t now)
     return 1;
 }
 
-/* Whether the image ends as a whole file does: a JPEG with its end-of-image marker, a PNG
- * with its IEND chunk. The decoders would make a picture of a truncated file (the missing
- * part grey), which says nothing true about the student. */
-static int image_complete(eng_img_format_t fmt, const uint8_t *b, size_t len)
-{
-    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
-    if (fmt == ENG_IMG_PNG)
-        return len >= 12 && memcmp(b + len - 12, iend, 12) == 0;
-    /* Some encoders pad after the marker: allow a few trailing zero bytes. */
-    size_t end = len, pad = 0;
-    while (end > 2 && b[end - 1] == 0 && pad < 16) {
-        end--;
-        pad++;
-    }
-    return end >= 4 && b[end - 2] == 0xff && b[end - 1] == 0xd9;
-}
-
 /* Checks a frame and queues it for analysis. Takes ownership of bytes (malloc'd). */
 static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, const json_t *id)
 {
@@ -442,38 +376,32 @@ static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, 
         conn_error(c, ERR_RATE_LIMITED, msg, id);
         goto refuse;
     }
-    if (len == 0) {
-        s->m.frames_refused++;
-        conn_error(c, ERR_BAD_FRAME, "empty frame", id);
-        goto refuse;
-    }
-    if (len > (size_t)cfg->frame_max_bytes) {
-        snprintf(msg, sizeof msg, "frame of %zu bytes is over the limit of %d", len,
-                 cfg->frame_max_bytes);
-        s->m.frames_refused++;
-        conn_error(c, ERR_FRAME_TOO_LARGE, msg, id);
-        goto refuse;
-    }
-    eng_img_format_t fmt;
     uint32_t w, h;
-    if (eng_probe_image(bytes, len, &fmt, &w, &h) != 0) {
+    int rc = fd_check_image(bytes, len, (size_t)cfg->frame_max_bytes,
+                            (uint64_t)cfg->frame_max_pixels, &w, &h);
+    if (rc != FD_OK) {
         s->m.frames_refused++;
-        conn_error(c, ERR_BAD_FRAME, "not a JPEG or PNG image", id);
-        goto refuse;
-    }
-    if (!image_complete(fmt, bytes, len)) {
-        s->m.frames_refused++;
-        conn_error(c, ERR_BAD_FRAME,
-                   fmt == ENG_IMG_JPEG ? "truncated JPEG (no end-of-image marker)"
-                                       : "truncated PNG (no IEND chunk)",
-                   id);
-        goto refuse;
-    }
-    if ((uint64_t)w * h > (uint64_t)cfg->frame_max_pixels || w == 0 || h == 0) {
-        snprintf(msg, sizeof msg, "image of %ux%u pixels is over the limit of %d pixels", w, h,
-                 cfg->frame_max_pixels);
-        s->m.frames_refused++;
-        conn_error(c, ERR_FRAME_TOO_LARGE, msg, id);
+        switch (rc) {
+        case FD_E_EMPTY:
+            conn_error(c, ERR_BAD_FRAME, "empty frame", id);
+            break;
+        case FD_E_BYTES:
+            snprintf(msg, sizeof msg, "frame of %zu bytes is over the limit of %d", len,
+                     cfg->frame_max_bytes);
+            conn_error(c, ERR_FRAME_TOO_LARGE, msg, id);
+            break;
+        case FD_E_FORMAT:
+            conn_error(c, ERR_BAD_FRAME, "not a JPEG or PNG image", id);
+            break;
+        case FD_E_TRUNCATED:
+            conn_error(c, ERR_BAD_FRAME, "truncated image (no end-of-image marker)", id);
+            break;
+        default:
+            snprintf(msg, sizeof msg, "image of %ux%u pixels is over the limit of %d pixels",
+                     w, h, cfg->frame_max_pixels);
+            conn_error(c, ERR_FRAME_TOO_LARGE, msg, id);
+            break;
+        }
         goto refuse;
     }
     if (now < c->no_session_until_ms) {
@@ -493,7 +421,7 @@ static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, 
     snprintf(j->name, sizeof j->name, "%s", c->name ? c->name : "");
     j->received_ms = now;
     void *replaced = NULL;
-    int rc = fp_submit(s->fp, c->id, bytes, len, j, &replaced);
+    rc = fp_submit(s->fp, c->id, bytes, len, j, &replaced);
     if (rc == BRK_EFULL) {
         conn_error_soft(c, ERR_FRAME_SKIPPED, "the analyzer is saturated: frame skipped", id);
         job_free(j);
@@ -519,29 +447,17 @@ void hdl_frame(conn_t *c, const env_t *env, const char *class_id)
         conn_error(c, ERR_INVALID_PAYLOAD, "data.image is required", env->id);
         return;
     }
-    /* A data: URL as browsers produce it: data:image/jpeg;base64,<payload> */
-    if (len >= 5 && strncmp(s, "data:", 5) == 0) {
-        const char *comma = memchr(s, ',', len);
-        if (!comma || (size_t)(comma - s) < 12 || strncmp(comma - 7, ";base64", 7) != 0 ||
-            strncmp(s, "data:image/", 11) != 0) {
-            c->srv->m.frames_received++;
-            c->srv->m.frames_refused++;
-            conn_error(c, ERR_BAD_FRAME, "data.image: expected a base64 image data: URL",
-                       env->id);
-            return;
-        }
-        len -= (size_t)(comma + 1 - s);
-        s = comma + 1;
-    }
     size_t n = 0;
-    size_t max = (size_t)c->srv->cfg->frame_max_bytes;
-    uint8_t *bytes = b64_decode(s, len, max, &n);
-    if (!bytes) {
+    uint8_t *bytes = NULL;
+    int rc = fd_decode_field(s, len, (size_t)c->srv->cfg->frame_max_bytes, &bytes, &n);
+    if (rc != FD_OK) {
         c->srv->m.frames_received++;
         c->srv->m.frames_refused++;
-        size_t approx = len / 4 * 3;
-        if (approx > max)
+        if (rc == FD_E_BYTES)
             conn_error(c, ERR_FRAME_TOO_LARGE, "frame is over the byte limit", env->id);
+        else if (rc == FD_E_DATA_URL)
+            conn_error(c, ERR_BAD_FRAME, "data.image: expected a base64 image data: URL",
+                       env->id);
         else
             conn_error(c, ERR_BAD_FRAME, "data.image is not valid base64", env->id);
         return;

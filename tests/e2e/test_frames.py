@@ -36,7 +36,7 @@ def data_url(b):
 def frames_broker(extra=None):
     env = {"ROLLCALL_FRAME_INTERVAL": str(INTERVAL), "ROLLCALL_FRAME_RATE": "20",
            "ROLLCALL_VIOLATION_SECONDS": "0.5", "ROLLCALL_ENGAGEMENT_UPDATE_MS": "1000",
-           "ROLLCALL_ATTENDANCE_THRESHOLD": "50", "ROLLCALL_ANALYZER_THREADS": "2"}
+           "ROLLCALL_ATTENDANCE_THRESHOLD": "10", "ROLLCALL_ANALYZER_THREADS": "2"}
     env.update(extra or {})
     return Broker(env=env).start()
 
@@ -113,7 +113,7 @@ async def test_engagement_decides_attendance():
     eq(set(last), {"s-a", "s-z"}, "students in ENGAGEMENT_UPDATEs")
     eq((last["s-a"]["engaged"], last["s-a"]["frames_analyzed"]), (True, n), "Ann's last update")
     eq((last["s-z"]["engaged"], last["s-z"]["name"]), (False, "Zed"), "Zed's last update")
-    check(last["s-a"]["engagement_pct"] > 50, f"Ann's live engagement {last['s-a']}")
+    check(last["s-a"]["engagement_pct"] > 10, f"Ann's live engagement {last['s-a']}")
     viol = [data_of(m) for m in t.buf if m.get("event") == "VIOLATION"]
     check(any(v["student_id"] == "s-z" and v["kind"] in ("looking_away", "no_face")
               for v in viol), f"no VIOLATION for Zed: {viol}")
@@ -125,7 +125,7 @@ async def test_engagement_decides_attendance():
 
     summ = students_by_id(data_of(await t.call("TODAY_SUMMARY", {})))
     eq(summ["s-a"]["frames_analyzed"], n, "TODAY_SUMMARY Ann frames_analyzed")
-    check(summ["s-a"]["engagement_percentage"] > 50, f"TODAY_SUMMARY Ann {summ['s-a']}")
+    check(summ["s-a"]["engagement_percentage"] > 10, f"TODAY_SUMMARY Ann {summ['s-a']}")
     eq(summ["s-z"]["engagement_percentage"], 0, "TODAY_SUMMARY Zed engagement")
     mine = data_of(await a.call("MY_ATTENDANCE", {}))
     check(mine["engaged_seconds"] > 0 and mine["frames_analyzed"] == n, f"MY_ATTENDANCE {mine}")

@@ -24,6 +24,7 @@ from harness import (BIN, SRC, Broker, Client, RawClosed, RawWS, check, data_of,
 def run_bin(args, env_extra=None, drop=(), timeout=10):
     """Runs the binary to completion (bounded). Returns (rc, stdout, stderr)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROLLCALL_")}
+    env["ROLLCALL_ANALYZER_PRELOAD"] = "0"  # no model loading in start/stop tests
     env.update(env_extra or {})
     for k in drop:
         env.pop(k, None)

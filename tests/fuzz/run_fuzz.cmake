@@ -11,6 +11,16 @@ endforeach()
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK} ${ARTIFACTS})
 file(COPY ${CORPUS}/ DESTINATION ${WORK})
+# Optional seeds kept outside the repository (real photos of ../shared/data), when present;
+# EXTRA_SEEDS separates paths with '|'.
+if(DEFINED EXTRA_SEEDS)
+  string(REPLACE "|" ";" seeds "${EXTRA_SEEDS}")
+  foreach(f ${seeds})
+    if(EXISTS ${f})
+      file(COPY ${f} DESTINATION ${WORK})
+    endif()
+  endforeach()
+endif()
 execute_process(
   COMMAND ${FUZZER} -max_total_time=${SECONDS} -max_len=${MAX_LEN} -dict=${DICT}
           -timeout=10 -print_final_stats=1 -artifact_prefix=${ARTIFACTS}/ ${WORK}

@@ -175,7 +175,7 @@ static void test_stale_and_cancel(void)
     uv_loop_init(&loop);
     seen_t s = {0};
     /* Frames may wait 1 ms: everything behind the first (model loading takes far longer)
-     * goes stale. */
+     * goes stale; the first too when the worker thread started late. */
     fp_config_t c = base_cfg(1, 8, 1);
     fp_t *p;
     char err[256];
@@ -187,8 +187,7 @@ static void test_stale_and_cancel(void)
                   0);
     RUN_UNTIL(&loop, s.calls == 4, 60000);
     ASSERT_EQ(s.calls, 4);
-    ASSERT(s.stale >= 2);
-    ASSERT(s.stale <= 3);
+    ASSERT(s.stale >= 3);
 
     /* Shutdown with frames waiting: each is reported canceled, none is lost silently. */
     fp_config_t c2 = base_cfg(1, 8, 0);
