@@ -70,12 +70,25 @@ std::vector<Frame> load(const std::string &dir)
 
 int main(int argc, char **argv)
 {
+    // analyze_bench [PHOTO_DIR [ROUNDS [WRITE_FRAME]]]: WRITE_FRAME receives the 640x480
+    // JPEG of the first photo with one face looking at the camera (bench/run.sh sends it as
+    // every student's frame in the frames scenario).
     std::string dir = argc > 1 ? argv[1] : "../shared/data/faces";
     int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
     std::vector<Frame> frames = load(dir);
     if (frames.empty()) {
         std::fprintf(stderr, "analyze_bench: no photos in %s\n", dir.c_str());
         return 1;
+    }
+    if (argc > 3) {
+        for (const Frame &f : frames) {
+            if (f.name.rfind("aflw2000_", 0) != 0 || f.faces != 1)
+                continue;
+            std::ofstream out(argv[3], std::ios::binary);
+            out.write(reinterpret_cast<const char *>(f.jpeg.data()),
+                      static_cast<std::streamsize>(f.jpeg.size()));
+            break;
+        }
     }
     char err[256];
     eng_analyzer_t *a = eng_analyzer_new(nullptr, err, sizeof err);

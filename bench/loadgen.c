@@ -2,9 +2,11 @@
 /* rollcall's benchmark load generator. One process, one epoll loop, non-blocking sockets and
  * a minimal RFC 6455 client of its own (HTTP/1.1 upgrade, masked client frames, 16- and 64-bit
  * lengths, fragmented messages, PING answered with PONG, the close handshake), with HS256
- * tokens minted here from the broker's secret. Two scenarios: "connect" (idle connections,
- * connect rate, broker RSS per connection) and "fanout" (one teacher marking attendance at a
- * fixed rate, every student of the class receiving each broadcast; delivery latency). Each
+ * tokens minted here from the broker's secret. Three scenarios: "connect" (idle connections,
+ * connect rate, broker RSS per connection), "fanout" (one teacher marking attendance at a
+ * fixed rate, every student of the class receiving each broadcast; delivery latency) and
+ * "frames" (students streaming a JPEG each interval; frame -> FRAME_RESULT and frame ->
+ * teacher's ENGAGEMENT_UPDATE latency). Each
  * run prints exactly one key=value result line on stdout, starting with bench=<scenario>,
  * and human progress lines on stderr. Loopback only; every run is bounded in count and in
  * time (--deadline) and stops by itself. See bench/README.md. */
@@ -70,6 +72,9 @@ typedef struct opts {
     double duration_s;
     double drain_s;
     double start_settle_s;
+    /* frames */
+    double interval_s;
+    const char *image;
 } opts_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -177,6 +182,11 @@ typedef struct conn {
     uint64_t t_start;
     uint64_t t_closing;
     uint64_t got; /* ATTENDANCE_MARKED broadcasts received (students) */
+    /* frames: send times of this student's frames; answered ones are [ans, nsent) */
+    uint64_t *fsend;
+    uint32_t nsent, ans;
+    uint64_t *analyzed_ns; /* send time of the frame counted as analyzed frame k (1-based) */
+    uint64_t seen;         /* frames_analyzed last seen in an ENGAGEMENT_UPDATE */
     char key[32];
     uint8_t *rbuf; /* bytes of a partial frame or response head carried to the next read */
     size_t rlen, rcap;
@@ -232,6 +242,15 @@ static struct {
     bool frozen;        /* the measurement window is over: count nothing more */
     uint64_t after_window; /* marks and replies that arrived while closing (not counted) */
     hist_t lat, reply;
+
+    /* frames */
+    uint8_t *img;
+    size_t img_len;
+    uint32_t max_frames;
+    uint64_t f_sent, f_results, f_skipped, f_errors, f_updates, f_rows, f_unmatched;
+    uint64_t f_first_err_logged;
+    bool session_started;
+    hist_t flat; /* frame sent -> FRAME_RESULT */
 
     uint8_t gbuf[1 << 16];
 } G;
@@ -650,6 +669,71 @@ static void on_teacher_reply(const char *p, const char *e, bool error, uint64_t 
     hist_add(&G.reply, now - G.send_ns[id]);
 }
 
+/* A student's reply to its oldest unanswered frame: FRAME_RESULT or ERROR. */
+static void on_frame_reply(conn_t *c, const char *p, const char *e, bool error, uint64_t now)
+{
+    if (c->ans >= c->nsent) {
+        G.f_unmatched++;
+        return;
+    }
+    uint64_t sent = c->fsend[c->ans++];
+    if (error) {
+        const char *ds, *de, *cs, *ce;
+        if (j_get(p, e, "data", &ds, &de) && j_get(ds, de, "code", &cs, &ce) &&
+            j_is_str(cs, ce, "FRAME_SKIPPED")) {
+            G.f_skipped++;
+        } else {
+            G.f_errors++;
+            if (G.f_first_err_logged++ < 3)
+                info("frames: a student got %.*s", (int)(e - p), p);
+        }
+        return;
+    }
+    G.f_results++;
+    hist_add(&G.flat, now - sent);
+    const char *ds, *de, *fs, *fe;
+    uint64_t k;
+    if (j_get(p, e, "data", &ds, &de) && j_get(ds, de, "frames_analyzed", &fs, &fe) &&
+        j_uint(fs, fe, &k) && k >= 1 && k <= G.max_frames)
+        c->analyzed_ns[k - 1] = sent;
+}
+
+/* ENGAGEMENT_UPDATE: each row names a student ("s<idx>") and its frames_analyzed; the row
+ * is the first news of that frame when the count grew. Latency: that frame's send time to
+ * now. */
+static void on_engagement_update(const char *p, const char *e, uint64_t now)
+{
+    const char *ds, *de, *as, *ae;
+    G.f_updates++;
+    if (!j_get(p, e, "data", &ds, &de) || !j_get(ds, de, "students", &as, &ae) || *as != '[')
+        return;
+    const char *q = j_ws(as + 1, ae);
+    while (q < ae && *q == '{') {
+        const char *oe = j_val_end(q, ae);
+        if (!oe)
+            return;
+        const char *ss, *se, *fs, *fe;
+        uint64_t idx, k;
+        G.f_rows++;
+        if (j_get(q, oe, "student_id", &ss, &se) && se - ss >= 4 && ss[1] == 's' &&
+            j_uint(ss + 2, se - 1, &idx) && idx < (uint64_t)G.nconns &&
+            j_get(q, oe, "frames_analyzed", &fs, &fe) && j_uint(fs, fe, &k) && k >= 1 &&
+            k <= G.max_frames) {
+            conn_t *c = &G.conns[idx];
+            if (k > c->seen) {
+                c->seen = k;
+                if (c->analyzed_ns && c->analyzed_ns[k - 1])
+                    hist_add(&G.lat, now - c->analyzed_ns[k - 1]);
+                else
+                    G.f_unmatched++;
+            }
+        }
+        q = j_ws(oe, ae);
+        if (q < ae && *q == ',')
+            q = j_ws(q + 1, ae);
+    }
+}
+
 static void on_text(conn_t *c, const uint8_t *data, size_t len)
 {
     const char *p = (const char *)data, *e = p + len, *vs, *ve;
@@ -664,6 +748,21 @@ static void on_text(conn_t *c, const uint8_t *data, size_t len)
          * replies that would flatter the results. */
         if (j_is_str(vs, ve, "ATTENDANCE_MARKED") || j_is_str(vs, ve, "ERROR"))
             G.after_window++;
+        return;
+    }
+    if (!strcmp(G.o.scenario, "frames")) {
+        if (c->role == ROLE_STUDENT && j_is_str(vs, ve, "FRAME_RESULT"))
+            on_frame_reply(c, p, e, false, now);
+        else if (c->role == ROLE_STUDENT && j_is_str(vs, ve, "ERROR"))
+            on_frame_reply(c, p, e, true, now);
+        else if (c->role == ROLE_TEACHER && j_is_str(vs, ve, "ENGAGEMENT_UPDATE"))
+            on_engagement_update(p, e, now);
+        else if (c->role == ROLE_TEACHER && j_is_str(vs, ve, "SESSION_STARTED"))
+            G.session_started = true;
+        else if (j_is_str(vs, ve, "WELCOME") && !c->welcome) {
+            c->welcome = true;
+            G.welcomes++;
+        }
         return;
     }
     if (j_is_str(vs, ve, "ATTENDANCE_MARKED")) {
@@ -1303,8 +1402,14 @@ static int scenario_connect(void)
 /* ------------------------------------------------------------------------------------------ */
 /* Scenario: fanout */
 
+static void send_due_frames(void);
+
 static void send_due_marks(void)
 {
+    if (G.img) {
+        send_due_frames();
+        return;
+    }
     conn_t *t = G.teacher;
     if (!G.sending || G.sent >= G.total_marks)
         return;
@@ -1493,12 +1598,176 @@ static int scenario_fanout(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Scenario: frames */
+
+/* Student i sends its k-th frame at t_sched0 + (i / N + k) * interval: the class's frames
+ * are spread evenly over each interval, as independent webcams would be. */
+static void send_due_frames(void)
+{
+    if (!G.sending)
+        return;
+    uint64_t now = now_ns();
+    uint64_t iv = s_to_ns(G.o.interval_s);
+    int k = G.o.students;
+    for (int i = 0; i < k; i++) {
+        conn_t *c = &G.conns[i];
+        if (c->state != CS_OPEN || c->nsent >= G.max_frames)
+            continue;
+        uint64_t due = G.t_sched0 + (uint64_t)i * iv / (uint64_t)k + (uint64_t)c->nsent * iv;
+        if (due > now || due >= G.t_sched0 + s_to_ns(G.o.duration_s))
+            continue;
+        if (now - due > G.send_lag_max)
+            G.send_lag_max = now - due;
+        c->fsend[c->nsent++] = now_ns();
+        G.f_sent++;
+        ws_send(c, 0x2, G.img, G.img_len);
+    }
+}
+
+static bool frames_sending_done(void)
+{
+    return now_ns() >= G.t_sched0 + s_to_ns(G.o.duration_s);
+}
+
+static bool frames_answered(void)
+{
+    for (int i = 0; i < G.o.students; i++) {
+        const conn_t *c = &G.conns[i];
+        if (c->state == CS_OPEN && c->ans < c->nsent)
+            return false;
+    }
+    return true;
+}
+
+static bool session_ready(void)
+{
+    return G.session_started || G.teacher->state != CS_OPEN;
+}
+
+static int scenario_frames(void)
+{
+    const opts_t *o = &G.o;
+    int status = 0;
+    int k = o->students;
+    FILE *f = fopen(o->image, "rb");
+    if (!f)
+        die("cannot open --image %s: %s", o->image, strerror(errno));
+    G.img = malloc(MAX_MESSAGE);
+    if (!G.img)
+        die("out of memory");
+    G.img_len = fread(G.img, 1, MAX_MESSAGE, f);
+    fclose(f);
+    if (G.img_len == 0)
+        die("--image %s is empty", o->image);
+    G.max_frames = (uint32_t)(o->duration_s / o->interval_s) + 2;
+    G.o.classes = 1;
+    G.nconns = k + 1;
+    G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
+    if (!G.conns)
+        die("out of memory");
+    for (int i = 0; i < G.nconns; i++) {
+        conn_t *c = &G.conns[i];
+        c->fd = -1;
+        c->idx = i;
+        c->role = i < k ? ROLE_STUDENT : ROLE_TEACHER;
+        if (i < k) {
+            c->fsend = calloc(G.max_frames, sizeof *c->fsend);
+            c->analyzed_ns = calloc(G.max_frames, sizeof *c->analyzed_ns);
+            if (!c->fsend || !c->analyzed_ns)
+                die("out of memory");
+        }
+    }
+    G.teacher = &G.conns[k];
+    hist_init(&G.flat);
+    info("frames: %d students + 1 teacher, one %zu-byte frame per student every %.2f s for "
+         "%.1f s (offered %.1f frames/s)",
+         k, G.img_len, o->interval_s, o->duration_s, (double)k / o->interval_s);
+
+    uint64_t t0 = now_ns();
+    run_for(UINT64_MAX / 2, all_connected, k);
+    run_for(s_to_ns(o->hs_timeout_s), all_welcomed, k);
+    int students_open = G.open;
+    pump_connects(G.nconns);
+    run_for(s_to_ns(o->hs_timeout_s), teacher_ready, G.nconns);
+    if (G.teacher->state == CS_OPEN) {
+        const char start[] = "{\"event\":\"SESSION_START\",\"id\":\"start\"}";
+        ws_send(G.teacher, 0x1, start, sizeof start - 1);
+        run_for(s_to_ns(10), session_ready, G.nconns);
+    }
+    info("frames: %d students connected in %.3f s; session %s", students_open,
+         (double)(now_ns() - t0) / 1e9, G.session_started ? "started" : "NOT started");
+
+    double bcpu0 = proc_cpu_s(o->broker_pid), scpu0 = self_cpu_s();
+    uint64_t ts0 = now_ns();
+    if (G.session_started && !expired()) {
+        G.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (G.tfd < 0)
+            die("timerfd_create: %s", strerror(errno));
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = &G.tfd};
+        if (epoll_ctl(G.ep, EPOLL_CTL_ADD, G.tfd, &e) != 0)
+            die("epoll_ctl(timerfd): %s", strerror(errno));
+        struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000}};
+        G.t_sched0 = now_ns();
+        G.sending = true;
+        timerfd_settime(G.tfd, 0, &its, NULL);
+        run_for(UINT64_MAX / 2, frames_sending_done, G.nconns);
+        G.sending = false;
+        struct itimerspec off = {{0, 0}, {0, 0}};
+        timerfd_settime(G.tfd, 0, &off, NULL);
+    }
+    uint64_t ts1 = now_ns();
+    run_for(s_to_ns(o->drain_s), frames_answered, G.nconns);
+    /* The last coalesced ENGAGEMENT_UPDATE trails the last result by up to its interval. */
+    run_for(s_to_ns(1.5), NULL, G.nconns);
+    uint64_t ts2 = now_ns();
+    double bcpu1 = proc_cpu_s(o->broker_pid), scpu1 = self_cpu_s();
+    G.frozen = true;
+    close_all();
+
+    uint64_t unanswered = G.f_sent - G.f_results - G.f_skipped - G.f_errors;
+    double send_s = (double)(ts1 - ts0) / 1e9, wall = (double)(ts2 - ts0) / 1e9;
+    res("bench=frames");
+    if (o->label[0])
+        res("label=%s", o->label);
+    res("students=%d connected=%d interval_s=%.2f duration_s=%.1f frame_bytes=%zu", k,
+        students_open, o->interval_s, o->duration_s, G.img_len);
+    res("offered_fps=%.1f sent=%" PRIu64 " results=%" PRIu64 " skipped=%" PRIu64
+        " errors=%" PRIu64 " unanswered=%" PRIu64,
+        (double)k / o->interval_s, G.f_sent, G.f_results, G.f_skipped, G.f_errors, unanswered);
+    res("analyzed_fps=%.1f", send_s > 0 ? (double)G.f_results / send_s : 0);
+    res("result_p50_ms=%.1f result_p99_ms=%.1f result_max_ms=%.1f", ms(hist_q(&G.flat, 0.50)),
+        ms(hist_q(&G.flat, 0.99)), ms(G.flat.n ? G.flat.max : 0));
+    res("update_n=%" PRIu64 " update_p50_ms=%.1f update_p99_ms=%.1f update_max_ms=%.1f",
+        G.lat.n, ms(hist_q(&G.lat, 0.50)), ms(hist_q(&G.lat, 0.99)),
+        ms(G.lat.n ? G.lat.max : 0));
+    res("engagement_updates=%" PRIu64 " rows=%" PRIu64 " unmatched=%" PRIu64
+        " send_lag_max_ms=%.1f",
+        G.f_updates, G.f_rows, G.f_unmatched, ms(G.send_lag_max));
+    if (bcpu0 >= 0 && bcpu1 >= 0 && wall > 0)
+        res("broker_cpu_pct=%.0f", 100.0 * (bcpu1 - bcpu0) / wall);
+    else
+        res("broker_cpu_pct=na");
+    res("loadgen_cpu_pct=%.0f", wall > 0 ? 100.0 * (scpu1 - scpu0) / wall : 0);
+    res_common();
+    if (G.failed || G.f_errors || unanswered || !G.session_started)
+        status = 2;
+    res_print(&status);
+    for (int i = 0; i < k; i++) {
+        free(G.conns[i].fsend);
+        free(G.conns[i].analyzed_ns);
+    }
+    free(G.img);
+    free(G.flat.b);
+    return status;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Command line */
 
 static void usage(FILE *f)
 {
     fputs(
-        "usage: loadgen connect|fanout [options]\n"
+        "usage: loadgen connect|fanout|frames [options]\n"
         "  --host H              127.0.0.1 (default), ::1 or localhost; nothing else\n"
         "  --port N | --port-file F   the broker's port (required)\n"
         "  --path P              WebSocket path (default /ws)\n"
@@ -1519,6 +1788,9 @@ static void usage(FILE *f)
         "  --rate R              teacher marks per second (default 100)\n"
         "  --duration D          seconds of sending (default 10)\n"
         "  --drain S             wait for stragglers after sending (default 5)\n"
+        " frames (also --students, --duration, --drain):\n"
+        "  --image F             JPEG sent as each binary frame (required)\n"
+        "  --interval S          seconds between a student's frames (default 3)\n"
         "Prints one result line (bench=<scenario> key=value ...) on stdout. Exit status 0\n"
         "when the run was clean, 2 when it completed with failures or losses, 1 on errors.\n",
         f);
@@ -1565,6 +1837,7 @@ static void parse_args(int argc, char **argv)
     o->rate = 100;
     o->duration_s = 10;
     o->drain_s = 5;
+    o->interval_s = 3;
     o->start_settle_s = 0.5;
     snprintf(o->class_prefix, sizeof o->class_prefix, "bench%d", (int)getpid());
 
@@ -1573,8 +1846,9 @@ static void parse_args(int argc, char **argv)
         exit(argc < 2 ? 1 : 0);
     }
     o->scenario = argv[1];
-    if (strcmp(o->scenario, "connect") != 0 && strcmp(o->scenario, "fanout") != 0)
-        die("unknown scenario '%s' (connect or fanout)", o->scenario);
+    if (strcmp(o->scenario, "connect") != 0 && strcmp(o->scenario, "fanout") != 0 &&
+        strcmp(o->scenario, "frames") != 0)
+        die("unknown scenario '%s' (connect, fanout or frames)", o->scenario);
 
     for (int i = 2; i < argc; i++) {
         char *a = argv[i], *v = NULL, name[64];
@@ -1632,6 +1906,10 @@ static void parse_args(int argc, char **argv)
             o->duration_s = num_arg(name, v, 0.01, 3600);
         else if (!strcmp(name, "--drain"))
             o->drain_s = num_arg(name, v, 0, 600);
+        else if (!strcmp(name, "--interval"))
+            o->interval_s = num_arg(name, v, 0.01, 600);
+        else if (!strcmp(name, "--image"))
+            o->image = v;
         else
             die("unknown option %s (see --help)", name);
     }
@@ -1679,6 +1957,8 @@ static void parse_args(int argc, char **argv)
     }
     if (o->path[0] != '/')
         die("--path must start with /");
+    if (!strcmp(o->scenario, "frames") && !o->image)
+        die("frames needs --image PATH (a JPEG)");
     if (!strcmp(o->scenario, "fanout") && o->rate * o->duration_s > (double)MAX_MARKS)
         die("--rate x --duration is over %llu marks", MAX_MARKS);
 }
@@ -1733,7 +2013,9 @@ int main(int argc, char **argv)
     hist_init(&G.lat);
     hist_init(&G.reply);
 
-    int status = !strcmp(G.o.scenario, "connect") ? scenario_connect() : scenario_fanout();
+    int status = !strcmp(G.o.scenario, "connect")  ? scenario_connect()
+                 : !strcmp(G.o.scenario, "frames") ? scenario_frames()
+                                                   : scenario_fanout();
 
     if (G.bad_accept)
         info("warning: %d upgrades had a wrong Sec-WebSocket-Accept", G.bad_accept);

@@ -19,6 +19,10 @@
 #   BENCH_DURATION    10      fanout: seconds of sending
 #   BENCH_DRAIN       5       fanout: seconds to wait for stragglers
 #   BENCH_DEADLINE    60      hard limit per loadgen run, seconds
+#   BENCH_ANALYZE_ROUNDS 3    analyze: passes over the labeled photos
+#   BENCH_FRAME_STUDENTS "50 100 200 400"  frames: one run per class size
+#   BENCH_FRAME_INTERVAL 3    frames: seconds between a student's frames
+#   BENCH_FRAME_DURATION 15   frames: seconds of streaming
 #   BENCH_PIN         1       pin the broker to CPU 0 and loadgen to CPU 1 (needs 2 CPUs)
 #   BENCH_OUT         (none)  also append the result lines to this file
 #   BENCH_NO_BUILD    0       1: use the existing build-release binaries
@@ -63,7 +67,7 @@ log() { echo "bench: $*" >&2; }
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   log "building release binaries in $BUILD (gcc)"
   cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-  cmake --build "$BUILD" --target rollcall loadgen -j"$(nproc)" >/dev/null
+  cmake --build "$BUILD" --target rollcall loadgen analyze_bench -j"$(nproc)" >/dev/null
 fi
 ROLLCALL="$BUILD/rollcall"
 LOADGEN="$BUILD/bench/loadgen"
@@ -191,8 +195,30 @@ for s in $SCENARIOS; do
   fanout-heavy)
     run_scenario fanout-heavy fanout --label heavy --students "$STUDENTS" --rate "$HEAVY_RATE" \
       --duration "$DURATION" --drain "$DRAIN" --inflight "$INFLIGHT" ;;
+  analyze)
+    # One analyzer on one core over the labeled photos fitted into 640x480 JPEGs.
+    line="$(ROLLCALL_MODEL_DIR="${ROLLCALL_MODEL_DIR:-$REPO/models}" "${LOADGEN_PIN[@]}" \
+      "$BUILD/bench/analyze_bench" "$REPO/../shared/data/faces" "${BENCH_ANALYZE_ROUNDS:-3}" \
+      "$TMP/frame640.jpg")"
+    echo "$line"
+    [ -z "${BENCH_OUT:-}" ] || echo "$line" >>"$BENCH_OUT" ;;
+  frames)
+    # Students stream a 640x480 JPEG of a real face; the broker uses every core (no pinning).
+    [ -s "$TMP/frame640.jpg" ] || ROLLCALL_MODEL_DIR="${ROLLCALL_MODEL_DIR:-$REPO/models}" \
+      "$BUILD/bench/analyze_bench" "$REPO/../shared/data/faces" 0 "$TMP/frame640.jpg" >/dev/null
+    saved_b=("${BROKER_PIN[@]}")
+    saved_l=("${LOADGEN_PIN[@]}")
+    BROKER_PIN=()
+    LOADGEN_PIN=()
+    for n in ${BENCH_FRAME_STUDENTS:-50 100 200 400}; do
+      run_scenario "frames-$n" frames --students "$n" --image "$TMP/frame640.jpg" \
+        --interval "${BENCH_FRAME_INTERVAL:-3}" --duration "${BENCH_FRAME_DURATION:-15}" \
+        --drain "$DRAIN" --inflight "$INFLIGHT"
+    done
+    BROKER_PIN=("${saved_b[@]}")
+    LOADGEN_PIN=("${saved_l[@]}") ;;
   *)
-    log "unknown scenario '$s' (connect, fanout, fanout-heavy)"
+    log "unknown scenario '$s' (connect, fanout, fanout-heavy, analyze, frames)"
     exit 1 ;;
   esac
 done
