@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libjwt-dev libjansson-dev
   libsqlite3-dev libssl-dev libhiredis-dev redis-server
+  libmongoc-dev libbson-dev
   python3 python3-websockets python3-jsonschema python3-jwt python3-cryptography
   curl ca-certificates
 )
