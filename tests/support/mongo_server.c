@@ -64,6 +64,7 @@ struct mongo_server {
     /* Under mu. */
     coll_t *colls;
     int drop_n, delay_ms, werr_n, werr_code, auth;
+    char drop_only[32];
     char werr_msg[128];
     struct {
         char name[32];
@@ -823,7 +824,7 @@ static int run_command(mongo_server_t *s, const char *db, const bson_t *cmd, con
         cmd_error(reply, 59, "CommandNotFound", msg);
     }
     free(list);
-    if (!control && s->drop_n > 0) {
+    if (!control && s->drop_n > 0 && (!s->drop_only[0] || strcmp(s->drop_only, name) == 0)) {
         s->drop_n--;
         drop = 1;
     }
@@ -1136,10 +1137,11 @@ int mongo_server_set_down(mongo_server_t *s, int down)
     return rc;
 }
 
-void mongo_server_drop_next(mongo_server_t *s, int n)
+void mongo_server_drop_next(mongo_server_t *s, int n, const char *only)
 {
     pthread_mutex_lock(&s->mu);
     s->drop_n = n;
+    snprintf(s->drop_only, sizeof s->drop_only, "%s", only ? only : "");
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -32,9 +32,10 @@ int mongo_server_port(const mongo_server_t *s);
  * down = 0: listen again on the same port. Returns 0, or -1 when the port cannot be bound. */
 int mongo_server_set_down(mongo_server_t *s, int down);
 
-/* The next n data commands (anything but the handshake, ping and session commands) are
- * carried out, but the connection is closed instead of sending the reply. */
-void mongo_server_drop_next(mongo_server_t *s, int n);
+/* The next n data commands (anything but the handshake, ping and session commands) named
+ * only (any when NULL) are carried out, but the connection is closed instead of sending the
+ * reply. */
+void mongo_server_drop_next(mongo_server_t *s, int n, const char *only);
 
 /* Every reply is delayed by ms milliseconds (0 = none). */
 void mongo_server_set_delay(mongo_server_t *s, int ms);

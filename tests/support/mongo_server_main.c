@@ -5,7 +5,8 @@
  * one text command per connection and answers, then closes:
  *
  *   down | up                     refuse connections (listener closed) / accept again
- *   drop N                        apply the next N data commands but close instead of replying
+ *   drop N [COMMAND]              apply the next N data commands (named COMMAND) but close
+ *                                 the connection instead of replying
  *   delay MS                      delay every reply
  *   write-error CODE N MESSAGE    the next N writes fail (N = -1: until "write-error 0 0 -")
  *   auth 1|0                      refuse authentication
@@ -63,8 +64,8 @@ static void serve_control(mongo_server_t *s, int fd)
     if (strcmp(line, "down") == 0 || strcmp(line, "up") == 0) {
         int rc = mongo_server_set_down(s, line[0] == 'd');
         fprintf(out, rc == 0 ? "ok\n" : "error cannot listen\n");
-    } else if (sscanf(line, "drop %d", &a) == 1) {
-        mongo_server_drop_next(s, a);
+    } else if (sscanf(line, "drop %d %63s", &a, word) >= 1) {
+        mongo_server_drop_next(s, a, word[0] ? word : NULL);
         fprintf(out, "ok\n");
     } else if (sscanf(line, "delay %d", &a) == 1) {
         mongo_server_set_delay(s, a);

@@ -180,7 +180,7 @@ static void test_drop_applies_but_no_reply(void)
     ASSERT(ping(cli, &err));
     mongoc_collection_t *c = mongoc_client_get_collection(cli, "db1", "t");
     bson_t *d = BCON_NEW("a", BCON_INT32(1));
-    mongo_server_drop_next(srv, 1);
+    mongo_server_drop_next(srv, 1, "insert");
     ASSERT(!mongoc_collection_insert_one(c, d, NULL, NULL, &err));
     ASSERT_EQ(mongo_server_count(srv, "db1", "t"), 1); /* applied, reply lost */
     bson_destroy(d);
