@@ -879,7 +879,10 @@ static void on_async(uv_async_t *h)
         count(j, job);
         if (job->res->err && job->res->err != BRK_ENOTFOUND)
             LOG(WARN, 0, "journal job failed", "op=%s err=%d reason=\"%s\"",
-                job->kind == JOB_FINALIZE ? "finalize" : "report", job->res->err, job->res->errmsg);
+                job->kind == JOB_FINALIZE ? "finalize"
+                : job->kind == JOB_OUTBOX_NEXT || job->kind == JOB_MARK_SHIPPED ? "outbox"
+                                                                                 : "report",
+                job->res->err, job->res->errmsg);
         j->stats.queued--;
         int committed = job->kind == JOB_FINALIZE && !job->res->err && !job->res->already;
         job->cb(job->res, job->ud);

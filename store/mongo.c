@@ -117,7 +117,7 @@ static mg_fail_t classify(const bson_error_t *e)
 static void set_fail(mg_ship_result_t *r, const char *what, const bson_error_t *e)
 {
     r->fail = classify(e);
-    snprintf(r->errmsg, sizeof r->errmsg, "%s: %s (domain %u, code %u)", what, e->message,
+    snprintf(r->errmsg, sizeof r->errmsg, "%.24s: %.180s (domain %u, code %u)", what, e->message,
              e->domain, e->code);
 }
 
@@ -332,7 +332,7 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
     }
     if (mongoc_cursor_error(cur, &err)) {
         res->err = BRK_EIO;
-        snprintf(res->errmsg, sizeof res->errmsg, "mongodb report: %s", err.message);
+        snprintf(res->errmsg, sizeof res->errmsg, "mongodb report: %.140s", err.message);
     }
     mongoc_cursor_destroy(cur);
     bson_destroy(one);
@@ -367,7 +367,7 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
         }
         if (mongoc_cursor_error(cur, &err)) {
             res->err = BRK_EIO;
-            snprintf(res->errmsg, sizeof res->errmsg, "mongodb report: %s", err.message);
+            snprintf(res->errmsg, sizeof res->errmsg, "mongodb report: %.140s", err.message);
         }
         mongoc_cursor_destroy(cur);
         bson_destroy(sort);

@@ -45,6 +45,7 @@ typedef struct coll {
 
 typedef struct conn {
     int fd;
+    uint64_t nmsgs; /* messages handled on this connection */
     uint8_t *buf;
     size_t len, cap;
 } mconn_t;
@@ -71,6 +72,7 @@ struct mongo_server {
         uint64_t n;
     } counts[MAX_NAMES];
     uint64_t op_query, op_msg;
+    uint64_t first_query, first_msg; /* connections whose first message was OP_QUERY/OP_MSG */
 };
 
 /* ---- sockets --------------------------------------------------------------------------- */
@@ -126,6 +128,7 @@ static void conn_close(mconn_t *c)
     free(c->buf);
     c->buf = NULL;
     c->len = c->cap = 0;
+    c->nmsgs = 0;
 }
 
 /* ---- little-endian helpers -------------------------------------------------------------- */
@@ -320,7 +323,7 @@ static long unique_conflict(const coll_t *c, const bson_t *doc, long skip, const
 static void dup_error(bson_t *werrs, int index, const coll_t *c, const uindex_t *ix,
                       const bson_t *doc)
 {
-    char msg[512], key[16];
+    char msg[1024], key[24];
     char *dk = bson_as_relaxed_extended_json(doc, NULL);
     snprintf(msg, sizeof msg, "E11000 duplicate key error collection: %s.%s index: %s dup key: %.300s",
              c->db, c->name, ix->name, dk ? dk : "{}");
@@ -547,7 +550,7 @@ static void do_update(mongo_server_t *s, const char *db, const char *cname, bson
             bson_destroy(c->docs[hit]);
             c->docs[hit] = next;
         } else {
-            char key[16];
+            char key[24];
             bson_t e;
             bson_iter_t idit;
             bson_iter_init_find(&idit, next, "_id");
@@ -642,7 +645,7 @@ static void do_find(mongo_server_t *s, const char *db, const char *cname, const 
     BSON_APPEND_DOCUMENT_BEGIN(reply, "cursor", &cur);
     BSON_APPEND_ARRAY_BEGIN(&cur, "firstBatch", &batch);
     for (size_t i = 0; i < n; i++) {
-        char key[16];
+        char key[24];
         snprintf(key, sizeof key, "%zu", i);
         BSON_APPEND_DOCUMENT(&batch, key, hits[i]);
     }
@@ -721,7 +724,7 @@ static void do_list_indexes(mongo_server_t *s, const char *db, const char *cname
     BSON_APPEND_DOCUMENT_BEGIN(reply, "cursor", &cur);
     BSON_APPEND_ARRAY_BEGIN(&cur, "firstBatch", &batch);
     for (size_t i = 0; i < c->nidx; i++) {
-        char key[16];
+        char key[24];
         bson_t e;
         snprintf(key, sizeof key, "%zu", i);
         bson_append_document_begin(&batch, key, -1, &e);
@@ -869,6 +872,14 @@ static int handle_message(mongo_server_t *s, mconn_t *c, const uint8_t *m, size_
     char db[64] = "admin";
     int drop = 0, rc = 0;
 
+    pthread_mutex_lock(&s->mu);
+    if (c->nmsgs++ == 0) {
+        if (opcode == OP_QUERY)
+            s->first_query++;
+        else if (opcode == OP_MSG)
+            s->first_msg++;
+    }
+    pthread_mutex_unlock(&s->mu);
     if (opcode == OP_QUERY) {
         /* flags, fullCollectionName, numberToSkip, numberToReturn, query */
         const uint8_t *p = m + 20, *end = m + len;
@@ -1177,7 +1188,7 @@ bson_t *mongo_server_docs(mongo_server_t *s, const char *db, const char *coll)
         if ((db && strcmp(c->db, db) != 0) || strcmp(c->name, coll) != 0)
             continue;
         for (size_t i = 0; i < c->n; i++) {
-            char key[16];
+            char key[24];
             snprintf(key, sizeof key, "%u", k++);
             BSON_APPEND_DOCUMENT(out, key, c->docs[i]);
         }
@@ -1213,6 +1224,14 @@ void mongo_server_opcounts(mongo_server_t *s, uint64_t *op_query, uint64_t *op_m
     pthread_mutex_lock(&s->mu);
     *op_query = s->op_query;
     *op_msg = s->op_msg;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void mongo_server_first_opcodes(mongo_server_t *s, uint64_t *op_query, uint64_t *op_msg)
+{
+    pthread_mutex_lock(&s->mu);
+    *op_query = s->first_query;
+    *op_msg = s->first_msg;
     pthread_mutex_unlock(&s->mu);
 }
 

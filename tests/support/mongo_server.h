@@ -61,6 +61,9 @@ uint64_t mongo_server_commands(mongo_server_t *s, const char *name);
 /* How many requests arrived as OP_QUERY and as OP_MSG. */
 void mongo_server_opcounts(mongo_server_t *s, uint64_t *op_query, uint64_t *op_msg);
 
+/* How many connections opened with an OP_QUERY and how many with an OP_MSG. */
+void mongo_server_first_opcodes(mongo_server_t *s, uint64_t *op_query, uint64_t *op_msg);
+
 /* Writes every document of every collection to f, one canonical extended JSON line each:
  * {"db": "...", "coll": "...", "doc": {...}}. */
 void mongo_server_dump_json(mongo_server_t *s, FILE *f);

@@ -61,6 +61,12 @@ static void test_handshake_op_query_then_op_msg(void)
     /* The handshake came as a legacy OP_QUERY; the ping itself as OP_MSG. */
     ASSERT(q >= 1);
     ASSERT(m >= 1);
+    /* Every connection (the monitor's and the one for commands) opened with OP_QUERY. */
+    uint64_t fq, fm;
+    mongo_server_first_opcodes(srv, &fq, &fm);
+    ASSERT(fq >= 1);
+    ASSERT_EQ(fm, 0);
+    ASSERT(q <= fq); /* OP_QUERY only for those first messages */
     ASSERT(mongo_server_commands(srv, "isMaster") + mongo_server_commands(srv, "hello") >= 1);
     ASSERT_EQ(mongo_server_commands(srv, "ping"), 1);
     teardown();
