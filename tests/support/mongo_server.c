@@ -412,9 +412,16 @@ static int get_doc(const bson_t *b, const char *key, bson_t *out)
     return bson_init_static(out, data, len);
 }
 
+/* One document of an OP_MSG document sequence: a view into the message. (A bson_t made by
+ * bson_init_static() points into itself, so it cannot be copied or moved by value.) */
+typedef struct rawdoc {
+    const uint8_t *data;
+    size_t len;
+} rawdoc_t;
+
 /* Fills *out with the documents of the array field key of body, or of the OP_MSG document
  * sequence named key. Returns the number, or -1 when there is neither. */
-static int get_list(const bson_t *body, const bson_t *seq, int nseq, const char *seqname,
+static int get_list(const bson_t *body, const rawdoc_t *seq, int nseq, const char *seqname,
                     const char *key, bson_t **out)
 {
     bson_t arr;
@@ -435,7 +442,9 @@ static int get_list(const bson_t *body, const bson_t *seq, int nseq, const char 
     }
     if (seqname && strcmp(seqname, key) == 0) {
         *out = calloc((size_t)nseq + 1, sizeof **out);
-        memcpy(*out, seq, (size_t)nseq * sizeof *seq);
+        for (int i = 0; i < nseq; i++)
+            if (!bson_init_static(&(*out)[i], seq[i].data, seq[i].len))
+                return i;
         return nseq;
     }
     *out = NULL;
@@ -765,7 +774,7 @@ static void hello_reply(mongo_server_t *s, const bson_t *cmd, int legacy_name, b
 }
 
 /* Runs one command. Returns 1 when the reply must be dropped (connection closed instead). */
-static int run_command(mongo_server_t *s, const char *db, const bson_t *cmd, const bson_t *seq,
+static int run_command(mongo_server_t *s, const char *db, const bson_t *cmd, const rawdoc_t *seq,
                        int nseq, const char *seqname, bson_t *reply)
 {
     bson_iter_t it;
@@ -871,6 +880,8 @@ static int handle_message(mongo_server_t *s, mconn_t *c, const uint8_t *m, size_
     bson_t body, reply = BSON_INITIALIZER;
     char db[64] = "admin";
     int drop = 0, rc = 0;
+    rawdoc_t *seq = NULL; /* OP_MSG document sequence (views into m) */
+    size_t seqcap = 0;
 
     pthread_mutex_lock(&s->mu);
     if (c->nmsgs++ == 0) {
@@ -894,8 +905,9 @@ static int handle_message(mongo_server_t *s, mconn_t *c, const uint8_t *m, size_
         if (dl < 5 || dl > end - p || !bson_init_static(&body, p, (size_t)dl))
             goto bad;
         bson_t inner;
-        if (get_doc(&body, "$query", &inner))
-            body = inner;
+        if (get_doc(&body, "$query", &inner) &&
+            !bson_init_static(&body, bson_get_data(&inner), inner.len))
+            goto bad;
         pthread_mutex_lock(&s->mu);
         s->op_query++;
         pthread_mutex_unlock(&s->mu);
@@ -906,7 +918,6 @@ static int handle_message(mongo_server_t *s, mconn_t *c, const uint8_t *m, size_
         uint32_t flags = (uint32_t)rd32(m + 16);
         const uint8_t *p = m + 20, *end = m + len - ((flags & 1) ? 4 : 0);
         int have_body = 0, nseq = 0;
-        bson_t seq[256];
         char seqname[64] = "";
         while (p < end) {
             uint8_t kind = *p++;
@@ -926,10 +937,16 @@ static int handle_message(mongo_server_t *s, mconn_t *c, const uint8_t *m, size_
                     goto bad;
                 snprintf(seqname, sizeof seqname, "%s", (const char *)q);
                 q = nul + 1;
-                while (q < send_ && nseq < 256) {
+                while (q < send_) {
+                    if ((size_t)nseq == seqcap) {
+                        seqcap = seqcap ? seqcap * 2 : 64;
+                        seq = realloc(seq, seqcap * sizeof *seq);
+                    }
                     int32_t dl = rd32(q);
-                    if (dl < 5 || dl > send_ - q || !bson_init_static(&seq[nseq], q, (size_t)dl))
+                    if (dl < 5 || dl > send_ - q)
                         goto bad;
+                    seq[nseq].data = q;
+                    seq[nseq].len = (size_t)dl;
                     nseq++;
                     q += dl;
                 }
@@ -953,9 +970,11 @@ static int handle_message(mongo_server_t *s, mconn_t *c, const uint8_t *m, size_
         goto bad;
     }
     bson_destroy(&reply);
+    free(seq);
     return drop ? -1 : rc;
 bad:
     bson_destroy(&reply);
+    free(seq);
     fprintf(stderr, "mongo_server: malformed or unsupported message (opcode %d)\n", opcode);
     return -1;
 }
