@@ -225,7 +225,28 @@ static void test_auth_refused(void)
     teardown();
 }
 
+static void test_large_bulk_document_sequence(void)
+{
+    setup();
+    bson_error_t err;
+    mongoc_collection_t *c = mongoc_client_get_collection(cli, "db1", "many");
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(c, NULL);
+    for (int i = 0; i < 1500; i++) {
+        bson_t *d = BCON_NEW("i", BCON_INT32(i));
+        mongoc_bulk_operation_insert(bulk, d);
+        bson_destroy(d);
+    }
+    bson_t reply;
+    ASSERT(mongoc_bulk_operation_execute(bulk, &reply, &err));
+    bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(bulk);
+    ASSERT_EQ(mongo_server_count(srv, "db1", "many"), 1500);
+    mongoc_collection_destroy(c);
+    teardown();
+}
+
 static const test_case_t tests[] = {
+    {"large_bulk_document_sequence", test_large_bulk_document_sequence},
     {"handshake_op_query_then_op_msg", test_handshake_op_query_then_op_msg},
     {"insert_find_unique", test_insert_find_unique},
     {"upsert_replace_is_idempotent", test_upsert_replace_is_idempotent},
