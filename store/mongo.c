@@ -119,6 +119,10 @@ static void set_fail(mg_ship_result_t *r, const char *what, const bson_error_t *
     r->fail = classify(e);
     snprintf(r->errmsg, sizeof r->errmsg, "%.24s: %.180s (domain %u, code %u)", what, e->message,
              e->domain, e->code);
+    /* The driver quotes names with '"': keep log lines and the /readyz body parseable. */
+    for (char *p = r->errmsg; *p; p++)
+        if (*p == '"' || *p == '\n')
+            *p = '\'';
 }
 
 /* ---- worker ---------------------------------------------------------------------------- */
