@@ -349,8 +349,8 @@ int http_on_writeable(srv_t *s, struct lws *wsi, ws_pss_t *pss)
                                          (const unsigned char *)"no-store", 8, &p, end) ||
             (tx->source &&
              lws_add_http_header_by_name(wsi, (const unsigned char *)"x-rollcall-report-source:",
-                                         (const unsigned char *)tx->source,
-                                         (int)strlen(tx->source), &p, end)) ||
+                                         (const unsigned char *)tx->source, (int)strlen(tx->source),
+                                         &p, end)) ||
             lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         tx->headers_sent = 1;

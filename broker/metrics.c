@@ -153,8 +153,8 @@ static void put_label(sbuf_t *b, const char *s)
     }
 }
 
-char *metrics_render_outbox(const struct ob_stats *os, const struct jr_backlog *bl,
-                            int64_t now_ms, size_t *len)
+char *metrics_render_outbox(const struct ob_stats *os, const struct jr_backlog *bl, int64_t now_ms,
+                            size_t *len)
 {
     sbuf_t b = {brk_malloc(2048), 0, 2048};
     static const char *const kinds[] = {"", "unreachable", "write", "other"};

@@ -134,11 +134,10 @@ static const char schema_v1[] =
 
 /* Version 2: the MongoDB outbox finds the rows still to ship, and counts them, through
  * partial indexes that hold only those rows. */
-static const char upgrade_v2[] =
-    "CREATE INDEX IF NOT EXISTS attendance_daily_unshipped"
-    " ON attendance_daily (finalized_at) WHERE shipped_at IS NULL;"
-    "CREATE INDEX IF NOT EXISTS attendance_unshipped"
-    " ON attendance (class_id, session_id) WHERE shipped_at IS NULL;";
+static const char upgrade_v2[] = "CREATE INDEX IF NOT EXISTS attendance_daily_unshipped"
+                                 " ON attendance_daily (finalized_at) WHERE shipped_at IS NULL;"
+                                 "CREATE INDEX IF NOT EXISTS attendance_unshipped"
+                                 " ON attendance (class_id, session_id) WHERE shipped_at IS NULL;";
 
 #define DAILY_COLS                                                                                 \
     "class_id, teacher_id, date, session_id, present, absent, late, total, percentage, "           \
@@ -879,9 +878,9 @@ static void on_async(uv_async_t *h)
         count(j, job);
         if (job->res->err && job->res->err != BRK_ENOTFOUND)
             LOG(WARN, 0, "journal job failed", "op=%s err=%d reason=\"%s\"",
-                job->kind == JOB_FINALIZE ? "finalize"
+                job->kind == JOB_FINALIZE                                       ? "finalize"
                 : job->kind == JOB_OUTBOX_NEXT || job->kind == JOB_MARK_SHIPPED ? "outbox"
-                                                                                 : "report",
+                                                                                : "report",
                 job->res->err, job->res->errmsg);
         j->stats.queued--;
         int committed = job->kind == JOB_FINALIZE && !job->res->err && !job->res->already;

@@ -152,10 +152,9 @@ static int ensure_indexes(mg_t *m, mongoc_client_t *c, bson_error_t *err)
     bson_destroy(ping);
     for (size_t i = 0; ok && i < BRK_ARRAY_LEN(ix); i++) {
         /* createIndexes is a no-op for an index that already exists with this spec. */
-        bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(ix[i].coll), "indexes", "[", "{",
-                               "key", "{", ix[i].k1, BCON_INT32(1), ix[i].k2, BCON_INT32(1), "}",
-                               "name", BCON_UTF8(ix[i].name), "unique", BCON_BOOL(true), "}",
-                               "]");
+        bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(ix[i].coll), "indexes", "[", "{", "key",
+                               "{", ix[i].k1, BCON_INT32(1), ix[i].k2, BCON_INT32(1), "}", "name",
+                               BCON_UTF8(ix[i].name), "unique", BCON_BOOL(true), "}", "]");
         bson_t *opts = opts_with_wc(m, 0);
         ok = mongoc_database_write_command_with_opts(db, cmd, opts, NULL, err);
         bson_destroy(opts);
@@ -304,8 +303,8 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
     int bad = 0;
     mongoc_collection_t *att = mongoc_client_get_collection(c, m->db, "attendance");
     mongoc_collection_t *daily = mongoc_client_get_collection(c, m->db, "attendance_daily");
-    bson_t *filter = BCON_NEW("class_id", BCON_UTF8(job->class_id), "session_id",
-                              BCON_UTF8(job->session_id));
+    bson_t *filter =
+        BCON_NEW("class_id", BCON_UTF8(job->class_id), "session_id", BCON_UTF8(job->session_id));
     bson_t *one = BCON_NEW("limit", BCON_INT64(1));
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(daily, filter, one, NULL);
     int found = 0;
@@ -378,8 +377,9 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
     }
     if (!res->err && bad) {
         res->err = BRK_EIO;
-        snprintf(res->errmsg, sizeof res->errmsg, "mongodb report: a stored document lacks a "
-                                                  "field or has a wrong type");
+        snprintf(res->errmsg, sizeof res->errmsg,
+                 "mongodb report: a stored document lacks a "
+                 "field or has a wrong type");
     }
     if (res->err) {
         BRK_FREE(res->records);
@@ -612,14 +612,15 @@ int mg_open(uv_loop_t *loop, const mg_opts_t *o, mg_t **out, int *unreachable, c
     }
     const char *db = o->database && o->database[0] ? o->database : mongoc_uri_get_database(m->uri);
     if (!db || !db[0]) {
-        snprintf(err, errlen, "no MongoDB database: name it in ROLLCALL_MONGODB_URI "
-                              "(mongodb://host/DB) or in ROLLCALL_MONGODB_DATABASE");
+        snprintf(err, errlen,
+                 "no MongoDB database: name it in ROLLCALL_MONGODB_URI "
+                 "(mongodb://host/DB) or in ROLLCALL_MONGODB_DATABASE");
         goto cleanup;
     }
     if (!valid_db_name(db)) {
         snprintf(err, errlen, "invalid MongoDB database name in %s",
                  o->database && o->database[0] ? "ROLLCALL_MONGODB_DATABASE"
-                                                : "ROLLCALL_MONGODB_URI");
+                                               : "ROLLCALL_MONGODB_URI");
         goto cleanup;
     }
     m->db = brk_strdup(db);

@@ -32,7 +32,7 @@ struct ob {
     int kicked; /* a kick arrived while a fetch was in flight */
     int inflight;
     uint32_t min_ms, max_ms;
-    jr_result_t *day; /* the day being shipped */
+    jr_result_t *day;           /* the day being shipped */
     uint64_t seen[OB_SEEN_MAX]; /* hashes of the errors logged since the last success */
     size_t nseen;
     ob_stats_t stats;
@@ -59,8 +59,7 @@ static void log_once(ob_t *ob, const char *msg, size_t records)
     if (ob->nseen < OB_SEEN_MAX)
         ob->seen[ob->nseen++] = h;
     ob->stats.errors_logged++;
-    LOG(WARN, 0, "mongodb shipping failed; will retry", "records=%zu reason=\"%s\"", records,
-        msg);
+    LOG(WARN, 0, "mongodb shipping failed; will retry", "records=%zu reason=\"%s\"", records, msg);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -142,8 +141,8 @@ static void on_shipped(const mg_ship_result_t *r, void *ud)
     succeed(ob);
     ob->st = ST_MARK;
     ob->inflight++;
-    jr_outbox_mark_shipped(ob->jr, ob->day->daily.class_id, ob->day->daily.session_id,
-                           brk_now_ms(), on_marked, ob);
+    jr_outbox_mark_shipped(ob->jr, ob->day->daily.class_id, ob->day->daily.session_id, brk_now_ms(),
+                           on_marked, ob);
 }
 
 static void on_fetched(jr_result_t *res, void *ud)

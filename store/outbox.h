@@ -21,7 +21,7 @@ typedef struct ob_stats {
     uint64_t attempts;                      /* ship attempts */
     uint64_t failures[4];                   /* by mg_fail_t (index 0 unused) */
     uint64_t errors_logged;                 /* distinct errors logged */
-    int healthy;       /* 1 after a success (or before any attempt), 0 after a failure */
+    int healthy; /* 1 after a success (or before any attempt), 0 after a failure */
     int64_t last_error_at_ms;
     char last_error[256]; /* "" when none since start */
     uint32_t backoff_ms;  /* current retry delay, 0 when not backing off */

@@ -54,10 +54,10 @@ struct mongo_server {
     pthread_t thread;
     pthread_mutex_t mu;
     int port;
-    int lfd;        /* listener, -1 while down (under mu) */
-    int wake[2];    /* self-pipe */
-    int stopping;   /* under mu */
-    int want_down;  /* under mu: the server thread closes connections when it sees it */
+    int lfd;                  /* listener, -1 while down (under mu) */
+    int wake[2];              /* self-pipe */
+    int stopping;             /* under mu */
+    int want_down;            /* under mu: the server thread closes connections when it sees it */
     mconn_t conns[MAX_CONNS]; /* server thread only */
     int32_t next_request_id;
     int64_t next_conn_id;
@@ -218,10 +218,14 @@ static int is_num(bson_type_t t)
 static double num(const bson_value_t *v)
 {
     switch (v->value_type) {
-    case BSON_TYPE_INT32: return v->value.v_int32;
-    case BSON_TYPE_INT64: return (double)v->value.v_int64;
-    case BSON_TYPE_DOUBLE: return v->value.v_double;
-    default: return 0;
+    case BSON_TYPE_INT32:
+        return v->value.v_int32;
+    case BSON_TYPE_INT64:
+        return (double)v->value.v_int64;
+    case BSON_TYPE_DOUBLE:
+        return v->value.v_double;
+    default:
+        return 0;
     }
 }
 
@@ -238,8 +242,8 @@ static int val_cmp(const bson_value_t *a, const bson_value_t *b)
         return (int)a->value_type - (int)b->value_type;
     switch (a->value_type) {
     case BSON_TYPE_UTF8: {
-        uint32_t n = a->value.v_utf8.len < b->value.v_utf8.len ? a->value.v_utf8.len
-                                                               : b->value.v_utf8.len;
+        uint32_t n =
+            a->value.v_utf8.len < b->value.v_utf8.len ? a->value.v_utf8.len : b->value.v_utf8.len;
         int c = memcmp(a->value.v_utf8.str, b->value.v_utf8.str, n);
         if (c)
             return c;
@@ -251,9 +255,12 @@ static int val_cmp(const bson_value_t *a, const bson_value_t *b)
         return a->value.v_datetime < b->value.v_datetime   ? -1
                : a->value.v_datetime > b->value.v_datetime ? 1
                                                            : 0;
-    case BSON_TYPE_BOOL: return (int)a->value.v_bool - (int)b->value.v_bool;
-    case BSON_TYPE_OID: return bson_oid_compare(&a->value.v_oid, &b->value.v_oid);
-    case BSON_TYPE_NULL: return 0;
+    case BSON_TYPE_BOOL:
+        return (int)a->value.v_bool - (int)b->value.v_bool;
+    case BSON_TYPE_OID:
+        return bson_oid_compare(&a->value.v_oid, &b->value.v_oid);
+    case BSON_TYPE_NULL:
+        return 0;
     case BSON_TYPE_DOCUMENT:
     case BSON_TYPE_ARRAY: {
         uint32_t la = a->value.v_doc.data_len, lb = b->value.v_doc.data_len;
@@ -261,7 +268,8 @@ static int val_cmp(const bson_value_t *a, const bson_value_t *b)
             return la < lb ? -1 : 1;
         return memcmp(a->value.v_doc.data, b->value.v_doc.data, la);
     }
-    default: return 1;
+    default:
+        return 1;
     }
 }
 
@@ -325,8 +333,9 @@ static void dup_error(bson_t *werrs, int index, const coll_t *c, const uindex_t 
 {
     char msg[1024], key[24];
     char *dk = bson_as_relaxed_extended_json(doc, NULL);
-    snprintf(msg, sizeof msg, "E11000 duplicate key error collection: %s.%s index: %s dup key: %.300s",
-             c->db, c->name, ix->name, dk ? dk : "{}");
+    snprintf(msg, sizeof msg,
+             "E11000 duplicate key error collection: %s.%s index: %s dup key: %.300s", c->db,
+             c->name, ix->name, dk ? dk : "{}");
     bson_free(dk);
     snprintf(key, sizeof key, "%u", bson_count_keys(werrs));
     bson_t e;
@@ -849,8 +858,7 @@ static int run_command(mongo_server_t *s, const char *db, const bson_t *cmd, con
 
 /* ---- framing ---------------------------------------------------------------------------- */
 
-static int send_reply(mongo_server_t *s, int fd, int32_t response_to, int opcode,
-                      const bson_t *doc)
+static int send_reply(mongo_server_t *s, int fd, int32_t response_to, int opcode, const bson_t *doc)
 {
     size_t hdr = opcode == OP_REPLY ? 16 + 20 : 16 + 5;
     size_t total = hdr + doc->len;
@@ -1088,8 +1096,7 @@ int mongo_server_start(int port, mongo_server_t **out)
     pthread_mutex_init(&s->mu, NULL);
     s->lfd = listen_on(port, &s->port);
     if (s->lfd < 0) {
-        fprintf(stderr, "mongo_server: cannot listen on 127.0.0.1:%d: %s\n", port,
-                strerror(errno));
+        fprintf(stderr, "mongo_server: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
         goto fail;
     }
     if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0) {

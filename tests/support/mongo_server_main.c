@@ -83,8 +83,7 @@ static void serve_control(mongo_server_t *s, int fd)
     } else if (strcmp(line, "opcounts") == 0) {
         uint64_t q, m;
         mongo_server_opcounts(s, &q, &m);
-        fprintf(out, "op_query %llu op_msg %llu\n", (unsigned long long)q,
-                (unsigned long long)m);
+        fprintf(out, "op_query %llu op_msg %llu\n", (unsigned long long)q, (unsigned long long)m);
     } else {
         fprintf(out, "error unknown command\n");
     }

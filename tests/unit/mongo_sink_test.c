@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int real;              /* --real */
-static const char *real_uri;  /* MONGODB_URI */
-static mongo_server_t *fake;  /* the test server, when not real */
+static int real;             /* --real */
+static const char *real_uri; /* MONGODB_URI */
+static mongo_server_t *fake; /* the test server, when not real */
 static char uri[512], dbname[64];
 static mongoc_client_t *peek; /* the test's own client, to read what the sink wrote */
 
@@ -57,7 +57,9 @@ static mg_t *open_sink(uv_loop_t *loop)
 {
     char err[256];
     mg_t *m = NULL;
-    mg_opts_t o = {.uri = uri, .database = dbname, .write_concern = real ? "majority" : "1",
+    mg_opts_t o = {.uri = uri,
+                   .database = dbname,
+                   .write_concern = real ? "majority" : "1",
                    .timeout_ms = 400};
     int rc = mg_open(loop, &o, &m, NULL, err, sizeof err);
     if (rc != 0)
@@ -179,8 +181,8 @@ static int64_t count_docs(const char *coll, const bson_t *filter)
     mongoc_collection_t *c = mongoc_client_get_collection(peek, dbname, coll);
     bson_t empty = BSON_INITIALIZER;
     /* find + count on the client side: the test server does not implement aggregate. */
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter ? filter : &empty, NULL,
-                                                            NULL);
+    mongoc_cursor_t *cur =
+        mongoc_collection_find_with_opts(c, filter ? filter : &empty, NULL, NULL);
     const bson_t *doc;
     int64_t n = 0;
     while (mongoc_cursor_next(cur, &doc))
