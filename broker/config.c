@@ -128,6 +128,20 @@ static const cfg_desc_t settings[] = {
      0, 600, NULL, "SECONDS", "Time given to connections to drain after SIGTERM.", 0},
     {"port_file", "ROLLCALL_PORT_FILE", "--port-file", CT_STRING, F(port_file), NULL, 0, 0, NULL,
      "PATH", "Write the bound port to this file once listening (tests).", 0},
+    {"mongodb_uri", "ROLLCALL_MONGODB_URI", "--mongodb-uri", CT_STRING, F(mongodb_uri), NULL, 0, 0,
+     NULL, "URI",
+     "Ship finalized attendance to this MongoDB (mongodb://host/db); off when unset.",
+     CF_SECRET},
+    {"mongodb_database", "ROLLCALL_MONGODB_DATABASE", "--mongodb-database", CT_STRING,
+     F(mongodb_database), NULL, 0, 0, NULL, "NAME",
+     "MongoDB database; default the one named in the URI.", 0},
+    {"mongodb_write_concern", "ROLLCALL_MONGODB_WRITE_CONCERN", "--mongodb-write-concern",
+     CT_STRING, F(mongodb_write_concern), "majority", 0, 0, NULL, "W",
+     "Write concern of the MongoDB writes: majority or a number of nodes (1..50).",
+     CF_NONEMPTY},
+    {"mongodb_timeout_ms", "ROLLCALL_MONGODB_TIMEOUT_MS", "--mongodb-timeout-ms", CT_INT,
+     F(mongodb_timeout_ms), "2000", 100, 60000, NULL, "MS",
+     "MongoDB server selection and connect timeout, unless the URI sets its own.", 0},
 };
 
 #undef F

@@ -42,6 +42,10 @@ typedef struct cfg {
     int idle_timeout;        /* ROLLCALL_IDLE_TIMEOUT seconds without any traffic, default 90 */
     int drain_timeout;       /* ROLLCALL_DRAIN_TIMEOUT seconds for SIGTERM, default 10 */
     char *port_file;         /* ROLLCALL_PORT_FILE: write the bound port here (tests) */
+    char *mongodb_uri;       /* ROLLCALL_MONGODB_URI: ship finalized records there when set */
+    char *mongodb_database;  /* ROLLCALL_MONGODB_DATABASE: overrides the URI's database */
+    char *mongodb_write_concern; /* ROLLCALL_MONGODB_WRITE_CONCERN, default "majority" */
+    int mongodb_timeout_ms;  /* ROLLCALL_MONGODB_TIMEOUT_MS server selection, default 2000 */
 } cfg_t;
 
 typedef enum { CFG_RUN = 0, CFG_HELP, CFG_TOKEN, CFG_VERSION } cfg_command_t;

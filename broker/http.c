@@ -20,6 +20,7 @@ typedef struct http_tx {
     char *body;
     size_t body_len;
     int ready;        /* response prepared */
+    const char *source; /* reports: "mongodb" or "journal", sent as x-rollcall-report-source */
     int headers_sent;
     struct http_tx *next; /* pending reports, waiting for the journal */
 } http_tx_t;
@@ -149,16 +150,25 @@ static json_t *record_json(const jr_record_t *r)
 typedef struct report_req {
     srv_t *srv;
     uint64_t tx_id;
+    char class_id[65], session_id[65];
 } report_req_t;
+
+static http_tx_t *find_pending(uint64_t id)
+{
+    http_tx_t *tx = pending;
+    while (tx && tx->id != id)
+        tx = tx->next;
+    return tx;
+}
 
 static void on_report(jr_result_t *res, void *ud)
 {
     report_req_t *rq = ud;
-    http_tx_t *tx = pending;
-    while (tx && tx->id != rq->tx_id)
-        tx = tx->next;
+    http_tx_t *tx = find_pending(rq->tx_id);
     if (tx) {
         unlink_pending(tx);
+        if (!tx->source)
+            tx->source = "journal";
         if (res->err == BRK_ENOTFOUND) {
             respond_error(tx, 404, "no finalized session with that id in that class");
         } else if (res->err) {
@@ -182,6 +192,28 @@ static void on_report(jr_result_t *res, void *ud)
     }
     jr_result_free(res);
     free(rq);
+}
+
+/* A report read from MongoDB. A session MongoDB does not hold (yet: its day may still wait
+ * in the outbox) or a failed read is answered from the local journal, which holds every
+ * finalized record; both give the same JSON. */
+static void on_report_mongo(jr_result_t *res, void *ud)
+{
+    report_req_t *rq = ud;
+    http_tx_t *tx = find_pending(rq->tx_id);
+    if (tx && res->err == 0) {
+        tx->source = "mongodb";
+        on_report(res, rq);
+        return;
+    }
+    if (res->err && res->err != BRK_ENOTFOUND)
+        LOG(WARN, 0, "mongodb report failed; reading the journal", "err=\"%s\"", res->errmsg);
+    jr_result_free(res);
+    if (!tx) {
+        free(rq);
+        return;
+    }
+    jr_report(rq->srv->jr, rq->class_id, rq->session_id, on_report, rq);
 }
 
 static void report(srv_t *s, struct lws *wsi, http_tx_t *tx, const char *path)
@@ -219,7 +251,41 @@ static void report(srv_t *s, struct lws *wsi, http_tx_t *tx, const char *path)
     report_req_t *rq = brk_malloc(sizeof *rq);
     rq->srv = s;
     rq->tx_id = tx->id;
-    jr_report(s->jr, class_id, session_id, on_report, rq);
+    snprintf(rq->class_id, sizeof rq->class_id, "%s", class_id);
+    snprintf(rq->session_id, sizeof rq->session_id, "%s", session_id);
+    ob_stats_t os = {.healthy = 1};
+    if (s->ob)
+        ob_get_stats(s->ob, &os);
+    /* While shipping fails MongoDB is most likely unreachable: the journal answers at once
+     * instead of after a server-selection timeout. */
+    if (s->mg && os.healthy)
+        mg_report(s->mg, class_id, session_id, on_report_mongo, rq);
+    else
+        jr_report(s->jr, class_id, session_id, on_report, rq);
+}
+
+/* /readyz with MongoDB configured. A growing backlog does not make the broker unready: it
+ * still accepts DONE (records are durable in the journal) and serves everything else, and
+ * taking it out of a load balancer would not bring MongoDB back. The body states the
+ * backlog so an operator sees it; the status follows the broker alone. */
+static void respond_readyz_outbox(srv_t *s, http_tx_t *tx, int ready)
+{
+    jr_stats_t js;
+    ob_stats_t os;
+    jr_get_stats(s->jr, &js);
+    ob_get_stats(s->ob, &os);
+    int64_t now = brk_now_ms();
+    double age = js.backlog.oldest_ms ? (double)(now - js.backlog.oldest_ms) / 1000.0 : 0.0;
+    char *text = NULL;
+    int n = asprintf(&text,
+                     "%s\nmongodb_backlog_records=%llu mongodb_backlog_days=%llu "
+                     "mongodb_backlog_oldest_age_seconds=%.1f mongodb_shipping=%s "
+                     "mongodb_last_error=\"%s\"\n",
+                     ready ? "ready" : "not ready", (unsigned long long)js.backlog.records,
+                     (unsigned long long)js.backlog.days, age < 0 ? 0.0 : age,
+                     os.healthy ? "ok" : "failing", os.last_error);
+    BRK_ASSERT(n >= 0);
+    respond(tx, ready ? 200 : 503, "text/plain; charset=utf-8", text, (size_t)n);
 }
 
 int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
@@ -241,13 +307,27 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
         respond_text(tx, 200, "ok\n");
     } else if (strcmp(uri, "/readyz") == 0) {
         int ready = s->ready && !s->draining;
-        respond_text(tx, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+        if (s->ob) {
+            respond_readyz_outbox(s, tx, ready);
+        } else {
+            respond_text(tx, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+        }
     } else if (strcmp(uri, "/metrics") == 0) {
         jr_stats_t js;
         jr_get_stats(s->jr, &js);
         size_t len;
         hdl_frames_sync_metrics(s);
         char *text = metrics_render(&s->m, &js, s->ready && !s->draining, &len);
+        if (s->ob) {
+            ob_stats_t os;
+            ob_get_stats(s->ob, &os);
+            size_t olen;
+            char *more = metrics_render_outbox(&os, &js.backlog, brk_now_ms(), &olen);
+            text = brk_realloc(text, len + olen + 1);
+            memcpy(text + len, more, olen + 1);
+            len += olen;
+            free(more);
+        }
         respond(tx, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     } else if (strncmp(uri, report_prefix, sizeof report_prefix - 1) == 0) {
         report(s, wsi, tx, uri + sizeof report_prefix - 1);
@@ -269,6 +349,10 @@ int http_on_writeable(srv_t *s, struct lws *wsi, ws_pss_t *pss)
                                         tx->body_len, &p, end) ||
             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                          (const unsigned char *)"no-store", 8, &p, end) ||
+            (tx->source &&
+             lws_add_http_header_by_name(wsi, (const unsigned char *)"x-rollcall-report-source:",
+                                         (const unsigned char *)tx->source, (int)strlen(tx->source),
+                                         &p, end)) ||
             lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         tx->headers_sent = 1;

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "brk.h"
 #include "journal.h"
+#include "outbox.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -162,6 +163,64 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
         put(&b, "rollcall_journal_records_total %llu\n", (unsigned long long)js->records_written);
         head(&b, "rollcall_journal_queue", "gauge", "Journal jobs waiting or running");
         put(&b, "rollcall_journal_queue %zu\n", js->queued);
+    }
+    *len = b.len;
+    return b.buf;
+}
+
+/* Writes s as a Prometheus label value: backslash, quote and newline escaped. */
+static void put_label(sbuf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            put(b, "\\%c", *s);
+        else if (*s == '\n')
+            put(b, "\\n");
+        else
+            put(b, "%c", *s);
+    }
+}
+
+char *metrics_render_outbox(const struct ob_stats *os, const struct jr_backlog *bl, int64_t now_ms,
+                            size_t *len)
+{
+    sbuf_t b = {brk_malloc(2048), 0, 2048};
+    static const char *const kinds[] = {"", "unreachable", "write", "other"};
+    double age = bl->oldest_ms ? (double)(now_ms - bl->oldest_ms) / 1000.0 : 0.0;
+
+    head(&b, "rollcall_mongodb_backlog_records", "gauge",
+         "Finalized attendance records durable in the journal, not yet acknowledged by MongoDB");
+    put(&b, "rollcall_mongodb_backlog_records %llu\n", (unsigned long long)bl->records);
+    head(&b, "rollcall_mongodb_backlog_days", "gauge", "Finalized class days not yet shipped");
+    put(&b, "rollcall_mongodb_backlog_days %llu\n", (unsigned long long)bl->days);
+    head(&b, "rollcall_mongodb_backlog_oldest_age_seconds", "gauge",
+         "Age of the oldest day waiting to be shipped, 0 when none waits");
+    put(&b, "rollcall_mongodb_backlog_oldest_age_seconds %.3f\n", age < 0 ? 0.0 : age);
+    head(&b, "rollcall_mongodb_shipped_records_total", "counter",
+         "Records acknowledged by MongoDB and marked shipped");
+    put(&b, "rollcall_mongodb_shipped_records_total %llu\n",
+        (unsigned long long)os->shipped_records);
+    head(&b, "rollcall_mongodb_shipped_days_total", "counter", "Class days shipped");
+    put(&b, "rollcall_mongodb_shipped_days_total %llu\n", (unsigned long long)os->shipped_days);
+    head(&b, "rollcall_mongodb_ship_attempts_total", "counter", "Attempts to ship a day");
+    put(&b, "rollcall_mongodb_ship_attempts_total %llu\n", (unsigned long long)os->attempts);
+    head(&b, "rollcall_mongodb_ship_failures_total", "counter",
+         "Failed attempts, by kind (unreachable, write: refused by the server, other)");
+    for (int i = 1; i < 4; i++)
+        put(&b, "rollcall_mongodb_ship_failures_total{kind=\"%s\"} %llu\n", kinds[i],
+            (unsigned long long)os->failures[i]);
+    head(&b, "rollcall_mongodb_up", "gauge",
+         "1 when the last attempt to reach MongoDB succeeded (or none was needed yet)");
+    put(&b, "rollcall_mongodb_up %d\n", os->healthy ? 1 : 0);
+    head(&b, "rollcall_mongodb_retry_backoff_seconds", "gauge",
+         "Current retry delay before jitter, 0 when not backing off");
+    put(&b, "rollcall_mongodb_retry_backoff_seconds %.3f\n", os->backoff_ms / 1000.0);
+    if (os->last_error[0]) {
+        head(&b, "rollcall_mongodb_last_error_timestamp_seconds", "gauge",
+             "When the last shipping error happened; the label holds its message");
+        put(&b, "rollcall_mongodb_last_error_timestamp_seconds{error=\"");
+        put_label(&b, os->last_error);
+        put(&b, "\"} %.3f\n", os->last_error_at_ms / 1000.0);
     }
     *len = b.len;
     return b.buf;

@@ -65,4 +65,10 @@ struct jr_stats;
 /* Renders the exposition text into a new malloc'd string (*len set). */
 char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, size_t *len);
 
+struct ob_stats;
+struct jr_backlog;
+/* Renders the MongoDB outbox families into a new malloc'd string (*len set). */
+char *metrics_render_outbox(const struct ob_stats *os, const struct jr_backlog *bl,
+                            int64_t now_ms, size_t *len);
+
 #endif

@@ -98,6 +98,8 @@ static void finish(srv_t *s)
     /* Frames still waiting are answered (canceled); workers exit on their own. */
     hdl_frames_stop(s);
     /* Records already queued are still written and fsync'd before the loop ends. */
+    ob_shutdown(s->ob);
+    mg_shutdown(s->mg);
     jr_shutdown(s->jr);
     /* First of the two destroys a foreign loop needs: lws closes its handles. */
     lws_context_destroy(s->lws);
@@ -200,6 +202,18 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         LOG(ERROR, 0, "journal open failed", "dir=%s err=\"%s\"", cfg->data_dir, err);
         goto out_auth;
     }
+    if (cfg->mongodb_uri && cfg->mongodb_uri[0]) {
+        mg_opts_t mo = {.uri = cfg->mongodb_uri,
+                        .database = cfg->mongodb_database,
+                        .write_concern = cfg->mongodb_write_concern,
+                        .timeout_ms = cfg->mongodb_timeout_ms};
+        if (mg_open(&loop, &mo, &s.mg, NULL, err, sizeof err) != 0) {
+            fprintf(stderr, "rollcall: %s\n", err);
+            LOG(ERROR, 0, "mongodb configuration refused", "err=\"%s\"", err);
+            goto out_auth;
+        }
+        s.ob = ob_new(&loop, s.jr, s.mg, NULL);
+    }
     s.st = st_memory_new(100000);
 
     lws_set_log_level(LLL_ERR | LLL_WARN | (log_level <= LOG_DEBUG ? LLL_NOTICE : 0),
@@ -273,6 +287,8 @@ out_lws:
     /* Closing after a failed start: let lws release its loop handles. */
     lws_context_destroy(s.lws);
     hdl_frames_stop(&s);
+    ob_shutdown(s.ob);
+    mg_shutdown(s.mg);
     jr_shutdown(s.jr);
     uv_run(&loop, UV_RUN_DEFAULT);
     lws_context_destroy(s.lws);
@@ -282,6 +298,8 @@ out_state:
     hdl_frames_free(&s);
     st_free(s.st);
     room_free_all(&s);
+    ob_free(s.ob);
+    mg_free(s.mg);
     jr_free(s.jr);
     s.jr = NULL;
     free(s.conns);

@@ -9,6 +9,8 @@
 #include "config.h"
 #include "journal.h"
 #include "metrics.h"
+#include "mongo.h"
+#include "outbox.h"
 #include "state.h"
 
 #include <stdint.h>
@@ -25,6 +27,8 @@ typedef struct srv {
     auth_verifier_t *auth;
     st_t *st;
     jr_t *jr;
+    mg_t *mg; /* MongoDB sink, NULL when ROLLCALL_MONGODB_URI is unset */
+    ob_t *ob; /* its outbox shipper */
     struct lws_context *lws;
     struct lws_vhost *vhost;
     int port; /* bound port */

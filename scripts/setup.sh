@@ -8,6 +8,7 @@ PACKAGES=(
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libjwt-dev libjansson-dev
   libsqlite3-dev libssl-dev libhiredis-dev redis-server
   libopencv-dev opencv-data libdlib-dev libdlib-data libjpeg-dev libblas-dev liblapack-dev
+  libmongoc-dev libbson-dev
   python3 python3-websockets python3-jsonschema python3-jwt python3-cryptography
   curl ca-certificates
 )

@@ -22,11 +22,18 @@
 
 /* Bump when the schema changes, and add a step to migrate() that upgrades from the
  * previous version. Stored in PRAGMA user_version. */
-#define JR_SCHEMA_VERSION 1
+#define JR_SCHEMA_VERSION 2
 
 #define JR_BUSY_TIMEOUT_MS 5000
 
-typedef enum { JOB_FINALIZE, JOB_REPORT, JOB_REPORT_DAY } job_kind_t;
+typedef enum {
+    JOB_FINALIZE,
+    JOB_REPORT,
+    JOB_REPORT_DAY,
+    JOB_OUTBOX_NEXT,
+    JOB_MARK_SHIPPED,
+    JOB_BACKLOG, /* only recounts the backlog */
+} job_kind_t;
 
 typedef struct job {
     struct job *next;
@@ -36,9 +43,12 @@ typedef struct job {
     size_t n;
     char *class_id; /* report: owned copies of the key */
     char *session_id;
+    int64_t shipped_at_ms; /* mark shipped */
     jr_done_cb cb;
     void *ud;
     jr_result_t *res; /* handed to cb, which owns it from then on */
+    int has_backlog;  /* the worker recounted the backlog after this job */
+    jr_backlog_t backlog;
 } job_t;
 
 /* A job refused after jr_shutdown(). Its callback still has to run later on the loop thread,
@@ -74,11 +84,14 @@ struct jr {
     job_t *todo_head, *todo_tail; /* under mu */
     job_t *done_head, *done_tail; /* under mu */
     int stopping;                 /* under mu: worker exits once todo is empty */
+    int outbox;                   /* under mu: recount the backlog after writes */
 
     /* Loop thread only. */
     int closed;        /* jr_shutdown() was called */
     int async_closing; /* uv_close() was called on async */
     jr_stats_t stats;  /* queued counts jobs submitted and not yet delivered */
+    void (*commit_hook)(void *ud);
+    void *hook_ud;
 };
 
 /* ---- SQL ------------------------------------------------------------------------------ */
@@ -118,6 +131,13 @@ static const char schema_v1[] =
     " finalized_at INTEGER NOT NULL,"
     " shipped_at INTEGER,"
     " PRIMARY KEY (class_id, date));";
+
+/* Version 2: the MongoDB outbox finds the rows still to ship, and counts them, through
+ * partial indexes that hold only those rows. */
+static const char upgrade_v2[] = "CREATE INDEX IF NOT EXISTS attendance_daily_unshipped"
+                                 " ON attendance_daily (finalized_at) WHERE shipped_at IS NULL;"
+                                 "CREATE INDEX IF NOT EXISTS attendance_unshipped"
+                                 " ON attendance (class_id, session_id) WHERE shipped_at IS NULL;";
 
 #define DAILY_COLS                                                                                 \
     "class_id, teacher_id, date, session_id, present, absent, late, total, percentage, "           \
@@ -238,7 +258,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     }
     if (version < 1 && sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
-    /* Later versions: if (version < 2 && sqlite3_exec(db, upgrade_v2, ...) != SQLITE_OK) */
+    if (version < 2 && sqlite3_exec(db, upgrade_v2, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", JR_SCHEMA_VERSION);
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
@@ -672,6 +693,88 @@ static void do_report(jr_t *j, job_t *job)
     sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
 }
 
+/* ---- outbox ----------------------------------------------------------------------------- */
+
+static const char sql_next_unshipped[] = "SELECT " DAILY_COLS " FROM attendance_daily"
+                                         " WHERE shipped_at IS NULL"
+                                         " ORDER BY finalized_at, class_id, date LIMIT 1";
+
+static void do_outbox_next(jr_t *j, job_t *job)
+{
+    jr_result_t *res = job->res;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        fail_sql(j, res, "outbox: begin");
+        return;
+    }
+    if (prepare(j->db, sql_next_unshipped, &st) != SQLITE_OK) {
+        fail_sql(j, res, "outbox: prepare");
+        return;
+    }
+    int found = read_daily(j, st, &res->daily, res);
+    sqlite3_finalize(st);
+    if (found == 0) {
+        res->err = BRK_ENOTFOUND;
+        snprintf(res->errmsg, sizeof res->errmsg, "outbox: nothing to ship");
+    } else if (found > 0) {
+        read_records(j, res->daily.class_id, res->daily.session_id, res);
+    }
+    if (res->err && res->err != BRK_ENOTFOUND)
+        memset(&res->daily, 0, sizeof res->daily);
+    sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+}
+
+static void do_mark_shipped(jr_t *j, job_t *job)
+{
+    static const char *const sql[] = {
+        "UPDATE attendance SET shipped_at = ?3"
+        " WHERE class_id = ?1 AND session_id = ?2 AND shipped_at IS NULL",
+        "UPDATE attendance_daily SET shipped_at = ?3"
+        " WHERE class_id = ?1 AND session_id = ?2 AND shipped_at IS NULL",
+    };
+    jr_result_t *res = job->res;
+    if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        fail_sql(j, res, "outbox: begin");
+        return;
+    }
+    for (size_t i = 0; i < BRK_ARRAY_LEN(sql); i++) {
+        sqlite3_stmt *st = NULL;
+        if (prepare(j->db, sql[i], &st) != SQLITE_OK) {
+            fail_sql(j, res, "outbox: prepare");
+            return;
+        }
+        sqlite3_bind_text(st, 1, job->class_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, job->session_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, job->shipped_at_ms);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+            fail_sql(j, res, "outbox: mark shipped");
+            return;
+        }
+    }
+    if (sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        fail_sql(j, res, "outbox: commit");
+}
+
+/* Counts what is still to ship. Errors leave the previous figures in place (has_backlog
+ * stays 0): the counts are for operators, the outbox itself does not depend on them. */
+static void count_backlog(jr_t *j, job_t *job)
+{
+    static const char sql[] =
+        "SELECT (SELECT count(*) FROM attendance WHERE shipped_at IS NULL),"
+        " (SELECT count(*) FROM attendance_daily WHERE shipped_at IS NULL),"
+        " (SELECT min(finalized_at) FROM attendance_daily WHERE shipped_at IS NULL)";
+    sqlite3_stmt *st = NULL;
+    if (prepare(j->db, sql, &st) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        job->backlog.records = (uint64_t)sqlite3_column_int64(st, 0);
+        job->backlog.days = (uint64_t)sqlite3_column_int64(st, 1);
+        job->backlog.oldest_ms = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
+        job->has_backlog = 1;
+    }
+    sqlite3_finalize(st);
+}
+
 static void *worker_main(void *arg)
 {
     jr_t *j = arg;
@@ -690,8 +793,20 @@ static void *worker_main(void *arg)
 
         if (job->kind == JOB_FINALIZE)
             do_finalize(j, job);
-        else
+        else if (job->kind == JOB_OUTBOX_NEXT)
+            do_outbox_next(j, job);
+        else if (job->kind == JOB_MARK_SHIPPED)
+            do_mark_shipped(j, job);
+        else if (job->kind != JOB_BACKLOG)
             do_report(j, job);
+
+        pthread_mutex_lock(&j->mu);
+        int outbox = j->outbox;
+        pthread_mutex_unlock(&j->mu);
+        if (outbox && (job->kind == JOB_BACKLOG || job->kind == JOB_MARK_SHIPPED ||
+                       job->kind == JOB_OUTBOX_NEXT ||
+                       (job->kind == JOB_FINALIZE && !job->res->err && !job->res->already)))
+            count_backlog(j, job);
 
         pthread_mutex_lock(&j->mu);
         if (j->done_tail)
@@ -721,8 +836,11 @@ static void job_free(job_t *job)
 static void count(jr_t *j, const job_t *job)
 {
     const jr_result_t *res = job->res;
+    if (job->has_backlog)
+        j->stats.backlog = job->backlog;
     if (job->kind != JOB_FINALIZE) {
-        j->stats.reports++;
+        if (job->kind == JOB_REPORT || job->kind == JOB_REPORT_DAY)
+            j->stats.reports++;
     } else if (res->err) {
         j->stats.finalize_failed++;
     } else if (res->already) {
@@ -760,9 +878,15 @@ static void on_async(uv_async_t *h)
         count(j, job);
         if (job->res->err && job->res->err != BRK_ENOTFOUND)
             LOG(WARN, 0, "journal job failed", "op=%s err=%d reason=\"%s\"",
-                job->kind == JOB_FINALIZE ? "finalize" : "report", job->res->err, job->res->errmsg);
+                job->kind == JOB_FINALIZE                                       ? "finalize"
+                : job->kind == JOB_OUTBOX_NEXT || job->kind == JOB_MARK_SHIPPED ? "outbox"
+                                                                                : "report",
+                job->res->err, job->res->errmsg);
         j->stats.queued--;
+        int committed = job->kind == JOB_FINALIZE && !job->res->err && !job->res->already;
         job->cb(job->res, job->ud);
+        if (committed && j->commit_hook)
+            j->commit_hook(j->hook_ud);
         job_free(job);
         job = next;
     }
@@ -1012,4 +1136,51 @@ void jr_free(jr_t *j)
     pthread_mutex_destroy(&j->mu);
     free(j->path);
     free(j);
+}
+
+static void on_backlog_counted(jr_result_t *res, void *ud)
+{
+    (void)ud;
+    jr_result_free(res);
+}
+
+void jr_outbox_enable(jr_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->outbox = 1;
+    pthread_mutex_unlock(&j->mu);
+    job_t *job = brk_calloc(1, sizeof *job);
+    job->kind = JOB_BACKLOG;
+    job->cb = on_backlog_counted;
+    submit(j, job);
+}
+
+void jr_set_commit_hook(jr_t *j, void (*hook)(void *ud), void *ud)
+{
+    j->commit_hook = hook;
+    j->hook_ud = ud;
+}
+
+void jr_outbox_next(jr_t *j, jr_done_cb cb, void *ud)
+{
+    BRK_ASSERT(j && cb);
+    job_t *job = brk_calloc(1, sizeof *job);
+    job->kind = JOB_OUTBOX_NEXT;
+    job->cb = cb;
+    job->ud = ud;
+    submit(j, job);
+}
+
+void jr_outbox_mark_shipped(jr_t *j, const char *class_id, const char *session_id,
+                            int64_t shipped_at_ms, jr_done_cb cb, void *ud)
+{
+    BRK_ASSERT(j && class_id && session_id && cb);
+    job_t *job = brk_calloc(1, sizeof *job);
+    job->kind = JOB_MARK_SHIPPED;
+    job->class_id = brk_strdup(class_id);
+    job->session_id = brk_strdup(session_id);
+    job->shipped_at_ms = shipped_at_ms;
+    job->cb = cb;
+    job->ud = ud;
+    submit(j, job);
 }

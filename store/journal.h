@@ -53,6 +53,13 @@ typedef struct jr_result {
     jr_record_t *records;
 } jr_result_t;
 
+/* The MongoDB outbox: finalized days whose shipped_at is still NULL. */
+typedef struct jr_backlog {
+    uint64_t records;  /* attendance rows waiting */
+    uint64_t days;     /* attendance_daily rows waiting */
+    int64_t oldest_ms; /* finalized_at of the oldest waiting day, 0 when none */
+} jr_backlog_t;
+
 typedef void (*jr_done_cb)(jr_result_t *res, void *ud);
 
 typedef struct jr jr_t;
@@ -64,6 +71,7 @@ typedef struct jr_stats {
     uint64_t records_written;
     uint64_t reports;
     size_t queued; /* jobs waiting or running */
+    jr_backlog_t backlog; /* kept current only after jr_outbox_enable() */
 } jr_stats_t;
 
 /* Opens (creating when missing) dir/journal.db, creating dir too, and starts the worker
@@ -86,6 +94,24 @@ void jr_report(jr_t *j, const char *class_id, const char *session_id, jr_done_cb
 void jr_report_day(jr_t *j, const char *class_id, const char *date, jr_done_cb cb, void *ud);
 
 void jr_result_free(jr_result_t *res);
+
+/* Turns on the outbox bookkeeping: from now on the worker recounts the backlog after every
+ * finalize that wrote, every outbox job, and once right away (stats.backlog). Call once, at
+ * start-up, before any job is queued. Loop thread only. */
+void jr_outbox_enable(jr_t *j);
+
+/* Called on the loop thread after each finalize that committed new rows (not for an
+ * already finalized day), so the outbox can ship them. Loop thread only. */
+void jr_set_commit_hook(jr_t *j, void (*hook)(void *ud), void *ud);
+
+/* Queues a read of the oldest day not yet shipped: its summary and records, or err =
+ * BRK_ENOTFOUND when everything is shipped. Loop thread only. */
+void jr_outbox_next(jr_t *j, jr_done_cb cb, void *ud);
+
+/* Queues setting shipped_at = shipped_at_ms on the day (class_id, session_id) and its
+ * records, in one transaction. The result carries no records. Loop thread only. */
+void jr_outbox_mark_shipped(jr_t *j, const char *class_id, const char *session_id,
+                            int64_t shipped_at_ms, jr_done_cb cb, void *ud);
 
 /* Loop thread only. */
 void jr_get_stats(const jr_t *j, jr_stats_t *out);

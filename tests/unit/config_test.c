@@ -45,6 +45,10 @@ static const char *const all_vars[] = {
     "ROLLCALL_IDLE_TIMEOUT",
     "ROLLCALL_DRAIN_TIMEOUT",
     "ROLLCALL_PORT_FILE",
+    "ROLLCALL_MONGODB_URI",
+    "ROLLCALL_MONGODB_DATABASE",
+    "ROLLCALL_MONGODB_WRITE_CONCERN",
+    "ROLLCALL_MONGODB_TIMEOUT_MS",
 };
 
 static void clear_env(void)

@@ -573,12 +573,12 @@ static void test_wal_and_schema(void)
     snprintf(dir, sizeof dir, "%s/a/b", tmpdir);
     query_text(dir, "PRAGMA journal_mode", text, sizeof text);
     ASSERT_STR_EQ(text, "wal");
-    ASSERT_EQ(count_rows_in(dir, "PRAGMA user_version"), 1);
+    ASSERT_EQ(count_rows_in(dir, "PRAGMA user_version"), 2);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance')"), 14);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance_daily')"), 11);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                                  " AND tbl_name = 'attendance' AND sql IS NOT NULL"),
-              1);
+              2); /* by class and session; unshipped rows (v2) */
 
     /* Reopening an existing journal keeps it (no second migration, same version). */
     ASSERT_EQ(uv_loop_init(&loop), 0);
@@ -873,7 +873,121 @@ static void test_open_fails(void)
     teardown();
 }
 
+/* The outbox: unshipped days come oldest first with their records, marking one shipped
+ * moves on to the next, the backlog counts follow, and shipped_at survives a reopen. */
+static void test_outbox_next_and_mark(void)
+{
+    uv_loop_t loop;
+    cap_t c = {0};
+    jr_daily_t d1, d2;
+    jr_record_t r1[3], r2[3];
+    jr_stats_t st;
+    setup();
+    make_daily(&d1, "class-1", "2026-11-22", "sess-1");
+    make_daily(&d2, "class-1", "2026-11-23", "sess-2");
+    d2.finalized_at_ms = d1.finalized_at_ms + 86400000LL;
+    make_recs(r1, &d1, 0.0);
+    make_recs(r2, &d2, 1.0);
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    jr_t *j = open_ok(&loop, tmpdir);
+    jr_outbox_enable(j);
+    jr_finalize(j, &d2, r2, 3, on_done, &c); /* the newer day first */
+    jr_finalize(j, &d1, r1, 3, on_done, &c);
+    jr_outbox_next(j, on_done, &c);
+    wait_calls(&loop, &c, 3);
+    jr_get_stats(j, &st);
+    ASSERT_EQ(st.backlog.records, 6);
+    ASSERT_EQ(st.backlog.days, 2);
+    ASSERT_EQ(st.backlog.oldest_ms, d1.finalized_at_ms);
+    ASSERT_EQ(c.res[2]->err, 0);
+    expect_session(c.res[2], &d1, r1); /* oldest finalized_at first */
+
+    jr_outbox_mark_shipped(j, "class-1", "sess-1", 1763900000000LL, on_done, &c);
+    jr_outbox_next(j, on_done, &c);
+    wait_calls(&loop, &c, 5);
+    ASSERT_EQ(c.res[3]->err, 0);
+    ASSERT_EQ(c.res[4]->err, 0);
+    expect_session(c.res[4], &d2, r2);
+    jr_get_stats(j, &st);
+    ASSERT_EQ(st.backlog.records, 3);
+    ASSERT_EQ(st.backlog.days, 1);
+    ASSERT_EQ(st.backlog.oldest_ms, d2.finalized_at_ms);
+
+    jr_outbox_mark_shipped(j, "class-1", "sess-2", 1763900000001LL, on_done, &c);
+    jr_outbox_next(j, on_done, &c);
+    wait_calls(&loop, &c, 7);
+    ASSERT_EQ(c.res[6]->err, BRK_ENOTFOUND);
+    jr_get_stats(j, &st);
+    ASSERT_EQ(st.backlog.records, 0);
+    ASSERT_EQ(st.backlog.days, 0);
+    ASSERT_EQ(st.backlog.oldest_ms, 0);
+    close_all(&loop, j);
+    cap_free(&c);
+    ASSERT_EQ(count_rows("SELECT count(*) FROM attendance WHERE shipped_at IS NOT NULL"), 6);
+    ASSERT_EQ(count_rows("SELECT count(*) FROM attendance_daily WHERE shipped_at = 1763900000000"),
+              1);
+
+    /* Reopened: nothing left to ship. */
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    j = open_ok(&loop, tmpdir);
+    jr_outbox_enable(j);
+    jr_outbox_next(j, on_done, &c);
+    wait_calls(&loop, &c, 1);
+    ASSERT_EQ(c.res[0]->err, BRK_ENOTFOUND);
+    close_all(&loop, j);
+    cap_free(&c);
+    teardown();
+}
+
+/* A version 1 journal (before the outbox indexes) is upgraded in place on open, keeping its
+ * rows, which are then all waiting to be shipped. */
+static void test_upgrade_from_v1(void)
+{
+    uv_loop_t loop;
+    cap_t c = {0};
+    jr_daily_t d;
+    jr_record_t r[3];
+    char path[160];
+    sqlite3 *db = NULL;
+    setup();
+    make_daily(&d, "class-1", "2026-11-22", "sess-1");
+    make_recs(r, &d, 0.0);
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    jr_t *j = open_ok(&loop, tmpdir);
+    jr_finalize(j, &d, r, 3, on_done, &c);
+    wait_calls(&loop, &c, 1);
+    close_all(&loop, j);
+    cap_free(&c);
+    /* Turn it back into what version 1 wrote. */
+    snprintf(path, sizeof path, "%s/journal.db", tmpdir);
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP INDEX attendance_unshipped; DROP INDEX attendance_daily_unshipped;"
+                           "PRAGMA user_version = 1",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    j = open_ok(&loop, tmpdir);
+    jr_outbox_enable(j);
+    jr_outbox_next(j, on_done, &c);
+    wait_calls(&loop, &c, 1);
+    ASSERT_EQ(c.res[0]->err, 0);
+    expect_session(c.res[0], &d, r);
+    close_all(&loop, j);
+    cap_free(&c);
+    ASSERT_EQ(count_rows("PRAGMA user_version"), 2);
+    ASSERT_EQ(count_rows("SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                         " AND name IN ('attendance_unshipped', 'attendance_daily_unshipped')"),
+              2);
+    teardown();
+}
+
 static const test_case_t tests[] = {
+    {"outbox_next_and_mark", test_outbox_next_and_mark},
+    {"upgrade_from_v1", test_upgrade_from_v1},
     {"finalize_then_report", test_finalize_then_report},
     {"finalize_twice_same_day", test_finalize_twice_same_day},
     {"concurrent_done", test_concurrent_done},

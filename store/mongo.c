@@ -1,0 +1,766 @@
+/* SPDX-License-Identifier: MIT */
+/* The MongoDB sink: a mongoc_client_pool_t used by one dedicated worker thread. The loop
+ * thread copies each request into a job queued under a mutex; the worker pops a client from
+ * the pool per job, runs it, pushes the finished job onto a done queue and wakes the loop
+ * with uv_async_send(); the async callback drains the whole done queue (sends coalesce). The
+ * worker's first act is a ping and the creation of the unique indexes; mg_open() waits for
+ * that outcome so refused credentials stop the start. */
+#include "mongo.h"
+
+#include "brk.h"
+#include "log.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MG_DEFAULT_TIMEOUT_MS 2000
+#define MG_WTIMEOUT_MS 10000
+
+typedef enum { JOB_SHIP, JOB_REPORT } job_kind_t;
+
+typedef struct job {
+    struct job *next;
+    job_kind_t kind;
+    jr_daily_t daily;
+    jr_record_t *recs;
+    size_t n;
+    char *class_id, *session_id;
+    mg_ship_cb ship_cb;
+    jr_done_cb report_cb;
+    void *ud;
+    mg_ship_result_t ship;
+    jr_result_t *res; /* report */
+} job_t;
+
+struct mg {
+    uv_loop_t *loop;
+    uv_async_t *async; /* freed by its close callback */
+    pthread_t thread;
+    mongoc_uri_t *uri;
+    mongoc_client_pool_t *pool;
+    mongoc_write_concern_t *wc;
+    char *db;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job_t *todo_head, *todo_tail; /* under mu */
+    job_t *done_head, *done_tail; /* under mu */
+    int stopping;                 /* under mu */
+    int init_done;                /* under mu: the first ping and index creation finished */
+    bson_error_t init_err;        /* under mu until init_done */
+    int init_ok;
+
+    /* Worker thread only. */
+    int indexes_ok;
+
+    /* Loop thread only. */
+    int closed, async_closing;
+    size_t queued;
+};
+
+/* ---- driver log ------------------------------------------------------------------------ */
+
+static void on_mongoc_log(mongoc_log_level_t level, const char *domain, const char *message,
+                          void *ud)
+{
+    (void)ud;
+    /* The driver's messages never hold credentials, but they can hold user data in
+     * rare debug traces: trace level is dropped entirely. */
+    if (level == MONGOC_LOG_LEVEL_TRACE)
+        return;
+    if (level <= MONGOC_LOG_LEVEL_WARNING)
+        LOG(WARN, 0, "mongoc", "domain=%s detail=\"%.300s\"", domain, message);
+    else
+        LOG(DEBUG, 0, "mongoc", "domain=%s detail=\"%.300s\"", domain, message);
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init_driver(void)
+{
+    mongoc_log_set_handler(on_mongoc_log, NULL);
+    mongoc_init();
+    atexit(mongoc_cleanup);
+}
+
+void mg_install_log_handler(void)
+{
+    pthread_once(&init_once, init_driver);
+}
+
+/* ---- error translation ----------------------------------------------------------------- */
+
+static int is_auth_error(const bson_error_t *e)
+{
+    return (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+           e->code == 18 /* AuthenticationFailed */;
+}
+
+static mg_fail_t classify(const bson_error_t *e)
+{
+    if (e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM ||
+        (e->domain == MONGOC_ERROR_CLIENT && e->code != MONGOC_ERROR_CLIENT_AUTHENTICATE))
+        return MG_UNREACHABLE;
+    if (e->domain == MONGOC_ERROR_SERVER || e->domain == MONGOC_ERROR_WRITE_CONCERN ||
+        e->domain == MONGOC_ERROR_COLLECTION || e->domain == MONGOC_ERROR_COMMAND ||
+        e->domain == MONGOC_ERROR_QUERY)
+        return MG_WRITE;
+    return MG_OTHER;
+}
+
+static void set_fail(mg_ship_result_t *r, const char *what, const bson_error_t *e)
+{
+    r->fail = classify(e);
+    snprintf(r->errmsg, sizeof r->errmsg, "%.24s: %.180s (domain %u, code %u)", what, e->message,
+             e->domain, e->code);
+    /* The driver quotes names with '"': keep log lines and the /readyz body parseable. */
+    for (char *p = r->errmsg; *p; p++)
+        if (*p == '"' || *p == '\n')
+            *p = '\'';
+}
+
+/* ---- worker ---------------------------------------------------------------------------- */
+
+static bson_t *opts_with_wc(const mg_t *m, int upsert)
+{
+    bson_t *o = bson_new();
+    if (!mongoc_write_concern_append(m->wc, o))
+        BRK_ASSERT(!"write concern not appendable");
+    if (upsert)
+        BSON_APPEND_BOOL(o, "upsert", true);
+    return o;
+}
+
+static int ensure_indexes(mg_t *m, mongoc_client_t *c, bson_error_t *err)
+{
+    static const struct {
+        const char *coll, *name, *k1, *k2;
+    } ix[] = {
+        {"attendance", "session_id_1_student_id_1", "session_id", "student_id"},
+        {"attendance_daily", "class_id_1_date_1", "class_id", "date"},
+    };
+    mongoc_database_t *db = mongoc_client_get_database(c, m->db);
+    int ok = 1;
+    bson_t *ping = BCON_NEW("ping", BCON_INT32(1));
+    ok = mongoc_client_command_simple(c, "admin", ping, NULL, NULL, err);
+    bson_destroy(ping);
+    for (size_t i = 0; ok && i < BRK_ARRAY_LEN(ix); i++) {
+        /* createIndexes is a no-op for an index that already exists with this spec. */
+        bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(ix[i].coll), "indexes", "[", "{", "key",
+                               "{", ix[i].k1, BCON_INT32(1), ix[i].k2, BCON_INT32(1), "}", "name",
+                               BCON_UTF8(ix[i].name), "unique", BCON_BOOL(true), "}", "]");
+        bson_t *opts = opts_with_wc(m, 0);
+        ok = mongoc_database_write_command_with_opts(db, cmd, opts, NULL, err);
+        bson_destroy(opts);
+        bson_destroy(cmd);
+    }
+    mongoc_database_destroy(db);
+    return ok;
+}
+
+static void record_doc(bson_t *d, const jr_record_t *r)
+{
+    BSON_APPEND_UTF8(d, "student_id", r->student_id);
+    BSON_APPEND_UTF8(d, "student_name", r->student_name);
+    BSON_APPEND_UTF8(d, "class_id", r->class_id);
+    BSON_APPEND_UTF8(d, "session_id", r->session_id);
+    BSON_APPEND_DATE_TIME(d, "started_at", r->started_at_ms);
+    BSON_APPEND_DATE_TIME(d, "ended_at", r->ended_at_ms);
+    BSON_APPEND_DOUBLE(d, "total_class_duration_seconds", r->total_class_duration_seconds);
+    BSON_APPEND_DOUBLE(d, "engagement_duration_seconds", r->engagement_duration_seconds);
+    BSON_APPEND_DOUBLE(d, "engagement_percentage", r->engagement_percentage);
+    BSON_APPEND_INT64(d, "frames_analyzed", r->frames_analyzed);
+    BSON_APPEND_UTF8(d, "status", r->status);
+    BSON_APPEND_UTF8(d, "source", r->source);
+    BSON_APPEND_DATE_TIME(d, "finalized_at", r->finalized_at_ms);
+}
+
+static void daily_doc(bson_t *d, const jr_daily_t *v)
+{
+    bson_t s;
+    BSON_APPEND_UTF8(d, "class_id", v->class_id);
+    BSON_APPEND_UTF8(d, "teacher_id", v->teacher_id);
+    BSON_APPEND_UTF8(d, "date", v->date);
+    BSON_APPEND_UTF8(d, "session_id", v->session_id);
+    BSON_APPEND_DOCUMENT_BEGIN(d, "summary", &s);
+    BSON_APPEND_INT32(&s, "present", v->present);
+    BSON_APPEND_INT32(&s, "absent", v->absent);
+    BSON_APPEND_INT32(&s, "late", v->late);
+    BSON_APPEND_INT32(&s, "total", v->total);
+    BSON_APPEND_DOUBLE(&s, "percentage", v->percentage);
+    bson_append_document_end(d, &s);
+    BSON_APPEND_DATE_TIME(d, "finalized_at", v->finalized_at_ms);
+}
+
+static void do_ship(mg_t *m, mongoc_client_t *c, job_t *job)
+{
+    bson_error_t err;
+    bson_t reply;
+    if (!m->indexes_ok) {
+        if (!ensure_indexes(m, c, &err)) {
+            set_fail(&job->ship, "create indexes", &err);
+            return;
+        }
+        m->indexes_ok = 1;
+    }
+    mongoc_collection_t *att = mongoc_client_get_collection(c, m->db, "attendance");
+    mongoc_collection_t *daily = mongoc_client_get_collection(c, m->db, "attendance_daily");
+    bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
+    if (job->n > 0) {
+        bson_t *bopts = opts_with_wc(m, 0);
+        BSON_APPEND_BOOL(bopts, "ordered", true);
+        mongoc_bulk_operation_t *bulk =
+            mongoc_collection_create_bulk_operation_with_opts(att, bopts);
+        bson_destroy(bopts);
+        int ok = 1;
+        for (size_t i = 0; i < job->n && ok; i++) {
+            const jr_record_t *r = &job->recs[i];
+            bson_t *sel = BCON_NEW("session_id", BCON_UTF8(r->session_id), "student_id",
+                                   BCON_UTF8(r->student_id));
+            bson_t doc = BSON_INITIALIZER;
+            record_doc(&doc, r);
+            ok = mongoc_bulk_operation_replace_one_with_opts(bulk, sel, &doc, upsert, &err);
+            bson_destroy(&doc);
+            bson_destroy(sel);
+        }
+        if (ok)
+            ok = mongoc_bulk_operation_execute(bulk, &reply, &err) != 0;
+        else
+            bson_init(&reply);
+        bson_destroy(&reply);
+        mongoc_bulk_operation_destroy(bulk);
+        if (!ok) {
+            set_fail(&job->ship, "upsert attendance", &err);
+            goto cleanup;
+        }
+    }
+    {
+        bson_t *sel = BCON_NEW("class_id", BCON_UTF8(job->daily.class_id), "date",
+                               BCON_UTF8(job->daily.date));
+        bson_t doc = BSON_INITIALIZER;
+        daily_doc(&doc, &job->daily);
+        bson_t *opts = opts_with_wc(m, 1);
+        int ok = mongoc_collection_replace_one(daily, sel, &doc, opts, &reply, &err);
+        bson_destroy(&reply);
+        bson_destroy(opts);
+        bson_destroy(&doc);
+        bson_destroy(sel);
+        if (!ok)
+            set_fail(&job->ship, "upsert attendance_daily", &err);
+    }
+cleanup:
+    bson_destroy(upsert);
+    mongoc_collection_destroy(att);
+    mongoc_collection_destroy(daily);
+}
+
+static void copy_str(char *dst, size_t cap, const bson_t *doc, const char *key, int *bad)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it)) {
+        *bad = 1;
+        dst[0] = '\0';
+        return;
+    }
+    uint32_t len;
+    const char *s = bson_iter_utf8(&it, &len);
+    if (len >= cap)
+        *bad = 1;
+    snprintf(dst, cap, "%s", s);
+}
+
+static int64_t get_date(const bson_t *doc, const char *key, int *bad)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_DATE_TIME(&it)) {
+        *bad = 1;
+        return 0;
+    }
+    return bson_iter_date_time(&it);
+}
+
+static double get_num(const bson_t *doc, const char *key, int *bad)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_NUMBER(&it)) {
+        *bad = 1;
+        return 0;
+    }
+    return bson_iter_as_double(&it);
+}
+
+static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
+{
+    jr_result_t *res = job->res;
+    bson_error_t err;
+    const bson_t *doc;
+    int bad = 0;
+    mongoc_collection_t *att = mongoc_client_get_collection(c, m->db, "attendance");
+    mongoc_collection_t *daily = mongoc_client_get_collection(c, m->db, "attendance_daily");
+    bson_t *filter =
+        BCON_NEW("class_id", BCON_UTF8(job->class_id), "session_id", BCON_UTF8(job->session_id));
+    bson_t *one = BCON_NEW("limit", BCON_INT64(1));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(daily, filter, one, NULL);
+    int found = 0;
+    if (mongoc_cursor_next(cur, &doc)) {
+        jr_daily_t *d = &res->daily;
+        bson_t s;
+        bson_iter_t it, si;
+        found = 1;
+        copy_str(d->class_id, sizeof d->class_id, doc, "class_id", &bad);
+        copy_str(d->teacher_id, sizeof d->teacher_id, doc, "teacher_id", &bad);
+        copy_str(d->date, sizeof d->date, doc, "date", &bad);
+        copy_str(d->session_id, sizeof d->session_id, doc, "session_id", &bad);
+        d->finalized_at_ms = get_date(doc, "finalized_at", &bad);
+        if (bson_iter_init_find(&it, doc, "summary") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+            bson_iter_recurse(&it, &si)) {
+            uint32_t len;
+            const uint8_t *data;
+            bson_iter_document(&it, &len, &data);
+            bson_init_static(&s, data, len);
+            d->present = (int)get_num(&s, "present", &bad);
+            d->absent = (int)get_num(&s, "absent", &bad);
+            d->late = (int)get_num(&s, "late", &bad);
+            d->total = (int)get_num(&s, "total", &bad);
+            d->percentage = get_num(&s, "percentage", &bad);
+        } else {
+            bad = 1;
+        }
+    }
+    if (mongoc_cursor_error(cur, &err)) {
+        res->err = BRK_EIO;
+        snprintf(res->errmsg, sizeof res->errmsg, "mongodb report: %.140s", err.message);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(one);
+    if (!res->err && !found) {
+        res->err = BRK_ENOTFOUND;
+        snprintf(res->errmsg, sizeof res->errmsg, "report: no finalized session");
+    }
+    if (!res->err) {
+        bson_t *sort = BCON_NEW("sort", "{", "student_id", BCON_INT32(1), "}");
+        cur = mongoc_collection_find_with_opts(att, filter, sort, NULL);
+        size_t cap = 0;
+        while (mongoc_cursor_next(cur, &doc)) {
+            if (res->n == cap) {
+                cap = cap ? cap * 2 : 32;
+                res->records = brk_realloc(res->records, cap * sizeof *res->records);
+            }
+            jr_record_t *r = &res->records[res->n++];
+            memset(r, 0, sizeof *r);
+            copy_str(r->student_id, sizeof r->student_id, doc, "student_id", &bad);
+            copy_str(r->student_name, sizeof r->student_name, doc, "student_name", &bad);
+            copy_str(r->class_id, sizeof r->class_id, doc, "class_id", &bad);
+            copy_str(r->session_id, sizeof r->session_id, doc, "session_id", &bad);
+            r->started_at_ms = get_date(doc, "started_at", &bad);
+            r->ended_at_ms = get_date(doc, "ended_at", &bad);
+            r->total_class_duration_seconds = get_num(doc, "total_class_duration_seconds", &bad);
+            r->engagement_duration_seconds = get_num(doc, "engagement_duration_seconds", &bad);
+            r->engagement_percentage = get_num(doc, "engagement_percentage", &bad);
+            r->frames_analyzed = (int64_t)get_num(doc, "frames_analyzed", &bad);
+            copy_str(r->status, sizeof r->status, doc, "status", &bad);
+            copy_str(r->source, sizeof r->source, doc, "source", &bad);
+            r->finalized_at_ms = get_date(doc, "finalized_at", &bad);
+        }
+        if (mongoc_cursor_error(cur, &err)) {
+            res->err = BRK_EIO;
+            snprintf(res->errmsg, sizeof res->errmsg, "mongodb report: %.140s", err.message);
+        }
+        mongoc_cursor_destroy(cur);
+        bson_destroy(sort);
+    }
+    if (!res->err && bad) {
+        res->err = BRK_EIO;
+        snprintf(res->errmsg, sizeof res->errmsg,
+                 "mongodb report: a stored document lacks a "
+                 "field or has a wrong type");
+    }
+    if (res->err) {
+        BRK_FREE(res->records);
+        res->n = 0;
+        if (res->err != BRK_ENOTFOUND)
+            memset(&res->daily, 0, sizeof res->daily);
+    }
+    bson_destroy(filter);
+    mongoc_collection_destroy(att);
+    mongoc_collection_destroy(daily);
+}
+
+static void *worker_main(void *arg)
+{
+    mg_t *m = arg;
+    bson_error_t err;
+    memset(&err, 0, sizeof err);
+
+    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    int ok = ensure_indexes(m, c, &err);
+    mongoc_client_pool_push(m->pool, c);
+    m->indexes_ok = ok;
+    pthread_mutex_lock(&m->mu);
+    m->init_ok = ok;
+    m->init_err = err;
+    m->init_done = 1;
+    pthread_cond_broadcast(&m->cv);
+    for (;;) {
+        while (!m->todo_head && !m->stopping)
+            pthread_cond_wait(&m->cv, &m->mu);
+        job_t *job = m->todo_head;
+        if (!job)
+            break;
+        m->todo_head = job->next;
+        if (!m->todo_head)
+            m->todo_tail = NULL;
+        job->next = NULL;
+        pthread_mutex_unlock(&m->mu);
+
+        c = mongoc_client_pool_pop(m->pool);
+        if (job->kind == JOB_SHIP)
+            do_ship(m, c, job);
+        else
+            do_report(m, c, job);
+        mongoc_client_pool_push(m->pool, c);
+
+        pthread_mutex_lock(&m->mu);
+        if (m->done_tail)
+            m->done_tail->next = job;
+        else
+            m->done_head = job;
+        m->done_tail = job;
+        /* Under the lock, as in the journal: the loop cannot close the handle while a send
+         * for a job it already delivered is still in flight. */
+        uv_async_send(m->async);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* ---- loop thread ----------------------------------------------------------------------- */
+
+static void job_free(job_t *job)
+{
+    free(job->recs);
+    free(job->class_id);
+    free(job->session_id);
+    free(job);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void maybe_close_async(mg_t *m)
+{
+    if (m->closed && m->queued == 0 && !m->async_closing) {
+        m->async_closing = 1;
+        uv_close((uv_handle_t *)m->async, on_async_closed);
+    }
+}
+
+static void deliver(job_t *job)
+{
+    if (job->kind == JOB_SHIP) {
+        job->ship_cb(&job->ship, job->ud);
+    } else {
+        job->report_cb(job->res, job->ud); /* owns res from here */
+        job->res = NULL;
+    }
+    jr_result_free(job->res);
+    job_free(job);
+}
+
+static void on_async(uv_async_t *h)
+{
+    mg_t *m = h->data;
+    pthread_mutex_lock(&m->mu);
+    job_t *job = m->done_head;
+    m->done_head = m->done_tail = NULL;
+    pthread_mutex_unlock(&m->mu);
+    while (job) {
+        job_t *next = job->next;
+        m->queued--;
+        deliver(job);
+        job = next;
+    }
+    maybe_close_async(m);
+}
+
+static void on_reject(uv_timer_t *t)
+{
+    job_t *job = t->data;
+    uv_close((uv_handle_t *)t, on_async_closed);
+    deliver(job);
+}
+
+static void submit(mg_t *m, job_t *job)
+{
+    if (m->closed) {
+        /* Completed later on the loop, never inside the submitting call. */
+        if (job->kind == JOB_SHIP) {
+            job->ship.fail = MG_OTHER;
+            snprintf(job->ship.errmsg, sizeof job->ship.errmsg, "mongodb sink is shut down");
+        } else {
+            job->res->err = BRK_ECLOSED;
+            snprintf(job->res->errmsg, sizeof job->res->errmsg, "mongodb sink is shut down");
+        }
+        uv_timer_t *t = brk_calloc(1, sizeof *t);
+        int rc = uv_timer_init(m->loop, t);
+        BRK_ASSERT(rc == 0);
+        t->data = job;
+        rc = uv_timer_start(t, on_reject, 0, 0);
+        BRK_ASSERT(rc == 0);
+        return;
+    }
+    m->queued++;
+    pthread_mutex_lock(&m->mu);
+    if (m->todo_tail)
+        m->todo_tail->next = job;
+    else
+        m->todo_head = job;
+    m->todo_tail = job;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mg_ship(mg_t *m, const jr_daily_t *daily, const jr_record_t *recs, size_t n, mg_ship_cb cb,
+             void *ud)
+{
+    BRK_ASSERT(m && daily && cb && (recs || n == 0));
+    job_t *job = brk_calloc(1, sizeof *job);
+    job->kind = JOB_SHIP;
+    job->daily = *daily;
+    if (n) {
+        job->recs = brk_malloc(n * sizeof *recs);
+        memcpy(job->recs, recs, n * sizeof *recs);
+    }
+    job->n = n;
+    job->ship_cb = cb;
+    job->ud = ud;
+    submit(m, job);
+}
+
+void mg_report(mg_t *m, const char *class_id, const char *session_id, jr_done_cb cb, void *ud)
+{
+    BRK_ASSERT(m && class_id && session_id && cb);
+    job_t *job = brk_calloc(1, sizeof *job);
+    job->kind = JOB_REPORT;
+    job->class_id = brk_strdup(class_id);
+    job->session_id = brk_strdup(session_id);
+    job->res = brk_calloc(1, sizeof *job->res);
+    job->report_cb = cb;
+    job->ud = ud;
+    submit(m, job);
+}
+
+const char *mg_database(const mg_t *m)
+{
+    return m->db;
+}
+
+static int parse_write_concern(const char *s, mongoc_write_concern_t **out)
+{
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+    if (!s || !s[0] || strcasecmp(s, "majority") == 0) {
+        mongoc_write_concern_set_wmajority(wc, MG_WTIMEOUT_MS);
+    } else {
+        char *end;
+        long w = strtol(s, &end, 10);
+        if (*end != '\0' || end == s || w < 1 || w > 50) {
+            mongoc_write_concern_destroy(wc);
+            return BRK_EINVAL;
+        }
+        mongoc_write_concern_set_w(wc, (int32_t)w);
+        mongoc_write_concern_set_wtimeout_int64(wc, MG_WTIMEOUT_MS);
+    }
+    *out = wc;
+    return 0;
+}
+
+static int valid_db_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return 0;
+    return strpbrk(s, "/\\. \"$") == NULL;
+}
+
+int mg_open(uv_loop_t *loop, const mg_opts_t *o, mg_t **out, int *unreachable, char *err,
+            size_t errlen)
+{
+    BRK_ASSERT(loop && o && out);
+    bson_error_t berr;
+    mg_t *m = NULL;
+    int rc = BRK_EINVAL, thread_ok = 0, sync_ok = 0;
+    *out = NULL;
+    if (unreachable)
+        *unreachable = 0;
+
+    mg_install_log_handler();
+    m = brk_calloc(1, sizeof *m);
+    m->loop = loop;
+    m->uri = mongoc_uri_new_with_error(o->uri ? o->uri : "", &berr);
+    if (!m->uri) {
+        /* The URI itself is never echoed: it may hold a password. */
+        snprintf(err, errlen, "invalid ROLLCALL_MONGODB_URI: %s", berr.message);
+        goto cleanup;
+    }
+    const char *db = o->database && o->database[0] ? o->database : mongoc_uri_get_database(m->uri);
+    if (!db || !db[0]) {
+        snprintf(err, errlen,
+                 "no MongoDB database: name it in ROLLCALL_MONGODB_URI "
+                 "(mongodb://host/DB) or in ROLLCALL_MONGODB_DATABASE");
+        goto cleanup;
+    }
+    if (!valid_db_name(db)) {
+        snprintf(err, errlen, "invalid MongoDB database name in %s",
+                 o->database && o->database[0] ? "ROLLCALL_MONGODB_DATABASE"
+                                               : "ROLLCALL_MONGODB_URI");
+        goto cleanup;
+    }
+    m->db = brk_strdup(db);
+    if (parse_write_concern(o->write_concern, &m->wc) != 0) {
+        snprintf(err, errlen,
+                 "invalid ROLLCALL_MONGODB_WRITE_CONCERN: expected majority or a number 1..50");
+        goto cleanup;
+    }
+    int timeout = o->timeout_ms > 0 ? o->timeout_ms : MG_DEFAULT_TIMEOUT_MS;
+    /* A down server must fail a write fast (the outbox retries), not after the driver's
+     * 30 s default; a URI that sets its own values keeps them. */
+    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout);
+    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_CONNECTTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(m->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout);
+    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_APPNAME))
+        mongoc_uri_set_option_as_utf8(m->uri, MONGOC_URI_APPNAME, "rollcall");
+    m->pool = mongoc_client_pool_new_with_error(m->uri, &berr);
+    if (!m->pool) {
+        snprintf(err, errlen, "invalid ROLLCALL_MONGODB_URI: %s", berr.message);
+        goto cleanup;
+    }
+    mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
+    /* One worker thread: two clients cover it and the occasional second pop. */
+    mongoc_client_pool_max_size(m->pool, 2);
+
+    rc = BRK_EIO;
+    if (pthread_mutex_init(&m->mu, NULL) != 0)
+        goto cleanup;
+    if (pthread_cond_init(&m->cv, NULL) != 0) {
+        pthread_mutex_destroy(&m->mu);
+        goto cleanup;
+    }
+    sync_ok = 1;
+    m->async = brk_calloc(1, sizeof *m->async);
+    int perr = uv_async_init(loop, m->async, on_async);
+    if (perr != 0) {
+        snprintf(err, errlen, "mongodb: uv_async_init: %s", uv_strerror(perr));
+        BRK_FREE(m->async);
+        goto cleanup;
+    }
+    m->async->data = m;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    perr = pthread_create(&m->thread, NULL, worker_main, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (perr != 0) {
+        snprintf(err, errlen, "mongodb: pthread_create: %s", strerror(perr));
+        goto cleanup;
+    }
+    thread_ok = 1;
+
+    /* Start-up waits for the first round trip, bounded by the selection timeout. */
+    pthread_mutex_lock(&m->mu);
+    while (!m->init_done)
+        pthread_cond_wait(&m->cv, &m->mu);
+    int init_ok = m->init_ok;
+    bson_error_t ie = m->init_err;
+    pthread_mutex_unlock(&m->mu);
+    if (!init_ok && is_auth_error(&ie)) {
+        snprintf(err, errlen, "MongoDB refused the credentials of ROLLCALL_MONGODB_URI: %s",
+                 ie.message);
+        rc = BRK_EAUTH;
+        goto cleanup;
+    }
+    if (!init_ok) {
+        LOG(WARN, 0, "mongodb unreachable at start; records wait in the journal",
+            "db=%s reason=\"%s\"", m->db, ie.message);
+        if (unreachable)
+            *unreachable = 1;
+    } else {
+        LOG(INFO, 0, "mongodb connected", "db=%s indexes=ok", m->db);
+    }
+    *out = m;
+    return 0;
+
+cleanup:
+    if (thread_ok) {
+        pthread_mutex_lock(&m->mu);
+        m->stopping = 1;
+        pthread_cond_signal(&m->cv);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->thread, NULL);
+    }
+    if (m->async) {
+        m->async_closing = 1;
+        uv_close((uv_handle_t *)m->async, on_async_closed);
+    }
+    if (sync_ok) {
+        pthread_cond_destroy(&m->cv);
+        pthread_mutex_destroy(&m->mu);
+    }
+    if (m->pool)
+        mongoc_client_pool_destroy(m->pool);
+    if (m->wc)
+        mongoc_write_concern_destroy(m->wc);
+    if (m->uri)
+        mongoc_uri_destroy(m->uri);
+    free(m->db);
+    free(m);
+    return rc;
+}
+
+void mg_shutdown(mg_t *m)
+{
+    if (!m || m->closed)
+        return;
+    m->closed = 1;
+    pthread_mutex_lock(&m->mu);
+    m->stopping = 1;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    maybe_close_async(m);
+}
+
+void mg_free(mg_t *m)
+{
+    if (!m)
+        return;
+    m->closed = 1;
+    pthread_mutex_lock(&m->mu);
+    m->stopping = 1;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    for (job_t *job = m->done_head, *next; job; job = next) {
+        next = job->next;
+        jr_result_free(job->res);
+        job_free(job);
+    }
+    if (!m->async_closing) {
+        m->async_closing = 1;
+        uv_close((uv_handle_t *)m->async, on_async_closed);
+    }
+    mongoc_client_pool_destroy(m->pool);
+    mongoc_write_concern_destroy(m->wc);
+    mongoc_uri_destroy(m->uri);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
+    free(m->db);
+    free(m);
+}
