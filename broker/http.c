@@ -137,6 +137,7 @@ static json_t *record_json(const jr_record_t *r)
         "engagement_duration_seconds", r->engagement_duration_seconds, "engagement_percentage",
         r->engagement_percentage, "frames_analyzed", (json_int_t)r->frames_analyzed, "status",
         r->status, "source", r->source, "finalized_at", json_null());
+    json_object_set_new(o, "trust_score", json_integer(r->trust_score));
     char buf[32];
     brk_iso8601(r->started_at_ms, buf, sizeof buf);
     json_object_set_new(o, "started_at", json_string(buf));

@@ -109,6 +109,10 @@ struct eng_analyzer {
     bool has_profile = false;
     // Scratch buffers kept across calls to avoid reallocating per frame.
     cv::Mat canvas, small, rgbf;
+    // The front model's raw outputs for the current frame: decoded once at the detection
+    // threshold and, when nothing passes it, again at the profile pass's loose threshold.
+    std::vector<cv::Mat> front_outs;
+    int front_side = 0;
 };
 
 namespace {
@@ -126,8 +130,12 @@ void build_anchors(std::vector<cv::Point2f> &a)
                     a.emplace_back((x + 0.5f) / grids[g], (y + 0.5f) / grids[g]);
 }
 
+std::vector<Det> blazeface_decode(eng_analyzer &A, const std::vector<cv::Mat> &outs, int S,
+                                  int side, float threshold);
+
 // Runs BlazeFace on img (BGR, 8-bit) letterboxed into a square; returns detections in img
-// pixels after weighted non-maximum suppression (MediaPipe's blending, IoU 0.3).
+// pixels after weighted non-maximum suppression (MediaPipe's blending, IoU 0.3). The front
+// model's raw outputs stay in A.front_outs for blazeface_redecode().
 std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float threshold, bool back = false)
 {
     const int S = back ? 256 : 128;
@@ -147,7 +155,27 @@ std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float thr
                                                   "Identity_3:0"};
     std::vector<cv::Mat> outs;
     net.forward(outs, names);
+    if (!back) {
+        A.front_outs.resize(outs.size());
+        for (size_t i = 0; i < outs.size(); i++)
+            outs[i].copyTo(A.front_outs[i]); // the net may reuse its output buffers
+        A.front_side = side;
+    }
+    return blazeface_decode(A, outs, S, side, threshold);
+}
 
+// The front model's detections of the last blazeface_detect() at another threshold, without
+// running the network again.
+std::vector<Det> blazeface_redecode(eng_analyzer &A, float threshold)
+{
+    if (A.front_outs.size() != 4)
+        return {};
+    return blazeface_decode(A, A.front_outs, 128, A.front_side, threshold);
+}
+
+std::vector<Det> blazeface_decode(eng_analyzer &A, const std::vector<cv::Mat> &outs, int S,
+                                  int side, float threshold)
+{
     std::vector<Det> cand;
     const float logit_thr = std::log(threshold / (1.f - threshold));
     for (int layer = 0; layer < 2; layer++) {
@@ -312,7 +340,11 @@ std::vector<Det> profile_detect(eng_analyzer &A, const cv::Mat &img, const cv::M
     if (!A.has_profile)
         return out;
     const double loose = PROFILE_CONFIRM_SCORE;
-    std::vector<Det> weak = blazeface_detect(A, img, (float)loose);
+    // The frame's front-model outputs at the loose threshold. Without any weak face no
+    // profile hit could be kept, so the cascade's two passes are skipped.
+    std::vector<Det> weak = blazeface_redecode(A, (float)loose);
+    if (weak.empty())
+        return out;
     const int minn = 3; // OpenCV's default neighbour count
     const int mins = std::max(24, std::min(gray.cols, gray.rows) / 8);
     for (int flip = 0; flip < 2; flip++) {

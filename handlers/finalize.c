@@ -83,6 +83,7 @@ void fin_compute(const st_view_t *view, int threshold_pct, int64_t ended_at_ms, 
         pct = round2(pct);
         r->engagement_percentage = pct;
         r->frames_analyzed = s->frames_analyzed;
+        r->trust_score = fin_trust_score(s);
 
         /* Anything but a real mark (an engine might hand over a stray value) leaves the
          * decision to engagement. */

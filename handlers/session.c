@@ -66,7 +66,7 @@ static json_t *finalized_json(const jr_result_t *res)
     for (size_t i = 0; i < res->n; i++) {
         const jr_record_t *rec = &res->records[i];
         json_array_append_new(records,
-                              json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:I}",
+                              json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:I, s:i}",
                                         "student_id", rec->student_id, "student_name",
                                         rec->student_name, "status", rec->status, "source",
                                         rec->source, "engagement_percentage",
@@ -75,7 +75,8 @@ static json_t *finalized_json(const jr_result_t *res)
                                         rec->engagement_duration_seconds,
                                         "total_class_duration_seconds",
                                         rec->total_class_duration_seconds, "frames_analyzed",
-                                        (json_int_t)rec->frames_analyzed));
+                                        (json_int_t)rec->frames_analyzed, "trust_score",
+                                        rec->trust_score));
     }
     const jr_daily_t *d = &res->daily;
     return json_pack("{s:s, s:s, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:f}, s:o}", "class_id",

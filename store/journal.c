@@ -22,7 +22,7 @@
 
 /* Bump when the schema changes, and add a step to migrate() that upgrades from the
  * previous version. Stored in PRAGMA user_version. */
-#define JR_SCHEMA_VERSION 2
+#define JR_SCHEMA_VERSION 3
 
 #define JR_BUSY_TIMEOUT_MS 5000
 
@@ -139,13 +139,18 @@ static const char upgrade_v2[] = "CREATE INDEX IF NOT EXISTS attendance_daily_un
                                  "CREATE INDEX IF NOT EXISTS attendance_unshipped"
                                  " ON attendance (class_id, session_id) WHERE shipped_at IS NULL;";
 
+/* Version 3: each record carries the student's proctoring trust score (0..100); records
+ * written before it existed had no violations to count, hence 100. */
+static const char upgrade_v3[] = "ALTER TABLE attendance ADD COLUMN trust_score INTEGER NOT NULL"
+                                 " DEFAULT 100 CHECK (trust_score BETWEEN 0 AND 100);";
+
 #define DAILY_COLS                                                                                 \
     "class_id, teacher_id, date, session_id, present, absent, late, total, percentage, "           \
     "finalized_at"
 #define REC_COLS                                                                                   \
     "student_id, student_name, class_id, session_id, started_at, ended_at, "                       \
     "total_class_duration_seconds, engagement_duration_seconds, engagement_percentage, "           \
-    "frames_analyzed, status, source, finalized_at"
+    "frames_analyzed, status, source, finalized_at, trust_score"
 
 /* The (class_id, date) match sorts first, so a repeated DONE gets its own day back; a match
  * on session_id alone means the same session was finalized under another date. */
@@ -162,7 +167,7 @@ static const char sql_ins_daily[] = "INSERT INTO attendance_daily (" DAILY_COLS 
                                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 static const char sql_ins_rec[] = "INSERT INTO attendance (" REC_COLS ")"
                                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                                  " ?13)";
+                                  " ?13, ?14)";
 
 /* ---- helpers shared by the open path and the worker ------------------------------------ */
 
@@ -259,6 +264,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     if (version < 1 && sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     if (version < 2 && sqlite3_exec(db, upgrade_v2, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (version < 3 && sqlite3_exec(db, upgrade_v3, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", JR_SCHEMA_VERSION);
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -395,6 +402,7 @@ static int row_record(sqlite3_stmt *st, jr_record_t *r)
     r->engagement_percentage = sqlite3_column_double(st, 8);
     r->frames_analyzed = sqlite3_column_int64(st, 9);
     r->finalized_at_ms = sqlite3_column_int64(st, 12);
+    r->trust_score = sqlite3_column_int(st, 13);
     return 0;
 }
 
@@ -567,6 +575,7 @@ static int insert_record(jr_t *j, const jr_record_t *r)
     bind_str(st, 11, r->status, sizeof r->status);
     bind_str(st, 12, r->source, sizeof r->source);
     sqlite3_bind_int64(st, 13, r->finalized_at_ms);
+    sqlite3_bind_int(st, 14, r->trust_score);
     int rc = sqlite3_step(st);
     /* The step's error stays readable through sqlite3_errmsg() after the reset. */
     sqlite3_reset(st);

@@ -28,6 +28,7 @@ typedef struct jr_record {
     char status[8];  /* present | absent | late */
     char source[12]; /* engagement | manual */
     int64_t finalized_at_ms;
+    int trust_score; /* proctoring trust score 0..100 (handlers/finalize.h) */
 } jr_record_t;
 
 typedef struct jr_daily {

@@ -176,6 +176,7 @@ static void record_doc(bson_t *d, const jr_record_t *r)
     BSON_APPEND_DOUBLE(d, "engagement_duration_seconds", r->engagement_duration_seconds);
     BSON_APPEND_DOUBLE(d, "engagement_percentage", r->engagement_percentage);
     BSON_APPEND_INT64(d, "frames_analyzed", r->frames_analyzed);
+    BSON_APPEND_INT32(d, "trust_score", r->trust_score);
     BSON_APPEND_UTF8(d, "status", r->status);
     BSON_APPEND_UTF8(d, "source", r->source);
     BSON_APPEND_DATE_TIME(d, "finalized_at", r->finalized_at_ms);
@@ -364,6 +365,9 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
             r->engagement_duration_seconds = get_num(doc, "engagement_duration_seconds", &bad);
             r->engagement_percentage = get_num(doc, "engagement_percentage", &bad);
             r->frames_analyzed = (int64_t)get_num(doc, "frames_analyzed", &bad);
+            r->trust_score = bson_has_field(doc, "trust_score")
+                                 ? (int)get_num(doc, "trust_score", &bad)
+                                 : 100; /* written before trust scores existed */
             copy_str(r->status, sizeof r->status, doc, "status", &bad);
             copy_str(r->source, sizeof r->source, doc, "source", &bad);
             r->finalized_at_ms = get_date(doc, "finalized_at", &bad);

@@ -6,13 +6,14 @@ Then every kind of bad frame: each an ERROR with a stable code, the broker alive
 
 import asyncio
 import base64
+import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Broker, Client, check, check_error, data_of, eq, fail, pong_ok,  # noqa: E402
-                     records_by_id, run_tests, students_by_id)
+from harness import (Broker, Client, check, check_error, data_of, eq, fail, http_get,  # noqa: E402
+                     pong_ok, records_by_id, run_tests, students_by_id)
 
 FACES = os.path.join(os.environ.get("ROLLCALL_SRC", os.path.join(os.path.dirname(__file__),
                                                                    "..", "..")),
@@ -143,6 +144,18 @@ async def test_engagement_decides_attendance():
     check(abs(ra["engagement_duration_seconds"] - span) < 0.5,
           f"Ann's record engaged {ra['engagement_duration_seconds']} vs {span:.2f}")
     eq(rz["engagement_duration_seconds"], 0, "Zed's record engaged seconds")
+    eq(ra["trust_score"], 100, "Ann's record trust score")
+    eq(rz["trust_score"], zed_last["trust_score"], "Zed's record trust score")
+    check(rz["trust_score"] < 100, f"Zed's record trust score {rz['trust_score']}")
+    # The durable records (report endpoint) carry the same.
+    r = http_get(b.port, f"/attendance/report/c1/{fin['session_id']}",
+                 headers={"Authorization": "Bearer " + b.token(sub="t-1", role="teacher",
+                                                                class_id="c1")})
+    eq(r.status, 200, "report status")
+    rep = {x["student_id"]: x for x in json.loads(r.body)["records"]}
+    eq((rep["s-a"]["trust_score"], rep["s-z"]["trust_score"]),
+       (100, rz["trust_score"]), "report trust scores")
+    eq(rep["s-a"]["frames_analyzed"], n, "report frames_analyzed")
     # Frames after DONE are not counted.
     await a.send_raw(looking)
     m = await a.recv_event(None, timeout=10, pred=lambda m: m.get("event") in ("ERROR",

@@ -173,6 +173,10 @@ async def test_records_arrive_with_fields_and_bson_types():
                 eq(float(d[f]["$numberDouble"]), w[f], f"attendance.{f} value")
         check(isinstance(d.get("frames_analyzed"), dict) and
               "$numberLong" in d["frames_analyzed"], "attendance.frames_analyzed is an int64")
+        check(isinstance(d.get("trust_score"), dict) and
+              "$numberInt" in d["trust_score"] and
+              0 <= int(d["trust_score"]["$numberInt"]) <= 100,
+              f"attendance.trust_score is an int32 in 0..100: {d.get('trust_score')!r}")
     day = daily[0]
     eq(day.get("class_id"), CLASS, "attendance_daily.class_id")
     eq(day.get("teacher_id"), "t-1", "attendance_daily.teacher_id")

@@ -15,12 +15,16 @@
 #define MAX_BYTES (256u * 1024u)
 #define MAX_PIXELS (1024u * 1024u)
 
-static eng_analyzer_t *analyzer(void)
+static eng_analyzer_t *a;
+
+/* Loads the models once, before any input runs (loading takes seconds under the
+ * sanitizers, far past the per-input timeout). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static eng_analyzer_t *a;
-    static int tried;
-    if (!tried) {
-        tried = 1;
+    (void)argc;
+    (void)argv;
+    {
         eng_config_t cfg;
         eng_config_default(&cfg);
         cfg.max_pixels = MAX_PIXELS;
@@ -30,6 +34,11 @@ static eng_analyzer_t *analyzer(void)
         if (!a)
             fprintf(stderr, "frame_fuzz: no analyzer (%s): fuzzing the intake only\n", err);
     }
+    return 0;
+}
+
+static eng_analyzer_t *analyzer(void)
+{
     return a;
 }
 

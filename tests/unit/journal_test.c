@@ -149,6 +149,7 @@ static void make_recs(jr_record_t r[3], const jr_daily_t *d, double salt)
         snprintf(r[i].status, sizeof r[i].status, "%s", status[i]);
         snprintf(r[i].source, sizeof r[i].source, "%s", i == 0 ? "manual" : "engagement");
         r[i].finalized_at_ms = -1 - i;
+        r[i].trust_score = 100 - 35 * i;
     }
 }
 
@@ -180,6 +181,7 @@ static void expect_record(const jr_record_t *a, const jr_record_t *b)
     ASSERT_EQ(a->frames_analyzed, b->frames_analyzed);
     ASSERT_STR_EQ(a->status, b->status);
     ASSERT_STR_EQ(a->source, b->source);
+    ASSERT_EQ(a->trust_score, b->trust_score);
     ASSERT_EQ(a->finalized_at_ms, b->finalized_at_ms);
 }
 
@@ -573,8 +575,8 @@ static void test_wal_and_schema(void)
     snprintf(dir, sizeof dir, "%s/a/b", tmpdir);
     query_text(dir, "PRAGMA journal_mode", text, sizeof text);
     ASSERT_STR_EQ(text, "wal");
-    ASSERT_EQ(count_rows_in(dir, "PRAGMA user_version"), 2);
-    ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance')"), 14);
+    ASSERT_EQ(count_rows_in(dir, "PRAGMA user_version"), 3);
+    ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance')"), 15);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance_daily')"), 11);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                                  " AND tbl_name = 'attendance' AND sql IS NOT NULL"),
@@ -940,8 +942,8 @@ static void test_outbox_next_and_mark(void)
     teardown();
 }
 
-/* A version 1 journal (before the outbox indexes) is upgraded in place on open, keeping its
- * rows, which are then all waiting to be shipped. */
+/* A version 1 journal (before the outbox indexes and trust scores) is upgraded in place on
+ * open, keeping its rows, which are then all waiting to be shipped. */
 static void test_upgrade_from_v1(void)
 {
     uv_loop_t loop;
@@ -953,6 +955,8 @@ static void test_upgrade_from_v1(void)
     setup();
     make_daily(&d, "class-1", "2026-11-22", "sess-1");
     make_recs(r, &d, 0.0);
+    for (int i = 0; i < 3; i++)
+        r[i].trust_score = 100; /* what the upgrade gives rows written before v3 */
     ASSERT_EQ(uv_loop_init(&loop), 0);
     jr_t *j = open_ok(&loop, tmpdir);
     jr_finalize(j, &d, r, 3, on_done, &c);
@@ -964,6 +968,7 @@ static void test_upgrade_from_v1(void)
     ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
                            "DROP INDEX attendance_unshipped; DROP INDEX attendance_daily_unshipped;"
+                           "ALTER TABLE attendance DROP COLUMN trust_score;"
                            "PRAGMA user_version = 1",
                            NULL, NULL, NULL),
               SQLITE_OK);
@@ -978,7 +983,7 @@ static void test_upgrade_from_v1(void)
     expect_session(c.res[0], &d, r);
     close_all(&loop, j);
     cap_free(&c);
-    ASSERT_EQ(count_rows("PRAGMA user_version"), 2);
+    ASSERT_EQ(count_rows("PRAGMA user_version"), 3);
     ASSERT_EQ(count_rows("SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                          " AND name IN ('attendance_unshipped', 'attendance_daily_unshipped')"),
               2);

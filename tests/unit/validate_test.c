@@ -605,10 +605,11 @@ static const struct {
      "\"absent\":1,\"late\":0,\"total\":2,\"percentage\":50.0},\"records\":[{\"student_id\":"
      "\"s1\",\"student_name\":\"A\",\"status\":\"present\",\"source\":\"manual\","
      "\"engagement_percentage\":null,\"engagement_duration_seconds\":0,"
-     "\"total_class_duration_seconds\":60,\"frames_analyzed\":0},{\"student_id\":\"s2\","
+     "\"total_class_duration_seconds\":60,\"frames_analyzed\":0,\"trust_score\":100},"
+     "{\"student_id\":\"s2\","
      "\"student_name\":null,\"status\":\"absent\",\"source\":\"engagement\","
      "\"engagement_percentage\":0,\"engagement_duration_seconds\":0,"
-     "\"total_class_duration_seconds\":60,\"frames_analyzed\":0}]}}",
+     "\"total_class_duration_seconds\":60,\"frames_analyzed\":0,\"trust_score\":85}]}}",
      "{\"event\":\"ATTENDANCE_FINALIZED\",\"data\":{\"class_id\":\"c\",\"session_id\":\"s\","
      "\"date\":\"2026-11-22\",\"already_finalized\":false,\"summary\":{\"present\":1,"
      "\"absent\":1,\"late\":0,\"total\":2,\"percentage\":150},\"records\":[]}}",
