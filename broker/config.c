@@ -92,6 +92,11 @@ static const cfg_desc_t settings[] = {
      0, 600, NULL, "SECONDS", "Time given to connections to drain after SIGTERM.", 0},
     {"port_file", "ROLLCALL_PORT_FILE", "--port-file", CT_STRING, F(port_file), NULL, 0, 0, NULL,
      "PATH", "Write the bound port to this file once listening (tests).", 0},
+    {"redis_url", "ROLLCALL_REDIS_URL", "--redis-url", CT_STRING, F(redis_url), NULL, 0, 0, NULL,
+     "URL", "redis://[:password@]host:port[/db] or unix:///path: keep the live state in Redis "
+     "and fan events out to other instances. Unset: in-process memory.", CF_SECRET},
+    {"presence_ttl", "ROLLCALL_PRESENCE_TTL", "--presence-ttl", CT_INT, F(presence_ttl), "10", 2,
+     3600, NULL, "SECONDS", "Redis: an instance silent this long is dead; its students leave.", 0},
 };
 
 #undef F

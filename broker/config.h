@@ -29,6 +29,8 @@ typedef struct cfg {
     int idle_timeout;        /* ROLLCALL_IDLE_TIMEOUT seconds without any traffic, default 90 */
     int drain_timeout;       /* ROLLCALL_DRAIN_TIMEOUT seconds for SIGTERM, default 10 */
     char *port_file;         /* ROLLCALL_PORT_FILE: write the bound port here (tests) */
+    char *redis_url;         /* ROLLCALL_REDIS_URL: live state in Redis when set */
+    int presence_ttl;        /* ROLLCALL_PRESENCE_TTL seconds, default 10 */
 } cfg_t;
 
 typedef enum { CFG_RUN = 0, CFG_HELP, CFG_TOKEN, CFG_VERSION } cfg_command_t;

@@ -3,6 +3,7 @@
 #include "http.h"
 
 #include "brk.h"
+#include "cluster.h"
 #include "journal.h"
 #include "log.h"
 
@@ -239,13 +240,13 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
     if (strcmp(uri, "/healthz") == 0) {
         respond_text(tx, 200, "ok\n");
     } else if (strcmp(uri, "/readyz") == 0) {
-        int ready = s->ready && !s->draining;
+        int ready = s->ready && !s->draining && clu_ready(s);
         respond_text(tx, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
     } else if (strcmp(uri, "/metrics") == 0) {
         jr_stats_t js;
         jr_get_stats(s->jr, &js);
         size_t len;
-        char *text = metrics_render(&s->m, &js, s->ready && !s->draining, &len);
+        char *text = metrics_render(&s->m, &js, s->ready && !s->draining && clu_ready(s), &len);
         respond(tx, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     } else if (strncmp(uri, report_prefix, sizeof report_prefix - 1) == 0) {
         report(s, wsi, tx, uri + sizeof report_prefix - 1);

@@ -46,6 +46,13 @@ typedef struct metrics {
     uint64_t slow_consumer_closes;
     uint64_t abuse_closes;         /* 1008/1009 closes */
     uint64_t http_requests;
+    /* Redis (cluster.c), rendered only when redis_enabled */
+    int redis_enabled;
+    int redis_up;
+    uint64_t redis_outages;          /* transitions to unreachable */
+    uint64_t redis_publish_failed;   /* fan-out publications Redis did not take */
+    uint64_t redis_messages_in;      /* publications of other instances received */
+    uint64_t redis_presence_swept;   /* students reported gone with a dead instance */
 } metrics_t;
 
 struct jr_stats;

@@ -18,6 +18,7 @@ struct lws_context;
 struct lws_vhost;
 typedef struct conn conn_t;
 typedef struct room room_t;
+typedef struct clu clu_t;
 
 typedef struct srv {
     uv_loop_t *loop;
@@ -25,6 +26,7 @@ typedef struct srv {
     auth_verifier_t *auth;
     st_t *st;
     jr_t *jr;
+    clu_t *clu; /* multi-instance glue (cluster.c), NULL without Redis */
     struct lws_context *lws;
     struct lws_vhost *vhost;
     int port; /* bound port */

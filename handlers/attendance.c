@@ -44,16 +44,14 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
     }
     if (err) {
         if (c)
-            conn_error(c, err == BRK_ENOMEM ? ERR_UNAVAILABLE : ERR_INTERNAL,
-                       "the mark could not be stored", r->id);
+            conn_error(c, hdl__state_error(err), "the mark could not be stored", r->id);
         hdl__req_free(r);
         return;
     }
-    room_t *room = room_find(s, r->class_id);
     if (created) {
         /* A legacy client marked without SESSION_START: tell everyone, the marker too. */
         evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
-        room_broadcast(room, m, ROOM_TO_ALL, NULL);
+        room_publish(s, r->class_id, m, ROOM_TO_ALL, NULL);
         msg_unref(m);
     }
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "class_id", r->class_id,
@@ -61,7 +59,7 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
                              "student_id", r->student_id, "status", st_mark_name(r->mark),
                              "marked_by", r->sub, "marked_at", hdl__iso(brk_now_ms()));
     evt_msg_t *m = msg_build(OUT_ATTENDANCE_MARKED, json_incref(data), NULL);
-    room_broadcast(room, m, ROOM_TO_ALL, c);
+    room_publish(s, r->class_id, m, ROOM_TO_ALL, c);
     msg_unref(m);
     if (c)
         conn_reply(c, OUT_ATTENDANCE_MARKED, data, r->id);

@@ -33,6 +33,8 @@ static const char *const all_vars[] = {
     "ROLLCALL_IDLE_TIMEOUT",
     "ROLLCALL_DRAIN_TIMEOUT",
     "ROLLCALL_PORT_FILE",
+    "ROLLCALL_REDIS_URL",
+    "ROLLCALL_PRESENCE_TTL",
 };
 
 static void clear_env(void)
