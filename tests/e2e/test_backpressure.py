@@ -10,11 +10,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Broker, Client, RawClosed, RawWS, check, data_of, eq, http_get,  # noqa: E402
-                     run_tests, timeout, ws_upgrade_raw)
+from harness import (ENGINE, Broker, Client, RawClosed, RawWS, check, data_of, eq,  # noqa: E402
+                     http_get, run_tests, timeout, ws_upgrade_raw)
 
 OUTBOX = 64
-BATCH = 200
+# With Redis the replies (and broadcasts) of a whole pipelined burst come back in one
+# loop turn, so a burst larger than the outbox would close the teacher and the fast
+# reader too: keep bursts below it there, as the fast-reader test does.
+BATCH = 200 if ENGINE != "redis" else 48
 MAX_MARKS = 40000
 FLOOD_SECONDS = 25
 
