@@ -74,10 +74,14 @@ static void do_mark(hdl_req_t *r)
             on_marked, r);
 }
 
-static void on_mark_view(int err, const st_view_t *v, void *ud)
+static void on_mark_session(int err, const st_session_t *sess, int created, void *ud)
 {
     hdl_req_t *r = ud;
-    hdl__unless_finalized(r, err ? NULL : v, do_mark);
+    st_view_t v;
+    memset(&v, 0, sizeof v);
+    if (sess)
+        v.session = *sess;
+    hdl__unless_finalized(r, err || !sess ? NULL : &v, do_mark);
 }
 
 void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)
@@ -98,7 +102,7 @@ void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)
     snprintf(r->student_id, sizeof r->student_id, "%s", json_string_value(sid));
     snprintf(r->name, sizeof r->name, "%s", name ? name : "");
     r->mark = mark;
-    st_view(c->srv->st, class_id, brk_now_ms(), on_mark_view, r);
+    st_session_get(c->srv->st, class_id, brk_now_ms(), on_mark_session, r);
 }
 
 /* --- TODAY_SUMMARY ------------------------------------------------------------------- */

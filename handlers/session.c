@@ -45,16 +45,20 @@ static void do_open(hdl_req_t *r)
     st_session_open(r->srv->st, r->class_id, r->sub, brk_now_ms(), on_session_open, r);
 }
 
-static void on_open_view(int err, const st_view_t *v, void *ud)
+static void on_open_session(int err, const st_session_t *sess, int created, void *ud)
 {
     hdl_req_t *r = ud;
-    hdl__unless_finalized(r, err ? NULL : v, do_open);
+    st_view_t v;
+    memset(&v, 0, sizeof v);
+    if (sess)
+        v.session = *sess;
+    hdl__unless_finalized(r, err || !sess ? NULL : &v, do_open);
 }
 
 void hdl_session_start(conn_t *c, const env_t *env, const char *class_id)
 {
     hdl_req_t *r = hdl__req_new(c, env, class_id);
-    st_view(c->srv->st, class_id, brk_now_ms(), on_open_view, r);
+    st_session_get(c->srv->st, class_id, brk_now_ms(), on_open_session, r);
 }
 
 /* --- DONE ---------------------------------------------------------------------------- */

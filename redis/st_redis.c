@@ -194,6 +194,9 @@ static const char lua_view[] =
     "end\n"
     "return {0, pack(s), out}\n";
 
+/* ARGV: class, now, today */
+static const char lua_session[] = "return {0, pack(current(ARGV[3], tonumber(ARGV[2]), false, false)), 0}\n";
+
 /* ARGV: class, session id, ended_at, ended_date. No roll-over: a repeated finalize of
  * yesterday's session must still find it. */
 static const char lua_finalize[] =
@@ -318,6 +321,7 @@ typedef enum {
     SC_SYNC,
     SC_HEARTBEAT,
     SC_SWEEP,
+    SC_SESSION,
     SC__COUNT
 } script_t;
 
@@ -329,7 +333,7 @@ static const struct {
     [SC_PRESENCE] = {lua_presence, 1}, [SC_VIEW] = {lua_view, 1},
     [SC_FINALIZE] = {lua_finalize, 1}, [SC_ENGAGE] = {lua_engage, 1},
     [SC_SYNC] = {lua_sync, 1},         [SC_HEARTBEAT] = {lua_heartbeat, 0},
-    [SC_SWEEP] = {lua_sweep, 1},
+    [SC_SWEEP] = {lua_sweep, 1},       [SC_SESSION] = {lua_session, 1},
 };
 
 typedef struct rst {
@@ -340,7 +344,7 @@ typedef struct rst {
     char sha[SC__COUNT][41];
 } rst_t;
 
-typedef enum { OP_OPEN, OP_MARK, OP_PRESENCE, OP_VIEW, OP_FINAL, OP_ENGAGE, OP_CLAIM, OP_HB,
+typedef enum { OP_OPEN, OP_MARK, OP_SESSION, OP_PRESENCE, OP_VIEW, OP_FINAL, OP_ENGAGE, OP_CLAIM, OP_HB,
                OP_SWEEP, OP_SYNC } op_t;
 
 typedef struct rreq {
@@ -526,6 +530,7 @@ static void fail_req(rreq_t *q, int err)
     switch (q->op) {
     case OP_OPEN:
     case OP_MARK:
+    case OP_SESSION:
     case OP_FINAL:
         if (q->cb.ses)
             q->cb.ses(err, NULL, 0, q->ud);
@@ -685,6 +690,7 @@ static void on_reply(const redisReply *reply, const char *err, void *ud)
     switch (q->op) {
     case OP_OPEN:
     case OP_MARK:
+    case OP_SESSION:
     case OP_FINAL:
         done_session(q, reply);
         break;
@@ -816,6 +822,25 @@ static void r_view(st_t *base, const char *class_id, int64_t now_ms, st_view_cb 
     run_script(q, SC_VIEW, 3, args);
 }
 
+static void r_session_get(st_t *base, const char *class_id, int64_t now_ms, st_session_cb cb,
+                          void *ud)
+{
+    rst_t *e = (rst_t *)base;
+    if (!cb)
+        return;
+    if (!valid_id(class_id)) {
+        cb(BRK_EINVAL, NULL, 0, ud);
+        return;
+    }
+    char now[24], day[11];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    today(now_ms, day);
+    rreq_t *q = req_new(e, OP_SESSION, class_id, now_ms, ud);
+    q->cb.ses = cb;
+    const char *args[] = {class_id, now, day};
+    run_script(q, SC_SESSION, 3, args);
+}
+
 static void r_finalized(st_t *base, const char *class_id, const char *session_id,
                         int64_t ended_at_ms, st_session_cb cb, void *ud)
 {
@@ -940,6 +965,7 @@ static const st_ops_t redis_ops = {
     .mark = r_mark,
     .presence = r_presence,
     .view = r_view,
+    .session_get = r_session_get,
     .finalized = r_finalized,
     .engage = r_engage,
     .claim = r_claim,

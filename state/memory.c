@@ -464,6 +464,27 @@ static void mem_view(st_t *base, const char *class_id, int64_t now_ms, st_view_c
     cb(0, &v, ud);
 }
 
+static void on_view_session(int err, const st_view_t *v, void *ud)
+{
+    const struct {
+        st_session_cb cb;
+        void *ud;
+    } *k = ud;
+    k->cb(err, v ? &v->session : NULL, 0, k->ud);
+}
+
+static void mem_session_get(st_t *base, const char *class_id, int64_t now_ms, st_session_cb cb,
+                            void *ud)
+{
+    if (!cb)
+        return;
+    struct {
+        st_session_cb cb;
+        void *ud;
+    } k = {cb, ud};
+    mem_view(base, class_id, now_ms, on_view_session, &k); /* synchronous */
+}
+
 static void mem_engage(st_t *base, const char *class_id, const char *student_id, const char *name,
                double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
                void *ud)
@@ -565,6 +586,7 @@ static const st_ops_t mem_ops = {
     .mark = mem_mark,
     .presence = mem_presence,
     .view = mem_view,
+    .session_get = mem_session_get,
     .finalized = mem_finalized,
     .engage = mem_engage,
     .claim = mem_claim,

@@ -33,6 +33,11 @@ void st_view(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void
     st->ops->view(st, class_id, now_ms, cb, ud);
 }
 
+void st_session_get(st_t *st, const char *class_id, int64_t now_ms, st_session_cb cb, void *ud)
+{
+    st->ops->session_get(st, class_id, now_ms, cb, ud);
+}
+
 void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_t ended_at_ms,
                   st_session_cb cb, void *ud)
 {

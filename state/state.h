@@ -96,6 +96,9 @@ void st_mark(st_t *st, const char *class_id, const char *student_id, const char 
 void st_presence(st_t *st, const char *class_id, const char *student_id, const char *name,
                  int delta, int64_t now_ms, st_presence_cb cb, void *ud);
 void st_view(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void *ud);
+/* Today's session of class_id alone, as st_view would show it (err 0, created 0): a cheap
+ * check for handlers that need no student. */
+void st_session_get(st_t *st, const char *class_id, int64_t now_ms, st_session_cb cb, void *ud);
 /* Marks session_id of class_id finalized at ended_at_ms (after the journal stored it). */
 void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_t ended_at_ms,
                   st_session_cb cb, void *ud);

@@ -16,6 +16,8 @@ typedef struct st_ops {
     void (*presence)(st_t *st, const char *class_id, const char *student_id, const char *name,
                      int delta, int64_t now_ms, st_presence_cb cb, void *ud);
     void (*view)(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void *ud);
+    void (*session_get)(st_t *st, const char *class_id, int64_t now_ms, st_session_cb cb,
+                        void *ud);
     void (*finalized)(st_t *st, const char *class_id, const char *session_id,
                       int64_t ended_at_ms, st_session_cb cb, void *ud);
     void (*engage)(st_t *st, const char *class_id, const char *student_id, const char *name,
