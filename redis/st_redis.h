@@ -12,6 +12,7 @@
  *                        teacher_id, started_at, ended_at, ended_date
  *   rc:{C}:stu           hash: student_id -> JSON record (name, mark, engagement counters)
  *   rc:{C}:pres:<inst>   hash: student_id -> connections on instance <inst>
+ *   rc:{C}:online        hash: student_id -> connections on every instance (the sums)
  *   rc:{C}:insts         set of instances that count presence in the class
  *   rc:{C}:ann:<session> the finalize announcement claim (SET NX)
  *   rc:inst:<inst>       heartbeat (PX presence TTL); rc:inst:<inst>:classes its classes
