@@ -85,11 +85,21 @@ static void on_sweep(int err, const st_redis_change_t *ch, size_t n, void *ud)
     on_changes(err, ch, n, ud);
 }
 
-static void on_heartbeat(int err, void *ud)
+static void sync_rooms(srv_t *s);
+
+static void on_heartbeat(int err, int known, void *ud)
 {
     srv_t *s = ud;
     clu_t *k = s->clu;
-    if (err || !k || k->stopping || k->sweeping)
+    if (err || !k || k->stopping)
+        return;
+    if (!known) {
+        /* New, or swept as dead while Redis could not hear from us (an outage, or a loop
+         * stalled past the TTL): tell Redis again who is connected here. */
+        LOG(INFO, 0, "presence asserted", "instance=%s", k->inst);
+        sync_rooms(s);
+    }
+    if (k->sweeping)
         return;
     k->sweeping = 1;
     st_redis_sweep(s->st, on_sweep, s);
@@ -150,7 +160,9 @@ static void on_up(void *ud)
     k->up = 1;
     s->m.redis_up = 1;
     LOG(INFO, 0, "redis reachable: ready", "instance=%s", k->inst);
-    /* Heartbeat first, so that no survivor sweeps what the sync is about to assert. */
+    /* Heartbeat first, so that no survivor sweeps what the sync is about to assert; the
+     * sync follows unconditionally, since connections may have come and gone while
+     * Redis could not record them. */
     st_redis_heartbeat(s->st, k->ttl_ms, NULL, NULL);
     sync_rooms(s);
 }

@@ -282,9 +282,11 @@ static const char lua_sync[] =
     "return res\n";
 
 /* ARGV: instance, ttl ms. No prelude. */
-static const char lua_heartbeat[] = "redis.call('SET', 'rc:inst:' .. ARGV[1], '1', 'PX', ARGV[2])\n"
-                                    "redis.call('SADD', 'rc:instances', ARGV[1])\n"
-                                    "return 1\n";
+static const char lua_heartbeat[] =
+    "local known = redis.call('SISMEMBER', 'rc:instances', ARGV[1])\n"
+    "redis.call('SET', 'rc:inst:' .. ARGV[1], '1', 'PX', ARGV[2])\n"
+    "redis.call('SADD', 'rc:instances', ARGV[1])\n"
+    "return known\n";
 
 /* ARGV: instance. Uses the prelude's helpers (its class is a dummy). */
 static const char lua_sweep[] =
@@ -368,7 +370,7 @@ typedef struct rreq {
         st_view_cb view;
         st_student_cb stu;
         st_claim_cb claim;
-        st_redis_done_cb done;
+        st_redis_heartbeat_cb hb;
         st_redis_changes_cb changes;
     } cb;
     void *ud;
@@ -559,8 +561,8 @@ static void fail_req(rreq_t *q, int err)
             q->cb.claim(err, 0, q->ud);
         break;
     case OP_HB:
-        if (q->cb.done)
-            q->cb.done(err, q->ud);
+        if (q->cb.hb)
+            q->cb.hb(err, 0, q->ud);
         break;
     case OP_SWEEP:
     case OP_SYNC:
@@ -719,8 +721,8 @@ static void on_reply(const redisReply *reply, const char *err, void *ud)
             q->cb.claim(0, reply->type == REDIS_REPLY_STATUS, q->ud);
         break;
     case OP_HB:
-        if (q->cb.done)
-            q->cb.done(0, q->ud);
+        if (q->cb.hb)
+            q->cb.hb(0, int_of(reply) == 1, q->ud);
         break;
     case OP_SWEEP:
     case OP_SYNC:
@@ -906,13 +908,13 @@ static void r_claim(st_t *base, const char *class_id, const char *session_id, st
     rds_command(e->rds, on_reply, q, "SET %s %s NX EX 180000", key, e->inst);
 }
 
-void st_redis_heartbeat(st_t *base, int64_t ttl_ms, st_redis_done_cb cb, void *ud)
+void st_redis_heartbeat(st_t *base, int64_t ttl_ms, st_redis_heartbeat_cb cb, void *ud)
 {
     rst_t *e = (rst_t *)base;
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
     rreq_t *q = req_new(e, OP_HB, "", 0, ud);
-    q->cb.done = cb;
+    q->cb.hb = cb;
     const char *args[] = {e->inst, ttl};
     run_script(q, SC_HEARTBEAT, 2, args);
 }

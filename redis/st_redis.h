@@ -34,10 +34,12 @@
  * the presence keys. */
 st_t *st_redis_new(rds_client_t *rds, const char *instance_id);
 
-typedef void (*st_redis_done_cb)(int err, void *ud);
+/* known is 0 when this instance was not registered: it is new, or another instance swept
+ * it as dead (its heartbeat had lapsed) and its presence must be asserted again. */
+typedef void (*st_redis_heartbeat_cb)(int err, int known, void *ud);
 
 /* Refreshes this instance's heartbeat key with a TTL of ttl_ms and registers it. */
-void st_redis_heartbeat(st_t *st, int64_t ttl_ms, st_redis_done_cb cb, void *ud);
+void st_redis_heartbeat(st_t *st, int64_t ttl_ms, st_redis_heartbeat_cb cb, void *ud);
 
 /* A student whose presence changed through a sweep or a sync. */
 typedef struct st_redis_change {

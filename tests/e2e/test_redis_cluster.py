@@ -245,5 +245,26 @@ async def test_killed_instance_students_leave():
     check(a.metrics().get("rollcall_presence_swept_total", 0) == 2, "sweeps counted")
 
 
+@timeout(60)
+async def test_stalled_instance_comes_back():
+    _, a, b = pair()
+    ta = await join(a, "t1", "teacher", label="teacherA")
+    await settle()
+    await join(b, "s-1", "student", name="One", label="s1B")
+    m = await ta.recv_event("PRESENCE", timeout=5)
+    eq(data_of(m)["status"], "online", "join")
+    b.signal(signal.SIGSTOP)   # frozen longer than the TTL: A must take it for dead
+    try:
+        m = await ta.recv_event("PRESENCE", timeout=LEAVE_BOUND + 2)
+        eq((data_of(m)["student_id"], data_of(m)["status"]), ("s-1", "offline"),
+           "the frozen instance's student left")
+    finally:
+        b.signal(signal.SIGCONT)
+    # Back: B learns from its heartbeat that it was swept and asserts its student again.
+    m = await ta.recv_event("PRESENCE", timeout=TTL + 3)
+    eq((data_of(m)["student_id"], data_of(m)["status"], data_of(m)["online"]),
+       ("s-1", "online", 1), "the student is back once the instance runs again")
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -193,10 +193,10 @@ static void on_changes(int err, const st_redis_change_t *ch, size_t n, void *ud)
     }
 }
 
-static void on_done(int err, void *ud)
+static void on_done(int err, int known, void *ud)
 {
     int *r = ud;
-    *r = err == 0 ? 1 : -1;
+    *r = err ? -1 : known ? 2 : 1;
 }
 
 #define WAIT(res) RUN_UNTIL((res).calls > 0, 3000)
@@ -343,8 +343,9 @@ static void test_presence_two_instances(void)
     setup();
     st_t *a = st_redis_new(rds, "inst-a");
     st_t *b = st_redis_new(rds, "inst-b");
-    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(a, 60000), 1); /* 1: not known yet */
     ASSERT_EQ(heartbeat(b, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 2); /* 2: registered */
     pres_res_t p = do_presence(a, "c1", "s1", "Ann", 1, T1);
     ASSERT_EQ(p.err, 0);
     ASSERT_EQ(p.changed, 1);
@@ -376,7 +377,7 @@ static void test_presence_two_instances(void)
     /* Instance b dies: its heartbeat lapses and a's sweep reports its students gone, once. */
     p = do_presence(b, "c1", "s3", "Cy", 1, T1);
     p = do_presence(a, "c1", "s3", "Cy", 1, T1); /* s3 also on a: stays online */
-    ASSERT_EQ(heartbeat(b, 50), 1);
+    ASSERT_EQ(heartbeat(b, 50), 2);
     usleep(120 * 1000);
     chg_res_t sw = {0};
     st_redis_sweep(a, on_changes, &sw);
@@ -400,7 +401,7 @@ static void test_presence_two_instances(void)
     const int counts[] = {1};
     const char *names[] = {"Bob"};
     chg_res_t sy = {0};
-    ASSERT_EQ(heartbeat(b, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1); /* swept: b learns it must re-assert its presence */
     st_redis_sync(b, "c1", 1, ids, counts, names, T1, on_changes, &sy);
     WAIT(sy);
     ASSERT_EQ(sy.err, 0);
