@@ -47,8 +47,13 @@ async def settle():
     await asyncio.sleep(0.3)
 
 
+async def numsub(r, cls="c1"):
+    rep = r.command("PUBSUB", "NUMSUB", "rc:{" + cls + "}:ch")
+    return int(rep[1])
+
+
 async def test_events_cross_instances_exactly_once():
-    _, a, b = pair()
+    r, a, b = pair()
     ta = await join(a, "t1", "teacher", label="teacherA")
     tb = await join(b, "t2", "teacher", label="teacherB")
     sa = await join(a, "s-a", "student", name="Ann", label="studentA")
@@ -72,6 +77,14 @@ async def test_events_cross_instances_exactly_once():
     m = b.metrics()
     check(m.get("rollcall_redis_up") == 1, "B reports rollcall_redis_up 1")
     check(m.get("rollcall_redis_messages_in_total", 0) >= 2, "B received A's publications")
+    # One subscription per instance with members; B drops it when its last member leaves.
+    eq(await numsub(r), 2, "subscribers of the class channel")
+    await tb.close()
+    await sb.close()
+    deadline = time.monotonic() + 5
+    while await numsub(r) != 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    eq(await numsub(r), 1, "subscribers once B has no member of the class")
 
 
 async def test_presence_across_instances_and_two_tabs():
