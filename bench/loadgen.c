@@ -52,6 +52,7 @@ typedef struct opts {
     char host[64];
     int family;
     int port;
+    int port2; /* fanout: a second broker instance for every other student (0: none) */
     const char *path;
     char *secret;
     size_t secret_len;
@@ -201,6 +202,7 @@ static struct {
     int ep;
     int tfd;
     struct sockaddr_storage addr;
+    struct sockaddr_storage addr2; /* --port2 */
     socklen_t addrlen;
     char hosthdr[96];
     uint64_t rng;
@@ -1093,7 +1095,10 @@ static void conn_start(conn_t *c)
     if (epoll_ctl(G.ep, EPOLL_CTL_ADD, c->fd, &e) != 0)
         die("epoll_ctl: %s", strerror(errno));
     c->ev = e.events;
-    if (connect(c->fd, (struct sockaddr *)&G.addr, G.addrlen) == 0) {
+    /* With --port2, odd-numbered students connect to the second instance. */
+    const struct sockaddr_storage *dst =
+        G.o.port2 && c->role == ROLE_STUDENT && (c->idx & 1) ? &G.addr2 : &G.addr;
+    if (connect(c->fd, (const struct sockaddr *)dst, G.addrlen) == 0) {
         conn_send_upgrade(c);
     } else if (errno != EINPROGRESS) {
         if (G.f_socket < 3)
@@ -1567,8 +1572,8 @@ static int scenario_fanout(void)
     res("bench=fanout");
     if (o->label[0])
         res("label=%s", o->label);
-    res("students=%d connected=%d rate=%.1f duration_s=%.1f", k, students_open, o->rate,
-        o->duration_s);
+    res("students=%d connected=%d rate=%.1f duration_s=%.1f instances=%d", k, students_open,
+        o->rate, o->duration_s, o->port2 ? 2 : 1);
     res("sent=%" PRIu64 " expected=%" PRIu64 " delivered=%" PRIu64 " lost=%" PRIu64, G.sent,
         expected, G.delivered, lost);
     res("offered_per_s=%.0f deliveries_per_s=%.0f", o->rate * (double)students_open, dps);
@@ -1786,6 +1791,7 @@ static void usage(FILE *f)
         " fanout:\n"
         "  --students K          students in the one class (default 100)\n"
         "  --rate R              teacher marks per second (default 100)\n"
+        "  --port2 N             a second instance (same Redis): odd students connect there\n"
         "  --duration D          seconds of sending (default 10)\n"
         "  --drain S             wait for stragglers after sending (default 5)\n"
         " frames (also --students, --duration, --drain):\n"
@@ -1872,6 +1878,8 @@ static void parse_args(int argc, char **argv)
             host = v;
         else if (!strcmp(name, "--port"))
             o->port = (int)num_arg(name, v, 1, 65535);
+        else if (!strcmp(name, "--port2"))
+            o->port2 = (int)num_arg(name, v, 1, 65535);
         else if (!strcmp(name, "--port-file"))
             port_file = v;
         else if (!strcmp(name, "--path"))
@@ -1945,6 +1953,11 @@ static void parse_args(int argc, char **argv)
     else
         ((struct sockaddr_in6 *)&G.addr)->sin6_port = htons((uint16_t)o->port);
     snprintf(G.hosthdr, sizeof G.hosthdr, "%s:%d", o->host, o->port);
+    G.addr2 = G.addr;
+    if (G.addr2.ss_family == AF_INET)
+        ((struct sockaddr_in *)&G.addr2)->sin_port = htons((uint16_t)o->port2);
+    else
+        ((struct sockaddr_in6 *)&G.addr2)->sin6_port = htons((uint16_t)o->port2);
 
     if (secret_file) {
         o->secret = read_file_trim(secret_file, &o->secret_len);

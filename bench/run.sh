@@ -8,7 +8,9 @@
 # Not a test: it refuses to run under ctest or the e2e harness. See bench/README.md.
 #
 # Overrides (environment):
-#   BENCH_SCENARIOS   "connect fanout fanout-heavy" (any subset, in order)
+#   BENCH_SCENARIOS   "connect fanout fanout-heavy" (any subset, in order; also
+#                     fanout-redis-1: one instance on the Redis engine, and
+#                     fanout-redis: teacher on instance A, students spread over A and B)
 #   BENCH_CONNS       10000   connect: idle connections
 #   BENCH_CLASSES     100     connect: spread over this many classes
 #   BENCH_INFLIGHT    256     handshakes in flight
@@ -108,8 +110,27 @@ stop_broker() {
   BROKER_PID=""
 }
 
-cleanup() {
+REDIS_PID=""
+BROKER2_PID=""
+
+stop_redis_set() {
+  if [ -n "$BROKER2_PID" ]; then
+    local keep="$BROKER_PID"
+    BROKER_PID="$BROKER2_PID"
+    stop_broker
+    BROKER_PID="$keep"
+    BROKER2_PID=""
+  fi
   stop_broker
+  if [ -n "$REDIS_PID" ]; then
+    kill -TERM "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+  fi
+}
+
+cleanup() {
+  stop_redis_set
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     log "kept $TMP"
   else
@@ -182,6 +203,41 @@ run_scenario() {
   stop_broker
 }
 
+# Fanout through Redis: a throwaway redis-server on a unix socket (append-only file,
+# fsync every second, as README advises), then 1 or 2 brokers on the Redis engine. With 2,
+# the teacher is on A and the students alternate between A and B.
+run_redis_fanout() {
+  local name="$1" n="$2" dir="$TMP/$1-redis"
+  mkdir -p "$dir"
+  redis-server --port 0 --unixsocket "$dir/redis.sock" --dir "$dir" --save "" \
+    --appendonly yes --appendfsync everysec --daemonize no --logfile "$dir/redis.log" &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    [ -S "$dir/redis.sock" ] && break
+    sleep 0.05
+  done
+  export ROLLCALL_REDIS_URL="unix://$dir/redis.sock"
+  local port2_args=()
+  if [ "$n" = 2 ]; then
+    start_broker "$name-b"
+    BROKER2_PID="$BROKER_PID"
+    port2_args=(--port2 "$PORT")
+  fi
+  start_broker "$name"
+  unset ROLLCALL_REDIS_URL
+  log "$name: redis pid $REDIS_PID, broker A pid $BROKER_PID on $PORT${BROKER2_PID:+, broker B pid $BROKER2_PID}"
+  local line rc=0
+  line="$(ROLLCALL_JWT_SECRET="$SECRET" "${LOADGEN_PIN[@]}" "$LOADGEN" fanout --label "$name" \
+    --students "$STUDENTS" --rate "$RATE" --duration "$DURATION" --drain "$DRAIN" \
+    --inflight "$INFLIGHT" --port "$PORT" "${port2_args[@]}" --broker-pid "$BROKER_PID" \
+    --deadline "$DEADLINE")" || rc=$?
+  [ -n "$line" ] || line="bench=fanout label=$name error=no_result loadgen_status=$rc"
+  echo "$line"
+  [ -z "${BENCH_OUT:-}" ] || echo "$line" >>"$BENCH_OUT"
+  [ "$rc" -eq 0 ] || log "$name: loadgen exit status $rc"
+  stop_redis_set
+}
+
 log "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 log "pinning: broker '${BROKER_PIN[*]:-none}', loadgen '${LOADGEN_PIN[*]:-none}'"
 for s in $SCENARIOS; do
@@ -217,8 +273,12 @@ for s in $SCENARIOS; do
     done
     BROKER_PIN=("${saved_b[@]}")
     LOADGEN_PIN=("${saved_l[@]}") ;;
+  fanout-redis-1)
+    run_redis_fanout fanout-redis-1 1 ;;
+  fanout-redis)
+    run_redis_fanout fanout-redis 2 ;;
   *)
-    log "unknown scenario '$s' (connect, fanout, fanout-heavy, analyze, frames)"
+    log "unknown scenario '$s' (connect, fanout, fanout-heavy, fanout-redis-1, fanout-redis, analyze, frames)"
     exit 1 ;;
   esac
 done

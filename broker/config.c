@@ -142,6 +142,11 @@ static const cfg_desc_t settings[] = {
     {"mongodb_timeout_ms", "ROLLCALL_MONGODB_TIMEOUT_MS", "--mongodb-timeout-ms", CT_INT,
      F(mongodb_timeout_ms), "2000", 100, 60000, NULL, "MS",
      "MongoDB server selection and connect timeout, unless the URI sets its own.", 0},
+    {"redis_url", "ROLLCALL_REDIS_URL", "--redis-url", CT_STRING, F(redis_url), NULL, 0, 0, NULL,
+     "URL", "redis://[:password@]host:port[/db] or unix:///path: keep the live state in Redis "
+     "and fan events out to other instances. Unset: in-process memory.", CF_SECRET},
+    {"presence_ttl", "ROLLCALL_PRESENCE_TTL", "--presence-ttl", CT_INT, F(presence_ttl), "10", 2,
+     3600, NULL, "SECONDS", "Redis: an instance silent this long is dead; its students leave.", 0},
 };
 
 #undef F

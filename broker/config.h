@@ -46,6 +46,8 @@ typedef struct cfg {
     char *mongodb_database;  /* ROLLCALL_MONGODB_DATABASE: overrides the URI's database */
     char *mongodb_write_concern; /* ROLLCALL_MONGODB_WRITE_CONCERN, default "majority" */
     int mongodb_timeout_ms;  /* ROLLCALL_MONGODB_TIMEOUT_MS server selection, default 2000 */
+    char *redis_url;         /* ROLLCALL_REDIS_URL: live state in Redis when set */
+    int presence_ttl;        /* ROLLCALL_PRESENCE_TTL seconds, default 10 */
 } cfg_t;
 
 typedef enum { CFG_RUN = 0, CFG_HELP, CFG_TOKEN, CFG_VERSION } cfg_command_t;

@@ -3,6 +3,7 @@
 #include "http.h"
 
 #include "brk.h"
+#include "cluster.h"
 #include "journal.h"
 #include "hdl.h"
 #include "log.h"
@@ -307,7 +308,7 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
     if (strcmp(uri, "/healthz") == 0) {
         respond_text(tx, 200, "ok\n");
     } else if (strcmp(uri, "/readyz") == 0) {
-        int ready = s->ready && !s->draining;
+        int ready = s->ready && !s->draining && clu_ready(s);
         if (s->ob) {
             respond_readyz_outbox(s, tx, ready);
         } else {
@@ -318,7 +319,7 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
         jr_get_stats(s->jr, &js);
         size_t len;
         hdl_frames_sync_metrics(s);
-        char *text = metrics_render(&s->m, &js, s->ready && !s->draining, &len);
+        char *text = metrics_render(&s->m, &js, s->ready && !s->draining && clu_ready(s), &len);
         if (s->ob) {
             ob_stats_t os;
             ob_get_stats(s->ob, &os);

@@ -150,6 +150,24 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
         put(&b, "rollcall_violations_total{kind=\"%s\"} %llu\n",
             st_violation_name((st_violation_t)k), (unsigned long long)m->violations[k]);
 
+    if (m->redis_enabled) {
+        head(&b, "rollcall_redis_up", "gauge", "1 while Redis (live state, fan-out) is reachable");
+        put(&b, "rollcall_redis_up %d\n", m->redis_up ? 1 : 0);
+        head(&b, "rollcall_redis_outages_total", "counter", "Times Redis became unreachable");
+        put(&b, "rollcall_redis_outages_total %llu\n", (unsigned long long)m->redis_outages);
+        head(&b, "rollcall_redis_publish_failed_total", "counter",
+             "Events Redis did not take for the other instances");
+        put(&b, "rollcall_redis_publish_failed_total %llu\n",
+            (unsigned long long)m->redis_publish_failed);
+        head(&b, "rollcall_redis_messages_in_total", "counter",
+             "Events received from the other instances");
+        put(&b, "rollcall_redis_messages_in_total %llu\n",
+            (unsigned long long)m->redis_messages_in);
+        head(&b, "rollcall_presence_swept_total", "counter",
+             "Students reported offline because their instance died");
+        put(&b, "rollcall_presence_swept_total %llu\n",
+            (unsigned long long)m->redis_presence_swept);
+    }
     if (js) {
         head(&b, "rollcall_journal_writes_total", "counter",
              "Journal finalize transactions, by result");

@@ -58,6 +58,13 @@ typedef struct metrics {
     double analysis_seconds_total;
     uint64_t engagement_updates; /* ENGAGEMENT_UPDATE messages built */
     uint64_t violations[4];      /* by st_violation_t */
+    /* Redis (cluster.c), rendered only when redis_enabled */
+    int redis_enabled;
+    int redis_up;
+    uint64_t redis_outages;          /* transitions to unreachable */
+    uint64_t redis_publish_failed;   /* fan-out publications Redis did not take */
+    uint64_t redis_messages_in;      /* publications of other instances received */
+    uint64_t redis_presence_swept;   /* students reported gone with a dead instance */
 } metrics_t;
 
 struct jr_stats;

@@ -4,6 +4,7 @@
 #include "hdl.h"
 
 #include "brk.h"
+#include "cluster.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ static room_t *room_get(srv_t *s, const char *class_id)
     r->next = s->rooms[b];
     s->rooms[b] = r;
     s->rooms_len++;
+    clu_room_opened(s, class_id);
     return r;
 }
 
@@ -71,6 +73,7 @@ static void room_destroy(srv_t *s, room_t *r)
     s->rooms_len--;
     if (r->eng)
         hdl_frames_room_gone(s, r);
+    clu_room_closed(s, r->class_id);
     free(r->students);
     free(r->staff);
     free(r->class_id);
@@ -140,6 +143,13 @@ void room_broadcast(room_t *r, evt_msg_t *m, int to, const conn_t *except)
         for (size_t i = 0; i < r->n_students; i++)
             if (r->students[i] != except)
                 conn_send(r->students[i], m);
+}
+
+void room_publish(srv_t *s, const char *class_id, evt_msg_t *m, int to, const conn_t *except)
+{
+    room_broadcast(room_find(s, class_id), m, to, except);
+    if (s->clu)
+        clu_publish(s, class_id, m, to);
 }
 
 void room_free_all(srv_t *s)

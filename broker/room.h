@@ -32,6 +32,10 @@ void room_leave(srv_t *s, conn_t *c, int k);
 /* Queues m to the members selected by to, except `except` (may be NULL). */
 void room_broadcast(room_t *r, evt_msg_t *m, int to, const conn_t *except);
 
+/* Sends m to the members of class_id selected by to, except `except`, on this instance and,
+ * with Redis, on every other instance: the one call handlers use for class events. */
+void room_publish(srv_t *s, const char *class_id, evt_msg_t *m, int to, const conn_t *except);
+
 /* Frees every room (at shutdown, after every connection left). */
 void room_free_all(srv_t *s);
 

@@ -4,6 +4,7 @@
 #include "srv.h"
 
 #include "brk.h"
+#include "cluster.h"
 #include "conn.h"
 #include "envelope.h"
 #include "hdl.h"
@@ -101,6 +102,7 @@ static void finish(srv_t *s)
     ob_shutdown(s->ob);
     mg_shutdown(s->mg);
     jr_shutdown(s->jr);
+    clu_stop(s);
     /* First of the two destroys a foreign loop needs: lws closes its handles. */
     lws_context_destroy(s->lws);
     LOG(INFO, 0, "stopping", "open_connections=%zu", s->conns_len);
@@ -197,6 +199,11 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         LOG(ERROR, 0, "invalid JWT configuration", "err=\"%s\"", err);
         goto out_schema;
     }
+    if (cfg->redis_url && cfg->redis_url[0] && clu_check_url(cfg->redis_url, err, sizeof err)) {
+        fprintf(stderr, "rollcall: ROLLCALL_REDIS_URL: %s\n", err);
+        LOG(ERROR, 0, "invalid redis url", "err=\"%s\"", err);
+        goto out_auth;
+    }
     if (jr_open(&loop, cfg->data_dir, &s.jr, err, sizeof err) != 0) {
         fprintf(stderr, "rollcall: cannot open the journal in %s: %s\n", cfg->data_dir, err);
         LOG(ERROR, 0, "journal open failed", "dir=%s err=\"%s\"", cfg->data_dir, err);
@@ -214,7 +221,8 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         }
         s.ob = ob_new(&loop, s.jr, s.mg, NULL);
     }
-    s.st = st_memory_new(100000);
+    if (!cfg->redis_url || !cfg->redis_url[0])
+        s.st = st_memory_new(100000);
 
     lws_set_log_level(LLL_ERR | LLL_WARN | (log_level <= LOG_DEBUG ? LLL_NOTICE : 0),
                       lws_log_bridge);
@@ -273,6 +281,10 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
 
+    if (!s.st) {
+        int crc = clu_start(&s);
+        BRK_ASSERT(crc == 0); /* the URL was checked above */
+    }
     s.ready = 1;
     LOG(INFO, 0, "listening", "host=%s port=%d pid=%d", cfg->host, s.port, (int)getpid());
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -297,6 +309,7 @@ out_state:
         jr_shutdown(s.jr);
     hdl_frames_free(&s);
     st_free(s.st);
+    clu_free(&s);
     room_free_all(&s);
     ob_free(s.ob);
     mg_free(s.mg);

@@ -20,6 +20,7 @@ struct lws_context;
 struct lws_vhost;
 typedef struct conn conn_t;
 typedef struct room room_t;
+typedef struct clu clu_t;
 
 typedef struct srv {
     uv_loop_t *loop;
@@ -29,6 +30,7 @@ typedef struct srv {
     jr_t *jr;
     mg_t *mg; /* MongoDB sink, NULL when ROLLCALL_MONGODB_URI is unset */
     ob_t *ob; /* its outbox shipper */
+    clu_t *clu; /* multi-instance glue (cluster.c), NULL without Redis */
     struct lws_context *lws;
     struct lws_vhost *vhost;
     int port; /* bound port */

@@ -44,17 +44,15 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
     }
     if (err) {
         if (c)
-            conn_error(c, err == BRK_ENOMEM ? ERR_UNAVAILABLE : ERR_INTERNAL,
-                       "the mark could not be stored", r->id);
+            conn_error(c, hdl__state_error(err), "the mark could not be stored", r->id);
         hdl__req_free(r);
         return;
     }
-    room_t *room = room_find(s, r->class_id);
     if (created) {
         /* A legacy client marked without SESSION_START: tell everyone, the marker too. */
         hdl__session_began(s, r->class_id);
         evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
-        room_broadcast(room, m, ROOM_TO_ALL, NULL);
+        room_publish(s, r->class_id, m, ROOM_TO_ALL, NULL);
         msg_unref(m);
     }
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "class_id", r->class_id,
@@ -62,7 +60,7 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
                              "student_id", r->student_id, "status", st_mark_name(r->mark),
                              "marked_by", r->sub, "marked_at", hdl__iso(brk_now_ms()));
     evt_msg_t *m = msg_build(OUT_ATTENDANCE_MARKED, json_incref(data), NULL);
-    room_broadcast(room, m, ROOM_TO_ALL, c);
+    room_publish(s, r->class_id, m, ROOM_TO_ALL, c);
     msg_unref(m);
     if (c)
         conn_reply(c, OUT_ATTENDANCE_MARKED, data, r->id);
@@ -77,10 +75,14 @@ static void do_mark(hdl_req_t *r)
             on_marked, r);
 }
 
-static void on_mark_view(int err, const st_view_t *v, void *ud)
+static void on_mark_session(int err, const st_session_t *sess, int created, void *ud)
 {
     hdl_req_t *r = ud;
-    hdl__unless_finalized(r, err ? NULL : v, do_mark);
+    st_view_t v;
+    memset(&v, 0, sizeof v);
+    if (sess)
+        v.session = *sess;
+    hdl__unless_finalized(r, err || !sess ? NULL : &v, do_mark);
 }
 
 void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)
@@ -101,7 +103,7 @@ void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)
     snprintf(r->student_id, sizeof r->student_id, "%s", json_string_value(sid));
     snprintf(r->name, sizeof r->name, "%s", name ? name : "");
     r->mark = mark;
-    st_view(c->srv->st, class_id, brk_now_ms(), on_mark_view, r);
+    st_session_get(c->srv->st, class_id, brk_now_ms(), on_mark_session, r);
 }
 
 /* --- TODAY_SUMMARY ------------------------------------------------------------------- */

@@ -105,6 +105,18 @@ void hdl__unless_finalized(hdl_req_t *r, const st_view_t *v, void (*then)(hdl_re
         then(r); /* an active or finalized live session answers for itself */
 }
 
+err_code_t hdl__state_error(int err)
+{
+    switch (err) {
+    case BRK_ENOMEM:
+    case BRK_ECLOSED:
+    case BRK_EIO:
+        return ERR_UNAVAILABLE;
+    default:
+        return ERR_INTERNAL;
+    }
+}
+
 json_t *hdl__iso(int64_t ms)
 {
     if (ms <= 0)

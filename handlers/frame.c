@@ -67,13 +67,14 @@ static void flush_room(srv_t *s, room_t *room, int64_t now)
     eng_pending_t *p = room->eng;
     if (!p || !p->dirty)
         return;
-    if (room->n_staff > 0) {
+    /* With Redis the class's teachers may be on other instances. */
+    if (room->n_staff > 0 || s->clu) {
         json_t *students = json_array();
         for (size_t i = 0; i < p->n; i++)
             json_array_append_new(students, p->e[i].row);
         json_t *data = json_pack("{s:s, s:o}", "class_id", room->class_id, "students", students);
         evt_msg_t *m = msg_build(OUT_ENGAGEMENT_UPDATE, data, NULL);
-        room_broadcast(room, m, ROOM_TO_STAFF, NULL);
+        room_publish(s, room->class_id, m, ROOM_TO_STAFF, NULL);
         msg_unref(m);
         s->m.engagement_updates++;
     } else {
@@ -253,7 +254,6 @@ static void on_engaged(int err, const st_session_t *ses, const st_student_t *st,
         conn_reply(c, OUT_FRAME_RESULT, data, j->id);
     }
 
-    room_t *room = room_find(s, j->class_id);
     if (j->viol != ST_VIOL_NONE) {
         s->m.violations[j->viol]++;
         int count = j->viol == ST_VIOL_NO_FACE      ? st->violations_no_face
@@ -266,7 +266,7 @@ static void on_engaged(int err, const st_session_t *ses, const st_student_t *st,
                                  st_violation_name(j->viol), "count", count, "trust_score",
                                  trust, "at", hdl__iso(now));
         evt_msg_t *m = msg_build(OUT_VIOLATION, data, NULL);
-        room_broadcast(room, m, ROOM_TO_STAFF, NULL);
+        room_publish(s, j->class_id, m, ROOM_TO_STAFF, NULL);
         msg_unref(m);
     }
 

@@ -32,6 +32,7 @@ typedef struct hdl_req {
     st_mark_t mark;
     int attempts; /* guards retry loops against a misbehaving engine */
     void (*then)(struct hdl_req *r); /* continuation of hdl__unless_finalized */
+    void *aux; /* a result kept across one more callback (DONE: the journal's) */
 } hdl_req_t;
 
 hdl_req_t *hdl__req_new(conn_t *c, const env_t *env, const char *class_id);
@@ -43,6 +44,14 @@ conn_t *hdl__req_conn(const hdl_req_t *r);
  * says so; with none, the day may have been finalized before a restart, so the journal is
  * asked. A finalized day gets SESSION_FINALIZED (and r is freed). Takes ownership of r. */
 void hdl__unless_finalized(hdl_req_t *r, const st_view_t *v, void (*then)(hdl_req_t *r));
+
+/* Tells the staff of class_id (on every instance) that a student went online or offline. */
+void hdl_presence_changed(srv_t *s, const char *class_id, const char *student_id,
+                          const char *name, int online_now, int online_students);
+
+/* The ERROR code for a failed live-state operation: UNAVAILABLE when the engine could not
+ * do it (full, or its backend unreachable), INTERNAL otherwise. */
+err_code_t hdl__state_error(int err);
 
 /* JSON helpers. */
 json_t *hdl__iso(int64_t ms);                /* ISO-8601 string, or null for 0 */

@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void broadcast_presence(srv_t *s, const char *class_id, const char *student_id,
-                               const char *name, int online_now, int online_students)
+void hdl_presence_changed(srv_t *s, const char *class_id, const char *student_id,
+                          const char *name, int online_now, int online_students)
 {
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:i}", "class_id", class_id, "student_id",
                              student_id, "name", name, "status",
                              online_now ? "online" : "offline", "online", online_students);
     evt_msg_t *m = msg_build(OUT_PRESENCE, data, NULL);
-    room_broadcast(room_find(s, class_id), m, ROOM_TO_STAFF, NULL);
+    room_publish(s, class_id, m, ROOM_TO_STAFF, NULL);
     msg_unref(m);
 }
 
@@ -35,7 +35,7 @@ static void on_presence(int err, int changed, int online_students, void *ud)
         LOG(WARN, 0, "presence not recorded", "class=%s err=\"%s\"", p->class_id,
             brk_strerror(err));
     else if (changed)
-        broadcast_presence(p->srv, p->class_id, p->student_id, p->name, p->delta > 0,
+        hdl_presence_changed(p->srv, p->class_id, p->student_id, p->name, p->delta > 0,
                            online_students);
     free(p);
 }

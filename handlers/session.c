@@ -14,7 +14,7 @@ static void broadcast_session_started(srv_t *s, const st_session_t *sess, const 
 {
     hdl__session_began(s, sess->class_id);
     evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
-    room_broadcast(room_find(s, sess->class_id), m, ROOM_TO_ALL, except);
+    room_publish(s, sess->class_id, m, ROOM_TO_ALL, except);
     msg_unref(m);
 }
 
@@ -46,16 +46,20 @@ static void do_open(hdl_req_t *r)
     st_session_open(r->srv->st, r->class_id, r->sub, brk_now_ms(), on_session_open, r);
 }
 
-static void on_open_view(int err, const st_view_t *v, void *ud)
+static void on_open_session(int err, const st_session_t *sess, int created, void *ud)
 {
     hdl_req_t *r = ud;
-    hdl__unless_finalized(r, err ? NULL : v, do_open);
+    st_view_t v;
+    memset(&v, 0, sizeof v);
+    if (sess)
+        v.session = *sess;
+    hdl__unless_finalized(r, err || !sess ? NULL : &v, do_open);
 }
 
 void hdl_session_start(conn_t *c, const env_t *env, const char *class_id)
 {
     hdl_req_t *r = hdl__req_new(c, env, class_id);
-    st_view(c->srv->st, class_id, brk_now_ms(), on_open_view, r);
+    st_session_get(c->srv->st, class_id, brk_now_ms(), on_open_session, r);
 }
 
 /* --- DONE ---------------------------------------------------------------------------- */
@@ -86,34 +90,65 @@ static json_t *finalized_json(const jr_result_t *res)
                      d->percentage, "records", records);
 }
 
+/* Replies to the DONE and, when announce is set, tells the class. */
+static void finish_done(hdl_req_t *r, jr_result_t *res, int announce)
+{
+    conn_t *c = hdl__req_conn(r);
+    LOG(INFO, r->conn_id, "session finalized", "class=%s session=%s records=%zu already=%d",
+        res->daily.class_id, res->daily.session_id, res->n, res->already);
+    json_t *data = finalized_json(res);
+    if (announce) {
+        evt_msg_t *m = msg_build(OUT_ATTENDANCE_FINALIZED, json_incref(data), NULL);
+        room_publish(r->srv, r->class_id, m, ROOM_TO_ALL, c);
+        msg_unref(m);
+    }
+    if (c)
+        conn_reply(c, OUT_ATTENDANCE_FINALIZED, data, r->id);
+    else
+        json_decref(data);
+    jr_result_free(res);
+    hdl__req_free(r);
+}
+
+/* Several instances may each store the same frozen records in their own journal, each
+ * seeing them as new: the engine's claim picks the one that announces them. The others
+ * answer like a repeated DONE. A claim that could not be made announces anyway: a class
+ * told twice is better than a class never told. */
+static void on_claimed(int err, int first, void *ud)
+{
+    hdl_req_t *r = ud;
+    jr_result_t *res = r->aux;
+    r->aux = NULL;
+    if (err)
+        LOG(WARN, r->conn_id, "finalize claim failed", "class=%s err=\"%s\"", r->class_id,
+            brk_strerror(err));
+    else if (!first)
+        res->already = 1;
+    finish_done(r, res, err || first);
+}
+
 static void on_journal(jr_result_t *res, void *ud)
 {
     hdl_req_t *r = ud;
     srv_t *s = r->srv;
     conn_t *c = hdl__req_conn(r);
-    if (res->err) {
-        LOG(ERROR, r->conn_id, "finalize not stored", "class=%s err=\"%s\"", r->class_id,
-            res->errmsg);
-        if (c)
-            conn_error(c, ERR_UNAVAILABLE,
-                       "the records could not be stored; nothing was finalized, send DONE again",
-                       r->id);
-    } else {
-        LOG(INFO, r->conn_id, "session finalized", "class=%s session=%s records=%zu already=%d",
-            res->daily.class_id, res->daily.session_id, res->n, res->already);
-        json_t *data = finalized_json(res);
-        if (!res->already) {
+    if (!res->err) {
+        if (res->already) {
+            finish_done(r, res, 0);
+        } else {
             /* The first DONE to reach the journal tells the class; later ones only get
              * their reply. */
-            evt_msg_t *m = msg_build(OUT_ATTENDANCE_FINALIZED, json_incref(data), NULL);
-            room_broadcast(room_find(s, r->class_id), m, ROOM_TO_ALL, c);
-            msg_unref(m);
+            r->aux = res;
+            st_claim(s->st, r->class_id, res->daily.session_id, on_claimed, r);
         }
-        if (c)
-            conn_reply(c, OUT_ATTENDANCE_FINALIZED, data, r->id);
-        else
-            json_decref(data);
+        return;
     }
+    LOG(ERROR, r->conn_id, "finalize not stored", "class=%s err=\"%s\"", r->class_id,
+        res->errmsg);
+    if (c)
+        conn_error(c, ERR_UNAVAILABLE,
+                   "the records could not be stored; nothing was finalized, send DONE again",
+                   r->id);
     jr_result_free(res);
     hdl__req_free(r);
 }
@@ -143,7 +178,20 @@ static void submit_finalize(hdl_req_t *r, const st_view_t *view)
     jr_daily_t daily;
     jr_record_t *recs = NULL;
     size_t n = 0;
-    fin_compute(view, s->cfg->attendance_threshold, view->session.ended_at_ms, &daily, &recs, &n);
+    /* Someone who first appeared after the freeze (and so was never marked) is not in the
+     * records: every instance computing from the frozen view must get the same records,
+     * whenever it reads it. */
+    st_student_t *kept = view->n ? brk_malloc(view->n * sizeof *kept) : NULL;
+    st_view_t frozen = *view;
+    frozen.n = 0;
+    for (size_t i = 0; i < view->n; i++)
+        if (view->students[i].mark != ST_MARK_NONE ||
+            view->students[i].first_seen_ms <= view->session.ended_at_ms)
+            kept[frozen.n++] = view->students[i];
+    frozen.students = kept;
+    fin_compute(&frozen, s->cfg->attendance_threshold, view->session.ended_at_ms, &daily, &recs,
+                &n);
+    free(kept);
     jr_finalize(s->jr, &daily, recs, n, on_journal, r);
     free(recs);
 }

@@ -8,6 +8,7 @@
  * except that a session finalized after midnight stays readable that day (see is_past). */
 #include "brk.h"
 #include "state.h"
+#include "state_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,13 @@ typedef struct cls {
     int n_online; /* students with online > 0 */
 } cls_t;
 
-struct st {
+typedef struct mem_st {
+    st_t base; /* first: the engine is reached through st_t */
     cls_t **buckets;
     size_t nbuckets; /* a power of two */
     size_t count;
     size_t max_classes;
-};
+} mem_st_t;
 
 /* Copies src into dst (size bytes), truncating; dst is always terminated. */
 static void copy_str(char *dst, size_t size, const char *src)
@@ -64,13 +66,18 @@ static void today(int64_t now_ms, char out[11])
     brk_date(now_ms, out, 11);
 }
 
+static void mem_claim(st_t *base, const char *class_id, const char *session_id, st_claim_cb cb,
+                      void *ud);
+static const st_ops_t mem_ops;
+
 st_t *st_memory_new(size_t max_classes)
 {
-    st_t *st = brk_calloc(1, sizeof(*st));
+    mem_st_t *st = brk_calloc(1, sizeof(*st));
+    st->base.ops = &mem_ops;
     st->nbuckets = ST_MIN_BUCKETS;
     st->buckets = brk_calloc(st->nbuckets, sizeof(*st->buckets));
     st->max_classes = max_classes;
-    return st;
+    return &st->base;
 }
 
 static void cls_free(cls_t *c)
@@ -79,8 +86,9 @@ static void cls_free(cls_t *c)
     free(c);
 }
 
-void st_free(st_t *st)
+static void mem_free(st_t *base)
 {
+    mem_st_t *st = (mem_st_t *)base;
     if (!st)
         return;
     for (size_t i = 0; i < st->nbuckets; i++) {
@@ -95,7 +103,7 @@ void st_free(st_t *st)
     free(st);
 }
 
-static cls_t *find_class(const st_t *st, const char *class_id)
+static cls_t *find_class(const mem_st_t *st, const char *class_id)
 {
     uint64_t h = hash_str(class_id);
     for (cls_t *c = st->buckets[h & (st->nbuckets - 1)]; c; c = c->next)
@@ -104,7 +112,7 @@ static cls_t *find_class(const st_t *st, const char *class_id)
     return NULL;
 }
 
-static void unlink_class(st_t *st, cls_t *victim)
+static void unlink_class(mem_st_t *st, cls_t *victim)
 {
     cls_t **pp = &st->buckets[victim->hash & (st->nbuckets - 1)];
     while (*pp != victim)
@@ -114,7 +122,7 @@ static void unlink_class(st_t *st, cls_t *victim)
     cls_free(victim);
 }
 
-static void grow(st_t *st)
+static void grow(mem_st_t *st)
 {
     size_t nb = st->nbuckets * 2;
     cls_t **b = brk_calloc(nb, sizeof(*b));
@@ -189,7 +197,7 @@ static int is_stale(const cls_t *c, const char *day)
     return is_past(c, day, 0) && c->n_online == 0;
 }
 
-static void reclaim_stale(st_t *st, int64_t now_ms)
+static void reclaim_stale(mem_st_t *st, int64_t now_ms)
 {
     char day[11];
     today(now_ms, day);
@@ -207,7 +215,7 @@ static void reclaim_stale(st_t *st, int64_t now_ms)
 /* Returns the class rolled over to now_ms's day (see is_past for for_write), creating it
  * when create is set. *err is BRK_ENOMEM when the table is full; NULL with *err == 0 means
  * unknown and not created. */
-static cls_t *get_class(st_t *st, const char *class_id, int64_t now_ms, int create, int for_write,
+static cls_t *get_class(mem_st_t *st, const char *class_id, int64_t now_ms, int create, int for_write,
                         int *err)
 {
     *err = 0;
@@ -311,9 +319,10 @@ static void session_done(st_session_cb cb, void *ud, int err, const cls_t *c, in
     cb(err, &copy, created, ud);
 }
 
-void st_session_open(st_t *st, const char *class_id, const char *teacher_id, int64_t now_ms,
+static void mem_session_open(st_t *base, const char *class_id, const char *teacher_id, int64_t now_ms,
                      st_session_cb cb, void *ud)
 {
+    mem_st_t *st = (mem_st_t *)base;
     if (!valid_id(class_id)) {
         session_done(cb, ud, BRK_EINVAL, NULL, 0);
         return;
@@ -338,9 +347,10 @@ void st_session_open(st_t *st, const char *class_id, const char *teacher_id, int
     session_done(cb, ud, err, err ? NULL : c, err ? 0 : 1);
 }
 
-void st_mark(st_t *st, const char *class_id, const char *student_id, const char *name,
+static void mem_mark(st_t *base, const char *class_id, const char *student_id, const char *name,
              st_mark_t mark, const char *by, int64_t now_ms, st_session_cb cb, void *ud)
 {
+    mem_st_t *st = (mem_st_t *)base;
     if (!valid_id(class_id) || !valid_id(student_id) ||
         (mark != ST_MARK_PRESENT && mark != ST_MARK_ABSENT && mark != ST_MARK_LATE)) {
         session_done(cb, ud, BRK_EINVAL, NULL, 0);
@@ -384,9 +394,10 @@ void st_mark(st_t *st, const char *class_id, const char *student_id, const char 
     session_done(cb, ud, 0, c, created);
 }
 
-void st_presence(st_t *st, const char *class_id, const char *student_id, const char *name,
+static void mem_presence(st_t *base, const char *class_id, const char *student_id, const char *name,
                  int delta, int64_t now_ms, st_presence_cb cb, void *ud)
 {
+    mem_st_t *st = (mem_st_t *)base;
     if (!valid_id(class_id) || !valid_id(student_id) || (delta != 1 && delta != -1)) {
         if (cb)
             cb(BRK_EINVAL, 0, 0, ud);
@@ -428,8 +439,9 @@ void st_presence(st_t *st, const char *class_id, const char *student_id, const c
         cb(0, changed, c->n_online, ud);
 }
 
-void st_view(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void *ud)
+static void mem_view(st_t *base, const char *class_id, int64_t now_ms, st_view_cb cb, void *ud)
 {
+    mem_st_t *st = (mem_st_t *)base;
     if (!cb)
         return;
     st_view_t v;
@@ -452,10 +464,32 @@ void st_view(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void
     cb(0, &v, ud);
 }
 
-void st_engage(st_t *st, const char *class_id, const char *student_id, const char *name,
+static void on_view_session(int err, const st_view_t *v, void *ud)
+{
+    const struct {
+        st_session_cb cb;
+        void *ud;
+    } *k = ud;
+    k->cb(err, v ? &v->session : NULL, 0, k->ud);
+}
+
+static void mem_session_get(st_t *base, const char *class_id, int64_t now_ms, st_session_cb cb,
+                            void *ud)
+{
+    if (!cb)
+        return;
+    struct {
+        st_session_cb cb;
+        void *ud;
+    } k = {cb, ud};
+    mem_view(base, class_id, now_ms, on_view_session, &k); /* synchronous */
+}
+
+static void mem_engage(st_t *base, const char *class_id, const char *student_id, const char *name,
                double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
                void *ud)
 {
+    mem_st_t *st = (mem_st_t *)base;
     if (!valid_id(class_id) || !valid_id(student_id) || !(engaged_add_s >= 0.0) ||
         viol < ST_VIOL_NONE || viol > ST_VIOL_LOOKING_AWAY) {
         if (cb)
@@ -503,9 +537,10 @@ void st_engage(st_t *st, const char *class_id, const char *student_id, const cha
 }
 
 /* No roll-over here: a repeated finalize of yesterday's session must still find it. */
-void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_t ended_at_ms,
+static void mem_finalized(st_t *base, const char *class_id, const char *session_id, int64_t ended_at_ms,
                   st_session_cb cb, void *ud)
 {
+    mem_st_t *st = (mem_st_t *)base;
     if (!valid_id(class_id) || !session_id) {
         session_done(cb, ud, BRK_EINVAL, NULL, 0);
         return;
@@ -532,6 +567,30 @@ void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_
     }
     session_done(cb, ud, 0, c, 0);
 }
+
+/* One process is the only instance: the journal already tells a first finalize from a
+ * repeated one, so every claim is granted. */
+static void mem_claim(st_t *base, const char *class_id, const char *session_id, st_claim_cb cb,
+                      void *ud)
+{
+    (void)base;
+    (void)class_id;
+    (void)session_id;
+    if (cb)
+        cb(0, 1, ud);
+}
+
+static const st_ops_t mem_ops = {
+    .free = mem_free,
+    .session_open = mem_session_open,
+    .mark = mem_mark,
+    .presence = mem_presence,
+    .view = mem_view,
+    .session_get = mem_session_get,
+    .finalized = mem_finalized,
+    .engage = mem_engage,
+    .claim = mem_claim,
+};
 
 const char *st_mark_name(st_mark_t m)
 {

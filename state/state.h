@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The live-state API: today's session, manual marks, presence and (later) engagement of
  * each class. Handlers talk only to this interface; the engine behind it is in-process
- * memory (memory.c, the default) or Redis (a later engine). Every operation completes
+ * memory (memory.c, the default) or Redis (redis/st_redis.c). Every operation completes
  * through a callback because a remote engine answers later; the memory engine calls it
  * before returning. Loop thread only. Views passed to callbacks are borrowed: valid only
  * during the callback, copy what you keep. */
@@ -68,13 +68,20 @@ typedef struct st st_t;
  *      (last one closed); online_students is the class's online student count after.
  *  st_view: always 0 for the memory engine.
  *  st_finalized: BRK_ESTATE when the session is not the active one.
- *  st_engage: BRK_ESTATE when no session is active (the student is then untouched). */
+ *  st_engage: BRK_ESTATE when no session is active (the student is then untouched).
+ * A remote engine may also answer BRK_ECLOSED (its backend is unreachable: nothing was
+ * changed, or the change could not be confirmed) or BRK_EIO (the backend refused). The
+ * Redis engine sets created = 1 in st_finalized when this very call froze the session (the
+ * one winner among concurrent callers); the memory engine always passes 0 there. */
 typedef void (*st_session_cb)(int err, const st_session_t *s, int created, void *ud);
 typedef void (*st_presence_cb)(int err, int changed, int online_students, void *ud);
 typedef void (*st_view_cb)(int err, const st_view_t *view, void *ud);
 /* The session and one student's totals after an update (both NULL on error). */
 typedef void (*st_student_cb)(int err, const st_session_t *s, const st_student_t *student,
                               void *ud);
+/* first is 1 for exactly one claim of a (class, session) among every instance sharing the
+ * engine (always 1 for the memory engine, which has only one instance). */
+typedef void (*st_claim_cb)(int err, int first, void *ud);
 
 /* The in-process engine. max_classes bounds memory (a new class past it gets BRK_ENOMEM). */
 st_t *st_memory_new(size_t max_classes);
@@ -89,6 +96,9 @@ void st_mark(st_t *st, const char *class_id, const char *student_id, const char 
 void st_presence(st_t *st, const char *class_id, const char *student_id, const char *name,
                  int delta, int64_t now_ms, st_presence_cb cb, void *ud);
 void st_view(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void *ud);
+/* Today's session of class_id alone, as st_view would show it (err 0, created 0): a cheap
+ * check for handlers that need no student. */
+void st_session_get(st_t *st, const char *class_id, int64_t now_ms, st_session_cb cb, void *ud);
 /* Marks session_id of class_id finalized at ended_at_ms (after the journal stored it). */
 void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_t ended_at_ms,
                   st_session_cb cb, void *ud);
@@ -99,6 +109,10 @@ void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_
 void st_engage(st_t *st, const char *class_id, const char *student_id, const char *name,
                double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
                void *ud);
+
+/* Claims the announcement of a finalized session: the DONE that gets first = 1 broadcasts
+ * ATTENDANCE_FINALIZED, every other one only replies (already_finalized). */
+void st_claim(st_t *st, const char *class_id, const char *session_id, st_claim_cb cb, void *ud);
 
 const char *st_mark_name(st_mark_t m);
 const char *st_violation_name(st_violation_t v); /* "no_face", "multi_face", "looking_away" */ /* "present", "absent", "late", "unmarked" */

@@ -16,6 +16,10 @@ What it gives a test file:
   * RawWS: a hand-written WebSocket client on a plain socket (invalid UTF-8, slow
     consumers, stubborn peers).
   * http helpers, a Prometheus text parser.
+  * RedisServer: a throwaway redis-server on a free loopback port in a temp dir (append-only
+    file fsync'd on every write), stopped by PID. With E2E_ENGINE=redis every Broker of a
+    test shares one such server through ROLLCALL_REDIS_URL (the Redis engine); without it
+    the brokers use the memory engine.
   * run_tests(globals()): the runner; prints `ok name` / `FAIL name: reason`, then one
     line `N passed, N failed`, exit status 1 when anything failed or nothing ran.
 """
@@ -59,6 +63,9 @@ SERVER_EVENTS = ("WELCOME", "PRESENCE_SNAPSHOT", "PRESENCE", "SESSION_STARTED",
                  "ATTENDANCE_MARKED", "TODAY_SUMMARY", "ATTENDANCE_FINALIZED",
                  "MY_ATTENDANCE", "PONG", "ERROR", "FRAME_RESULT", "ENGAGEMENT_UPDATE",
                  "VIOLATION")
+
+ENGINE = os.environ.get("E2E_ENGINE", "memory")
+REDIS_BIN = "/usr/bin/redis-server"
 
 SUITE_BUDGET_S = 110.0   # every test file must finish well inside 120 s
 DEFAULT_TEST_TIMEOUT_S = 40.0
@@ -114,6 +121,8 @@ class _Ctx:
         self.clients = []
         self.raws = []
         self.errors = []   # protocol violations seen by readers (strings)
+        self.redises = []  # RedisServer instances of this test
+        self.redis = None  # the one shared by brokers under E2E_ENGINE=redis
 
 
 _ctx = _Ctx("(none)")
@@ -373,6 +382,11 @@ class Broker:
         self.base_args = base_args
         self.proc = None
         self.port = None
+        if ENGINE == "redis" and "ROLLCALL_REDIS_URL" not in self.extra_env:
+            if _ctx.redis is None:
+                _ctx.redis = RedisServer().start()
+            self.extra_env["ROLLCALL_REDIS_URL"] = _ctx.redis.url
+            self.extra_env.setdefault("ROLLCALL_PRESENCE_TTL", "2")
         self.expect_exit = False    # set when the test itself ends the process
         self.exit_codes = []
         _ctx.brokers.append(self)
@@ -544,6 +558,99 @@ class Broker:
 
     async def client(self, token, **kw):
         return await Client.open(self, token, **kw)
+
+
+class RedisServer:
+    """A redis-server on a free loopback port, in its own temp dir, with the append-only
+    file fsync'd at every write (what an operator needs so that nothing acknowledged is
+    lost). Stopped by PID at the end of the test."""
+
+    def __init__(self):
+        check(os.access(REDIS_BIN, os.X_OK), f"{REDIS_BIN} is not installed")
+        self.dir = tempfile.mkdtemp(prefix="rollcall-redis-")
+        self.port = _free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "redis.log")
+        _ctx.redises.append(self)
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout=10.0):
+        cmd = [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+               "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+               "--daemonize", "no", "--protected-mode", "yes", "--logfile", self.log_path]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                fail(f"redis-server exited during start-up (rc={self.proc.returncode})")
+            try:
+                if self.command("PING") == "PONG":
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.03)
+        fail(f"redis-server not answering on port {self.port} within {timeout}s")
+
+    def command(self, *args, timeout=2.0):
+        """One command over a plain socket; returns the decoded reply (simple types)."""
+        payload = f"*{len(args)}\r\n".encode()
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            payload += f"${len(b)}\r\n".encode() + b + b"\r\n"
+        with socket.create_connection((HOST, self.port), timeout=timeout) as s:
+            s.sendall(payload)
+            f = s.makefile("rb")
+            return _resp_read(f)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        self.stop(signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    kind, rest = line[:1], line[1:].rstrip(b"\r\n")
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        return RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:n]
+        return data.decode("utf-8", "replace")
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise OSError(f"unexpected redis reply {line[:40]!r}")
 
 
 def log_problems(text):
@@ -1231,6 +1338,8 @@ def _teardown(problems):
             problems.append(f"stopping the broker failed: {e!r}")
     for b in _ctx.brokers:
         problems.extend(log_problems(b.log()))
+    for r in _ctx.redises:
+        r.cleanup()
 
 
 # Open defects, listed by test name with the reason. Such a test still runs and prints its

@@ -49,6 +49,8 @@ static const char *const all_vars[] = {
     "ROLLCALL_MONGODB_DATABASE",
     "ROLLCALL_MONGODB_WRITE_CONCERN",
     "ROLLCALL_MONGODB_TIMEOUT_MS",
+    "ROLLCALL_REDIS_URL",
+    "ROLLCALL_PRESENCE_TTL",
 };
 
 static void clear_env(void)

@@ -713,7 +713,39 @@ static void test_engage_accrues_only_in_active_session(void)
     st_free(st);
 }
 
+static void on_claim(int err, int first, void *ud)
+{
+    int *r = ud;
+    *r = err ? -1 : first;
+}
+
+static void test_session_get_and_claim(void)
+{
+    st_t *st = st_memory_new(4);
+    ses_res_t r = {0};
+    st_session_get(st, "c1", T1, on_session, &r);
+    ASSERT_EQ(r.calls, 1);
+    ASSERT_EQ(r.err, 0);
+    ASSERT_EQ(r.s.state, ST_SESSION_NONE);
+    ASSERT_STR_EQ(r.s.date, "2026-11-22");
+    ses_res_t o = do_open(st, "c1", "t1", T1);
+    memset(&r, 0, sizeof r);
+    st_session_get(st, "c1", T1 + 1, on_session, &r);
+    ASSERT_EQ(r.s.state, ST_SESSION_ACTIVE);
+    ASSERT_STR_EQ(r.s.session_id, o.s.session_id);
+    ASSERT_EQ(r.created, 0);
+    memset(&r, 0, sizeof r);
+    st_session_get(st, "", T1, on_session, &r);
+    ASSERT_EQ(r.err, BRK_EINVAL);
+    /* One instance: every claim is granted (the journal tells repeats apart). */
+    int first = 0;
+    st_claim(st, "c1", o.s.session_id, on_claim, &first);
+    ASSERT_EQ(first, 1);
+    st_free(st);
+}
+
 static const test_case_t tests[] = {
+    {"session_get_and_claim", test_session_get_and_claim},
     {"engage_accrues_only_in_active_session", test_engage_accrues_only_in_active_session},
     {"open_idempotent_and_finalized", test_open_idempotent_and_finalized},
     {"mark_auto_opens", test_mark_auto_opens},

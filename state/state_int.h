@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals shared by the live-state engines: the operation table every engine fills in.
+ * state.c dispatches the public st_* calls through it, so handlers never know which engine
+ * runs. Each engine's own struct starts with an st_t. */
+#ifndef BRK_STATE_INT_H
+#define BRK_STATE_INT_H
+
+#include "state.h"
+
+typedef struct st_ops {
+    void (*free)(st_t *st);
+    void (*session_open)(st_t *st, const char *class_id, const char *teacher_id, int64_t now_ms,
+                         st_session_cb cb, void *ud);
+    void (*mark)(st_t *st, const char *class_id, const char *student_id, const char *name,
+                 st_mark_t mark, const char *by, int64_t now_ms, st_session_cb cb, void *ud);
+    void (*presence)(st_t *st, const char *class_id, const char *student_id, const char *name,
+                     int delta, int64_t now_ms, st_presence_cb cb, void *ud);
+    void (*view)(st_t *st, const char *class_id, int64_t now_ms, st_view_cb cb, void *ud);
+    void (*session_get)(st_t *st, const char *class_id, int64_t now_ms, st_session_cb cb,
+                        void *ud);
+    void (*finalized)(st_t *st, const char *class_id, const char *session_id,
+                      int64_t ended_at_ms, st_session_cb cb, void *ud);
+    void (*engage)(st_t *st, const char *class_id, const char *student_id, const char *name,
+                   double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
+                   void *ud);
+    void (*claim)(st_t *st, const char *class_id, const char *session_id, st_claim_cb cb,
+                  void *ud);
+} st_ops_t;
+
+struct st {
+    const st_ops_t *ops;
+};
+
+#endif
