@@ -380,18 +380,6 @@ typedef struct rreq {
 
 /* ---- helpers ---- */
 
-static void copy_str(char *dst, size_t size, const char *src)
-{
-    size_t len = src ? strnlen(src, size - 1) : 0;
-    if (len)
-        memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
-static int valid_id(const char *id)
-{
-    return id && id[0] != '\0' && strnlen(id, ST_ID) < ST_ID;
-}
 
 static void today(int64_t now_ms, char out[11])
 {
@@ -414,7 +402,7 @@ static rreq_t *req_new(rst_t *e, op_t op, const char *class_id, int64_t now_ms, 
     q->op = op;
     q->ud = ud;
     q->now_ms = now_ms;
-    copy_str(q->class_id, sizeof q->class_id, class_id);
+    st__copy_str(q->class_id, sizeof q->class_id, class_id);
     return q;
 }
 
@@ -474,18 +462,18 @@ static int parse_session(const redisReply *p, const char *class_id, int64_t now_
                          st_session_t *s)
 {
     memset(s, 0, sizeof *s);
-    copy_str(s->class_id, sizeof s->class_id, class_id);
+    st__copy_str(s->class_id, sizeof s->class_id, class_id);
     if (!p || p->type != REDIS_REPLY_ARRAY || p->elements < 6)
         return BRK_EIO;
-    copy_str(s->date, sizeof s->date, str_of(p->element[0]));
+    st__copy_str(s->date, sizeof s->date, str_of(p->element[0]));
     if (!s->date[0])
         today(now_ms, s->date);
     int64_t state = int_of(p->element[1]);
     s->state = state == 1 ? ST_SESSION_ACTIVE
                           : state == 2 ? ST_SESSION_FINALIZED : ST_SESSION_NONE;
     if (s->state != ST_SESSION_NONE) {
-        copy_str(s->session_id, sizeof s->session_id, str_of(p->element[2]));
-        copy_str(s->teacher_id, sizeof s->teacher_id, str_of(p->element[3]));
+        st__copy_str(s->session_id, sizeof s->session_id, str_of(p->element[2]));
+        st__copy_str(s->teacher_id, sizeof s->teacher_id, str_of(p->element[3]));
         s->started_at_ms = int_of(p->element[4]);
         s->ended_at_ms = int_of(p->element[5]);
     }
@@ -508,11 +496,11 @@ static int parse_student(const char *sid, const char *json, size_t len, int64_t 
         json_decref(o);
         return BRK_EIO;
     }
-    copy_str(st->student_id, sizeof st->student_id, sid);
-    copy_str(st->name, sizeof st->name, json_string_value(json_object_get(o, "n")));
+    st__copy_str(st->student_id, sizeof st->student_id, sid);
+    st__copy_str(st->name, sizeof st->name, json_string_value(json_object_get(o, "n")));
     int64_t m = jint(o, "m");
     st->mark = m >= ST_MARK_PRESENT && m <= ST_MARK_LATE ? (st_mark_t)m : ST_MARK_NONE;
-    copy_str(st->marked_by, sizeof st->marked_by, json_string_value(json_object_get(o, "mb")));
+    st__copy_str(st->marked_by, sizeof st->marked_by, json_string_value(json_object_get(o, "mb")));
     st->marked_at_ms = jint(o, "ma");
     st->online = (int)online;
     st->first_seen_ms = jint(o, "fs");
@@ -748,7 +736,7 @@ static void r_session_open(st_t *base, const char *class_id, const char *teacher
 {
     rst_t *e = (rst_t *)base;
     char now[24], day[11], sid[33];
-    if (!valid_id(class_id)) {
+    if (!st__valid_id(class_id)) {
         if (cb)
             cb(BRK_EINVAL, NULL, 0, ud);
         return;
@@ -771,7 +759,7 @@ static void r_mark(st_t *base, const char *class_id, const char *student_id, con
                    st_mark_t mark, const char *by, int64_t now_ms, st_session_cb cb, void *ud)
 {
     rst_t *e = (rst_t *)base;
-    if (!valid_id(class_id) || !valid_id(student_id) ||
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) ||
         (mark != ST_MARK_PRESENT && mark != ST_MARK_ABSENT && mark != ST_MARK_LATE)) {
         if (cb)
             cb(BRK_EINVAL, NULL, 0, ud);
@@ -786,7 +774,7 @@ static void r_mark(st_t *base, const char *class_id, const char *student_id, con
     }
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(m, sizeof m, "%d", (int)mark);
-    copy_str(nm, sizeof nm, name);
+    st__copy_str(nm, sizeof nm, name);
     today(now_ms, day);
     rreq_t *q = req_new(e, OP_MARK, class_id, now_ms, ud);
     q->cb.ses = cb;
@@ -798,14 +786,14 @@ static void r_presence(st_t *base, const char *class_id, const char *student_id,
                        const char *name, int delta, int64_t now_ms, st_presence_cb cb, void *ud)
 {
     rst_t *e = (rst_t *)base;
-    if (!valid_id(class_id) || !valid_id(student_id) || (delta != 1 && delta != -1)) {
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) || (delta != 1 && delta != -1)) {
         if (cb)
             cb(BRK_EINVAL, 0, 0, ud);
         return;
     }
     char now[24], day[11], nm[ST_NAME];
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
-    copy_str(nm, sizeof nm, name);
+    st__copy_str(nm, sizeof nm, name);
     today(now_ms, day);
     rreq_t *q = req_new(e, OP_PRESENCE, class_id, now_ms, ud);
     q->cb.pres = cb;
@@ -818,7 +806,7 @@ static void r_view(st_t *base, const char *class_id, int64_t now_ms, st_view_cb 
     rst_t *e = (rst_t *)base;
     if (!cb)
         return;
-    if (!valid_id(class_id)) {
+    if (!st__valid_id(class_id)) {
         cb(BRK_EINVAL, NULL, ud);
         return;
     }
@@ -837,7 +825,7 @@ static void r_session_get(st_t *base, const char *class_id, int64_t now_ms, st_s
     rst_t *e = (rst_t *)base;
     if (!cb)
         return;
-    if (!valid_id(class_id)) {
+    if (!st__valid_id(class_id)) {
         cb(BRK_EINVAL, NULL, 0, ud);
         return;
     }
@@ -854,7 +842,7 @@ static void r_finalized(st_t *base, const char *class_id, const char *session_id
                         int64_t ended_at_ms, st_session_cb cb, void *ud)
 {
     rst_t *e = (rst_t *)base;
-    if (!valid_id(class_id) || !session_id) {
+    if (!st__valid_id(class_id) || !session_id) {
         if (cb)
             cb(BRK_EINVAL, NULL, 0, ud);
         return;
@@ -873,7 +861,7 @@ static void r_engage(st_t *base, const char *class_id, const char *student_id, c
                      void *ud)
 {
     rst_t *e = (rst_t *)base;
-    if (!valid_id(class_id) || !valid_id(student_id) || !(engaged_add_s >= 0.0) ||
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) || !(engaged_add_s >= 0.0) ||
         viol < ST_VIOL_NONE || viol > ST_VIOL_LOOKING_AWAY) {
         if (cb)
             cb(BRK_EINVAL, NULL, NULL, ud);
@@ -883,7 +871,7 @@ static void r_engage(st_t *base, const char *class_id, const char *student_id, c
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(add, sizeof add, "%.17g", engaged_add_s);
     snprintf(v, sizeof v, "%d", (int)viol);
-    copy_str(nm, sizeof nm, name);
+    st__copy_str(nm, sizeof nm, name);
     today(now_ms, day);
     rreq_t *q = req_new(e, OP_ENGAGE, class_id, now_ms, ud);
     q->cb.stu = cb;
@@ -896,7 +884,7 @@ static void r_claim(st_t *base, const char *class_id, const char *session_id, st
                     void *ud)
 {
     rst_t *e = (rst_t *)base;
-    if (!valid_id(class_id) || !valid_id(session_id)) {
+    if (!st__valid_id(class_id) || !st__valid_id(session_id)) {
         if (cb)
             cb(BRK_EINVAL, 0, ud);
         return;
@@ -933,7 +921,7 @@ void st_redis_sync(st_t *base, const char *class_id, size_t n, const char *const
                    st_redis_changes_cb cb, void *ud)
 {
     rst_t *e = (rst_t *)base;
-    if (!valid_id(class_id)) {
+    if (!st__valid_id(class_id)) {
         if (cb)
             cb(BRK_EINVAL, NULL, 0, ud);
         return;
@@ -985,7 +973,7 @@ st_t *st_redis_new(rds_client_t *rds, const char *instance_id)
     rst_t *e = brk_calloc(1, sizeof *e);
     e->base.ops = &redis_ops;
     e->rds = rds;
-    copy_str(e->inst, sizeof e->inst, instance_id);
+    st__copy_str(e->inst, sizeof e->inst, instance_id);
     for (int i = 0; i < SC__COUNT; i++) {
         size_t pl = script_src[i].prelude ? strlen(lua_prelude) : 0;
         size_t bl = strlen(script_src[i].body);

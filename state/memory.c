@@ -35,21 +35,6 @@ typedef struct mem_st {
     size_t max_classes;
 } mem_st_t;
 
-/* Copies src into dst (size bytes), truncating; dst is always terminated. */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-    size_t len = src ? strnlen(src, size - 1) : 0;
-    if (len)
-        memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
-/* Ids are keys: truncating one could merge two students or classes, so an empty or too long
- * id is refused instead. */
-static int valid_id(const char *id)
-{
-    return id && id[0] != '\0' && strnlen(id, ST_ID) < ST_ID;
-}
 
 static uint64_t hash_str(const char *s)
 {
@@ -237,7 +222,7 @@ static cls_t *get_class(mem_st_t *st, const char *class_id, int64_t now_ms, int 
         grow(st);
     c = brk_calloc(1, sizeof(*c));
     c->hash = hash_str(class_id);
-    copy_str(c->session.class_id, ST_ID, class_id);
+    st__copy_str(c->session.class_id, ST_ID, class_id);
     today(now_ms, c->session.date);
     c->session.state = ST_SESSION_NONE;
     size_t b = c->hash & (st->nbuckets - 1);
@@ -284,8 +269,8 @@ static st_student_t *insert_student(cls_t *c, size_t pos, const char *student_id
     c->n++;
     st_student_t *s = &c->students[pos];
     memset(s, 0, sizeof(*s));
-    copy_str(s->student_id, ST_ID, student_id);
-    copy_str(s->name, ST_NAME, name);
+    st__copy_str(s->student_id, ST_ID, student_id);
+    st__copy_str(s->name, ST_NAME, name);
     s->first_seen_ms = now_ms;
     return s;
 }
@@ -298,7 +283,7 @@ static int open_session(cls_t *c, const char *teacher_id, int64_t now_ms)
         return rc;
     st_session_t *s = &c->session;
     brk_hex(rnd, sizeof(rnd), s->session_id);
-    copy_str(s->teacher_id, ST_ID, teacher_id);
+    st__copy_str(s->teacher_id, ST_ID, teacher_id);
     s->state = ST_SESSION_ACTIVE;
     s->started_at_ms = now_ms;
     s->ended_at_ms = 0;
@@ -323,7 +308,7 @@ static void mem_session_open(st_t *base, const char *class_id, const char *teach
                      st_session_cb cb, void *ud)
 {
     mem_st_t *st = (mem_st_t *)base;
-    if (!valid_id(class_id)) {
+    if (!st__valid_id(class_id)) {
         session_done(cb, ud, BRK_EINVAL, NULL, 0);
         return;
     }
@@ -351,7 +336,7 @@ static void mem_mark(st_t *base, const char *class_id, const char *student_id, c
              st_mark_t mark, const char *by, int64_t now_ms, st_session_cb cb, void *ud)
 {
     mem_st_t *st = (mem_st_t *)base;
-    if (!valid_id(class_id) || !valid_id(student_id) ||
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) ||
         (mark != ST_MARK_PRESENT && mark != ST_MARK_ABSENT && mark != ST_MARK_LATE)) {
         session_done(cb, ud, BRK_EINVAL, NULL, 0);
         return;
@@ -377,7 +362,7 @@ static void mem_mark(st_t *base, const char *class_id, const char *student_id, c
             return;
         }
     } else if (name && name[0]) {
-        copy_str(s->name, ST_NAME, name);
+        st__copy_str(s->name, ST_NAME, name);
     }
     int created = 0;
     if (c->session.state == ST_SESSION_NONE) {
@@ -389,7 +374,7 @@ static void mem_mark(st_t *base, const char *class_id, const char *student_id, c
         created = 1;
     }
     s->mark = mark;
-    copy_str(s->marked_by, ST_ID, by);
+    st__copy_str(s->marked_by, ST_ID, by);
     s->marked_at_ms = now_ms;
     session_done(cb, ud, 0, c, created);
 }
@@ -398,7 +383,7 @@ static void mem_presence(st_t *base, const char *class_id, const char *student_i
                  int delta, int64_t now_ms, st_presence_cb cb, void *ud)
 {
     mem_st_t *st = (mem_st_t *)base;
-    if (!valid_id(class_id) || !valid_id(student_id) || (delta != 1 && delta != -1)) {
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) || (delta != 1 && delta != -1)) {
         if (cb)
             cb(BRK_EINVAL, 0, 0, ud);
         return;
@@ -434,7 +419,7 @@ static void mem_presence(st_t *base, const char *class_id, const char *student_i
         }
     }
     if (s && name && name[0])
-        copy_str(s->name, ST_NAME, name);
+        st__copy_str(s->name, ST_NAME, name);
     if (cb)
         cb(0, changed, c->n_online, ud);
 }
@@ -446,7 +431,7 @@ static void mem_view(st_t *base, const char *class_id, int64_t now_ms, st_view_c
         return;
     st_view_t v;
     memset(&v, 0, sizeof(v));
-    if (!valid_id(class_id)) {
+    if (!st__valid_id(class_id)) {
         cb(BRK_EINVAL, NULL, ud);
         return;
     }
@@ -457,7 +442,7 @@ static void mem_view(st_t *base, const char *class_id, int64_t now_ms, st_view_c
         v.n = c->n;
         v.students = c->students;
     } else {
-        copy_str(v.session.class_id, ST_ID, class_id);
+        st__copy_str(v.session.class_id, ST_ID, class_id);
         today(now_ms, v.session.date);
         v.session.state = ST_SESSION_NONE;
     }
@@ -490,7 +475,7 @@ static void mem_engage(st_t *base, const char *class_id, const char *student_id,
                void *ud)
 {
     mem_st_t *st = (mem_st_t *)base;
-    if (!valid_id(class_id) || !valid_id(student_id) || !(engaged_add_s >= 0.0) ||
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) || !(engaged_add_s >= 0.0) ||
         viol < ST_VIOL_NONE || viol > ST_VIOL_LOOKING_AWAY) {
         if (cb)
             cb(BRK_EINVAL, NULL, NULL, ud);
@@ -541,7 +526,7 @@ static void mem_finalized(st_t *base, const char *class_id, const char *session_
                   st_session_cb cb, void *ud)
 {
     mem_st_t *st = (mem_st_t *)base;
-    if (!valid_id(class_id) || !session_id) {
+    if (!st__valid_id(class_id) || !session_id) {
         session_done(cb, ud, BRK_EINVAL, NULL, 0);
         return;
     }
@@ -550,7 +535,7 @@ static void mem_finalized(st_t *base, const char *class_id, const char *session_
         if (cb) {
             st_session_t none;
             memset(&none, 0, sizeof(none));
-            copy_str(none.class_id, ST_ID, class_id);
+            st__copy_str(none.class_id, ST_ID, class_id);
             today(ended_at_ms, none.date);
             cb(BRK_ESTATE, &none, 0, ud);
         }

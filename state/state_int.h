@@ -7,6 +7,8 @@
 
 #include "state.h"
 
+#include <string.h>
+
 typedef struct st_ops {
     void (*free)(st_t *st);
     void (*session_open)(st_t *st, const char *class_id, const char *teacher_id, int64_t now_ms,
@@ -30,5 +32,21 @@ typedef struct st_ops {
 struct st {
     const st_ops_t *ops;
 };
+
+/* Copies src into dst (size bytes), truncating; dst is always terminated. */
+static inline void st__copy_str(char *dst, size_t size, const char *src)
+{
+    size_t len = src ? strnlen(src, size - 1) : 0;
+    if (len)
+        memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* Ids are keys: truncating one could merge two students or classes, so an empty or too long
+ * id is refused instead. */
+static inline int st__valid_id(const char *id)
+{
+    return id && id[0] != '\0' && strnlen(id, ST_ID) < ST_ID;
+}
 
 #endif

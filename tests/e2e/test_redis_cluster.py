@@ -111,6 +111,53 @@ async def test_presence_across_instances_and_two_tabs():
        "a new teacher on B sees nobody online")
 
 
+async def test_frames_on_b_reach_teacher_on_a():
+    """A student streaming real frames to B: the teacher on A gets the ENGAGEMENT_UPDATEs and
+    the VIOLATION, once each, and DONE on A counts the engagement accrued on B."""
+    import base64
+    faces = os.path.join(os.environ.get("ROLLCALL_SRC", "."), "..", "shared", "data", "faces")
+    with open(os.path.join(faces, "aflw2000_image00050.jpg"), "rb") as f:
+        looking = f.read()
+    with open(os.path.join(faces, "dlib_ffmpeg_eagle.jpg"), "rb") as f:
+        noface = f.read()
+    r = RedisServer().start()
+    secret = random_secret()
+    env = {"ROLLCALL_REDIS_URL": r.url, "ROLLCALL_PRESENCE_TTL": str(TTL),
+           "ROLLCALL_FRAME_INTERVAL": "0.3", "ROLLCALL_FRAME_RATE": "20",
+           "ROLLCALL_VIOLATION_SECONDS": "0", "ROLLCALL_ENGAGEMENT_UPDATE_MS": "100",
+           "ROLLCALL_ATTENDANCE_THRESHOLD": "1"}
+    a = Broker(secret=secret, env=env).start()
+    b = Broker(secret=secret, env=env).start()
+    ta = await join(a, "t1", "teacher", label="teacherA")
+    sb = await join(b, "s-b", "student", name="Ben", label="studentB")
+    await settle()
+    await ta.call("SESSION_START", {})
+    await settle()
+    n = 6
+    for i in range(n):
+        await sb.send("FRAME", {"image": base64.b64encode(looking).decode()}, id=f"f{i}")
+        res = data_of(await sb.recv_event("FRAME_RESULT", id=f"f{i}", timeout=120))
+        eq((res["faces"], res["engaged"]), (1, True), "Ben's frame on B")
+        await asyncio.sleep(0.3)
+    await sb.send("FRAME", {"image": base64.b64encode(noface).decode()}, id="nf")
+    res = data_of(await sb.recv_event("FRAME_RESULT", id="nf", timeout=30))
+    eq(res["violation"], "no_face", "a no-face frame with ROLLCALL_VIOLATION_SECONDS=0")
+    v = data_of(await ta.recv_event("VIOLATION", timeout=5))
+    eq((v["student_id"], v["kind"], v["count"]), ("s-b", "no_face", 1), "VIOLATION on A")
+    await asyncio.sleep(0.5)
+    rows = [row for m in ta.buf if m.get("event") == "ENGAGEMENT_UPDATE"
+            for row in data_of(m)["students"]]
+    check(rows, "no ENGAGEMENT_UPDATE crossed to A")
+    eq(max(row["frames_analyzed"] for row in rows), n + 1, "frames seen by the teacher on A")
+    check(len([m for m in ta.buf if m.get("event") == "VIOLATION"]) == 0,
+          "the VIOLATION reached A twice")
+    fin = data_of(await ta.call("DONE", {}))
+    rec = records_by_id(fin)["s-b"]
+    eq(rec["frames_analyzed"], n + 1, "DONE on A: frames analyzed on B")
+    check(rec["engagement_duration_seconds"] > 0, f"DONE on A: engagement from B {rec}")
+    eq(rec["trust_score"], 90, "one no-face violation: trust 90")
+
+
 async def test_summary_and_done_read_marks_of_other_instance():
     _, a, b = pair()
     ta = await join(a, "t1", "teacher", label="teacherA")

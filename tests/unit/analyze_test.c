@@ -164,23 +164,7 @@ static eng_analyzer_t *shared_analyzer(void)
 
 static uint8_t *read_photo(const char *name, size_t *len)
 {
-    char path[1024];
-    const char *tests = getenv("ROLLCALL_TEST_DATA");
-    snprintf(path, sizeof path, "%s/../../shared/data/faces/%s", tests ? tests : "tests", name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    return test_read_photo(name, len);
 }
 
 static int is_known_code(int rc)

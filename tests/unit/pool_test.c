@@ -39,29 +39,6 @@ static void on_done(const fp_result_t *r, void *pool_ud)
         s->canceled++;
 }
 
-static uint8_t *photo(const char *name, size_t *len)
-{
-    char path[1024];
-    const char *t = getenv("ROLLCALL_TEST_DATA");
-    if (snprintf(path, sizeof path, "%s/../../shared/data/faces/%s", t ? t : "tests", name) >=
-        (int)sizeof path)
-        return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static uint8_t *dup_bytes(const uint8_t *b, size_t len)
 {
     uint8_t *d = malloc(len);
@@ -224,8 +201,8 @@ int main(void)
     struct stat sb;
     snprintf(path, sizeof path, "%s/face_detection_front_128x128_barracuda.onnx",
              md ? md : ".");
-    face = photo("aflw2000_image00050.jpg", &face_len);
-    noface = photo("dlib_ffmpeg_eagle.jpg", &noface_len);
+    face = test_read_photo("aflw2000_image00050.jpg", &face_len);
+    noface = test_read_photo("dlib_ffmpeg_eagle.jpg", &noface_len);
     if (!md || stat(path, &sb) != 0 || !face || !noface) {
         printf("SKIP: models (ROLLCALL_MODEL_DIR) or photos missing\n");
         free(face);

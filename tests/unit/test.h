@@ -82,6 +82,32 @@ static inline int test_run_all(const test_case_t *tests, size_t n)
     return failed ? 1 : (passed ? 0 : 1);
 }
 
+/* Reads one photo of ../shared/data/faces (found from $ROLLCALL_TEST_DATA, the tests
+ * folder). Returns a malloc'd buffer and *len, or NULL when it is missing or empty. */
+static inline unsigned char *test_read_photo(const char *name, size_t *len)
+{
+    char path[1024];
+    const char *tests = getenv("ROLLCALL_TEST_DATA");
+    if (snprintf(path, sizeof path, "%s/../../shared/data/faces/%s", tests ? tests : "tests",
+                 name) >= (int)sizeof path)
+        return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = malloc((size_t)n);
+        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    *len = buf ? (size_t)n : 0;
+    return buf;
+}
+
 #define TEST_MAIN(table)                                                                           \
     int main(void)                                                                                 \
     {                                                                                              \
