@@ -308,7 +308,7 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
     if (strcmp(uri, "/healthz") == 0) {
         respond_text(tx, 200, "ok\n");
     } else if (strcmp(uri, "/readyz") == 0) {
-        int ready = s->ready && !s->draining && clu_ready(s);
+        int ready = s->ready && !s->draining && clu_ready(s) && hdl_frames_ready(s);
         if (s->ob) {
             respond_readyz_outbox(s, tx, ready);
         } else {
@@ -319,7 +319,10 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
         jr_get_stats(s->jr, &js);
         size_t len;
         hdl_frames_sync_metrics(s);
-        char *text = metrics_render(&s->m, &js, s->ready && !s->draining && clu_ready(s), &len);
+        char *text = metrics_render(&s->m, &js,
+                                    s->ready && !s->draining && clu_ready(s) &&
+                                        hdl_frames_ready(s),
+                                    &len);
         if (s->ob) {
             ob_stats_t os;
             ob_get_stats(s->ob, &os);

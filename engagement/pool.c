@@ -38,6 +38,7 @@ struct fp {
     size_t todo_len;              /* under mu */
     job_t *done_head, *done_tail; /* under mu */
     unsigned exited;              /* workers that left their loop, under mu */
+    unsigned loaded;              /* workers done with preloading (loaded or failed), under mu */
     int stop;                     /* under mu */
     fp_stats_t stats;             /* under mu */
 
@@ -79,6 +80,7 @@ static void *worker(void *arg)
     }
 
     pthread_mutex_lock(&p->mu);
+    p->loaded++;
     for (;;) {
         while (!p->stop && !p->todo_head)
             pthread_cond_wait(&p->cv, &p->mu);
@@ -270,6 +272,16 @@ void fp_get_stats(fp_t *p, fp_stats_t *out)
     pthread_mutex_lock(&p->mu);
     *out = p->stats;
     pthread_mutex_unlock(&p->mu);
+}
+
+int fp_ready(fp_t *p)
+{
+    if (!p->cfg.preload)
+        return 1;
+    pthread_mutex_lock(&p->mu);
+    int ready = p->loaded >= p->n_threads;
+    pthread_mutex_unlock(&p->mu);
+    return ready;
 }
 
 void fp_shutdown(fp_t *p)

@@ -76,6 +76,10 @@ int fp_submit(fp_t *p, uint64_t key, uint8_t *bytes, size_t len, void *ud, void 
 
 void fp_get_stats(fp_t *p, fp_stats_t *out);
 
+/* 1 once every worker has tried to load its models (at once without preload): a broker
+ * is not ready for frames while its models are still loading. Loop thread. */
+int fp_ready(fp_t *p);
+
 /* Stops the pool without blocking: workers finish the frame they hold and exit, frames
  * still waiting are reported with FP_ECANCELED, results are delivered, and once every
  * worker has exited the async handle closes (so uv_run can return). Later fp_submit calls

@@ -561,6 +561,11 @@ void hdl_frames_free(srv_t *s)
     s->eng_dirty_len = s->eng_dirty_cap = 0;
 }
 
+int hdl_frames_ready(srv_t *s)
+{
+    return s->fp && fp_ready(s->fp);
+}
+
 void hdl_frames_sync_metrics(srv_t *s)
 {
     if (!s->fp)

@@ -73,6 +73,8 @@ void hdl_frame_binary(conn_t *c, const uint8_t *bytes, size_t len);
 int hdl_frames_start(srv_t *s);
 void hdl_frames_stop(srv_t *s);
 void hdl_frames_free(srv_t *s);
+/* 1 when the analyzer can take frames (its models are loaded, or load on demand). */
+int hdl_frames_ready(srv_t *s);
 /* Copies the analyzer pool's counters into s->m (before /metrics renders them). */
 void hdl_frames_sync_metrics(srv_t *s);
 /* A session began in class_id: students' frames count again at once (frame.c keeps a

@@ -244,5 +244,23 @@ async def test_rate_limit_and_multi_class_binary():
                 what="binary frame with two classes")
 
 
+async def test_readyz_waits_for_preloaded_models():
+    """With ROLLCALL_ANALYZER_PRELOAD (the production default) the workers load their models
+    at start; /readyz says 200 only once they did, and then the first frame is fast."""
+    b = Broker(env={"ROLLCALL_ANALYZER_PRELOAD": "1", "ROLLCALL_ANALYZER_THREADS": "2"})
+    b.start(wait=False)
+    b.wait_ready(timeout=120)
+    m = b.metrics()
+    eq(m.get("rollcall_ready"), 1, "rollcall_ready once /readyz is 200")
+    t = await connect(b, "t-1", "teacher")
+    s = await connect(b, "s-1", "student")
+    await t.call("SESSION_START", {})
+    t0 = time.monotonic()
+    r = await s.request("FRAME", {"image": data_url(photo(LOOKING))}, timeout=60)
+    eq(r.get("event"), "FRAME_RESULT", f"first frame: {r}")
+    # No model loading on this path any more (loading takes seconds, analysis milliseconds).
+    check(time.monotonic() - t0 < 5, f"first frame after ready took {time.monotonic() - t0:.1f} s")
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -186,7 +186,38 @@ static void test_stale_and_cancel(void)
     finish(&loop, p);
 }
 
+static void test_preload_readiness(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen_t s = {0};
+    fp_config_t c = base_cfg(2, 8, 0);
+    c.preload = 1;
+    fp_t *p;
+    char err[256];
+    ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
+    /* Ready once both workers loaded their models (in their threads). */
+    uint64_t end = brk_mono_ns() + 120ULL * 1000000000ULL;
+    while (!fp_ready(p) && brk_mono_ns() < end)
+        uv_sleep(10);
+    ASSERT(fp_ready(p));
+    void *rep;
+    ASSERT_EQ(fp_submit(p, 1, dup_bytes(face, face_len), face_len, &ud_slot[1], &rep), 0);
+    RUN_UNTIL(&loop, s.calls == 1, 60000);
+    ASSERT_EQ(s.err_of[1], 0);
+    ASSERT_EQ(s.faces_of[1], 1);
+    finish(&loop, p);
+
+    /* Without preload the pool is ready at once (models load on the first frame). */
+    uv_loop_init(&loop);
+    c.preload = 0;
+    ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
+    ASSERT(fp_ready(p));
+    finish(&loop, p);
+}
+
 static const test_case_t tests[] = {
+    {"preload_readiness", test_preload_readiness},
     {"results_on_loop", test_results_on_loop},
     {"latest_wins_and_full_queue", test_latest_wins_and_full_queue},
     {"stale_and_cancel", test_stale_and_cancel},
