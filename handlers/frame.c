@@ -135,6 +135,12 @@ static void eng_note(srv_t *s, const char *class_id, const char *student_id, jso
 
     int64_t now = brk_now_ms();
     int64_t interval = s->cfg->engagement_update_ms;
+    if (!s->eng_timer_init) {
+        /* Stopping (drain): the timer is closed; results still arriving go out at once. */
+        p->dirty = 1;
+        flush_room(s, room, now);
+        return;
+    }
     if (!p->dirty && now - p->last_flush_ms >= interval) {
         p->dirty = 1;
         flush_room(s, room, now); /* leading edge: the first change goes out at once */
@@ -422,6 +428,11 @@ static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, 
     j->received_ms = now;
     void *replaced = NULL;
     rc = fp_submit(s->fp, c->id, bytes, len, j, &replaced);
+    if (rc == BRK_EFULL && s->draining) {
+        conn_error_soft(c, ERR_UNAVAILABLE, "the broker is shutting down", id);
+        job_free(j);
+        return;
+    }
     if (rc == BRK_EFULL) {
         conn_error_soft(c, ERR_FRAME_SKIPPED, "the analyzer is saturated: frame skipped", id);
         job_free(j);
