@@ -4,9 +4,10 @@
 // and exposes only the extern "C" functions of engagement.h: every exception stops here.
 //
 // Pipeline (chosen by measurement on the labeled photos; figures in engagement/README.md):
-//   1. MediaPipe BlazeFace front model (128x128, ONNX in cv::dnn, ~2.5 ms) on the
-//      letterboxed frame finds faces, with six keypoints each.
-//   2. When it finds none: the BlazeFace back model (256x256, ~12 ms), made for small faces
+//   1. MediaPipe BlazeFace front model (128x128, ONNX, run by our own engine in blazenet.cpp:
+//      ~1.7 ms against cv::dnn's ~6 ms) on the letterboxed frame finds faces, with six
+//      keypoints each.
+//   2. When it finds none: the BlazeFace back model (256x256, ~10 ms), made for small faces
 //      (groups, people far from the camera); then, still none, the LBP profile cascade on the
 //      frame and its mirror, for heads turned far away, kept only where BlazeFace sees at least
 //      a weak face. These passes cost time only on frames without an obvious face.
@@ -18,6 +19,7 @@
 //      mirrored solution) gives yaw and pitch; the eye aspect ratio of landmarks 36-47 says
 //      whether the eyes are open.
 #include "engagement.h"
+#include "blazenet.h"
 
 #include <algorithm>
 #include <cmath>
@@ -40,7 +42,6 @@
 #include <dlib/opencv.h>
 #include <opencv2/core.hpp>
 #include <opencv2/calib3d.hpp>
-#include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
@@ -248,19 +249,18 @@ private:
 struct eng_analyzer {
     eng_config_t cfg;
     std::string model_dir;
-    cv::dnn::Net blazeface;      // front model, 128x128: faces filling a good part of the frame
-    cv::dnn::Net blazeface_back; // back model, 256x256: small faces (groups, far from camera)
-    bool has_back = false;
+    eng_nn::Net blazeface;      // front model, 128x128: faces filling a good part of the frame
+    eng_nn::Net blazeface_back; // back model, 256x256: small faces (groups, far from camera)
     std::vector<cv::Point2f> anchors; // normalized anchor centers, 896 of them
     dlib::frontal_face_detector hog;
     FastShapePredictor landmarks;
     cv::CascadeClassifier profile;
     bool has_profile = false;
     // Scratch buffers kept across calls to avoid reallocating per frame.
-    cv::Mat canvas, small, rgbf;
+    cv::Mat canvas, small;
     // The front model's raw outputs for the current frame: decoded once at the detection
     // threshold and, when nothing passes it, again at the profile pass's loose threshold.
-    std::vector<cv::Mat> front_outs;
+    std::vector<float> front_outs[4];
     int front_side = 0;
 };
 
@@ -279,16 +279,24 @@ void build_anchors(std::vector<cv::Point2f> &a)
                     a.emplace_back((x + 0.5f) / grids[g], (y + 0.5f) / grids[g]);
 }
 
-std::vector<Det> blazeface_decode(eng_analyzer &A, const std::vector<cv::Mat> &outs, int S,
-                                  int side, float threshold);
+// The model's four outputs: scores and boxes of the 16x16 grid, then of the 8x8 grid.
+struct BlazeOut {
+    const float *scores[2];
+    const float *boxes[2];
+    int n[2];
+};
+
+std::vector<Det> blazeface_decode(eng_analyzer &A, const BlazeOut &outs, int S, int side, float threshold);
+
+const char *const OUTPUT_NAMES[4] = {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"};
 
 // Runs BlazeFace on img (BGR, 8-bit) letterboxed into a square; returns detections in img
 // pixels after weighted non-maximum suppression (MediaPipe's blending, IoU 0.3). The front
 // model's raw outputs stay in A.front_outs for blazeface_redecode().
 std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float threshold, bool back = false)
 {
-    const int S = back ? 256 : 128;
-    cv::dnn::Net &net = back ? A.blazeface_back : A.blazeface;
+    eng_nn::Net &net = back ? A.blazeface_back : A.blazeface;
+    const int S = net.in_h();
     const int side = std::max(img.cols, img.rows);
     // Letterbox: the image at the top-left of a black side x side square, so one scale maps
     // both axes, resized to SxS with INTER_AREA. Only the part of the square that holds the
@@ -314,24 +322,26 @@ std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float thr
     const int ow = cw / step * (S / std::gcd(S, side)), oh = ch / step * (S / std::gcd(S, side));
     cv::resize(region, A.small, cv::Size(ow, oh), 0, 0, cv::INTER_AREA);
     cv::cvtColor(A.small, A.small, cv::COLOR_BGR2RGB);
-    A.rgbf.create(S, S, CV_32FC3);
+    cv::Mat rgbf(S, S, CV_32FC3, net.input()); // the net's NHWC input, written in place
     if (ow != S || oh != S)
-        A.rgbf.setTo(cv::Scalar::all(-1.0)); // black: 0 / 127.5 - 1
-    cv::Mat dst = A.rgbf(cv::Rect(0, 0, ow, oh));
+        rgbf.setTo(cv::Scalar::all(-1.0)); // black: 0 / 127.5 - 1
+    cv::Mat dst = rgbf(cv::Rect(0, 0, ow, oh));
     A.small.convertTo(dst, CV_32FC3, 1.0 / 127.5, -1.0);
-    int sz[4] = {1, S, S, 3};
-    cv::Mat blob(4, sz, CV_32F, A.rgbf.ptr<float>());
-    net.setInput(blob);
-    static const std::vector<cv::String> names = {"Identity:0", "Identity_1:0", "Identity_2:0",
-                                                  "Identity_3:0"};
-    std::vector<cv::Mat> outs;
-    net.forward(outs, names);
-    if (!back) {
-        A.front_outs.resize(outs.size());
-        for (size_t i = 0; i < outs.size(); i++)
-            outs[i].copyTo(A.front_outs[i]); // the net may reuse its output buffers
-        A.front_side = side;
+    net.forward();
+    BlazeOut outs;
+    for (int i = 0; i < 4; i++) {
+        size_t n = 0;
+        const float *p = net.output(OUTPUT_NAMES[i], &n);
+        if (!p || n != (i < 2 ? 1u : 16u) * (i % 2 ? 384u : 512u))
+            throw std::runtime_error("BlazeFace output shape");
+        (i < 2 ? outs.scores[i % 2] : outs.boxes[i % 2]) = p;
+        if (!back)
+            A.front_outs[i].assign(p, p + n); // the next forward() reuses the buffers
     }
+    outs.n[0] = 512;
+    outs.n[1] = 384;
+    if (!back)
+        A.front_side = side;
     return blazeface_decode(A, outs, S, side, threshold);
 }
 
@@ -339,22 +349,24 @@ std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float thr
 // running the network again.
 std::vector<Det> blazeface_redecode(eng_analyzer &A, float threshold)
 {
-    if (A.front_outs.size() != 4)
+    if (A.front_outs[0].empty())
         return {};
-    return blazeface_decode(A, A.front_outs, 128, A.front_side, threshold);
+    BlazeOut outs;
+    for (int i = 0; i < 4; i++)
+        (i < 2 ? outs.scores[i % 2] : outs.boxes[i % 2]) = A.front_outs[i].data();
+    outs.n[0] = 512;
+    outs.n[1] = 384;
+    return blazeface_decode(A, outs, A.blazeface.in_h(), A.front_side, threshold);
 }
 
-std::vector<Det> blazeface_decode(eng_analyzer &A, const std::vector<cv::Mat> &outs, int S,
-                                  int side, float threshold)
+std::vector<Det> blazeface_decode(eng_analyzer &A, const BlazeOut &outs, int S, int side, float threshold)
 {
     std::vector<Det> cand;
     const float logit_thr = std::log(threshold / (1.f - threshold));
     for (int layer = 0; layer < 2; layer++) {
-        const cv::Mat &scores = outs[(size_t)layer];
-        const cv::Mat &boxes = outs[(size_t)layer + 2];
-        const int n = scores.size[1];
-        const float *sc = scores.ptr<float>();
-        const float *bx = boxes.ptr<float>();
+        const int n = outs.n[layer];
+        const float *sc = outs.scores[layer];
+        const float *bx = outs.boxes[layer];
         const int base = layer == 0 ? 0 : 512;
         for (int i = 0; i < n; i++) {
             if (sc[i] < logit_thr)
@@ -703,18 +715,20 @@ eng_analyzer_t *eng_analyzer_new(const eng_config_t *cfg, char *err, size_t errl
             return fail(std::string("model not found: ") + BLAZEFACE_FILE + " in '" + dir +
                         "' (run engagement/fetch_models.sh)");
         }
-        A->blazeface = cv::dnn::readNetFromONNX(bf);
-        A->blazeface.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-        A->blazeface.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        A->blazeface.load(bf);
         std::string bfb = find_model(dir, BLAZEFACE_BACK_FILE, none, 0);
         if (bfb.empty()) {
             delete A;
             return fail(std::string("model not found: ") + BLAZEFACE_BACK_FILE + " in '" + dir +
                         "' (run engagement/fetch_models.sh)");
         }
-        A->blazeface_back = cv::dnn::readNetFromONNX(bfb);
-        A->blazeface_back.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-        A->blazeface_back.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        A->blazeface_back.load(bfb);
+        if (A->blazeface.in_h() != 128 || A->blazeface.in_w() != 128 || A->blazeface.in_c() != 3 ||
+            A->blazeface_back.in_h() != 256 || A->blazeface_back.in_w() != 256 ||
+            A->blazeface_back.in_c() != 3) {
+            delete A;
+            return fail("unexpected BlazeFace input shapes");
+        }
         build_anchors(A->anchors);
 
         const char *dlib_dirs[] = {SYSTEM_DLIB_DIR};
