@@ -11,7 +11,8 @@
 //      (groups, people far from the camera); then, still none, the LBP profile cascade on the
 //      frame and its mirror, for heads turned far away, kept only where BlazeFace sees at least
 //      a weak face. These passes cost time only on frames without an obvious face.
-//   3. dlib's HOG detector re-detects on a crop around the main (largest) face. A HOG box
+//   3. dlib's HOG detector re-detects on a crop around the main (largest) face, searching
+//      only the positions and sizes where BlazeFace's box and keypoints put it. A HOG box
 //      feeds the landmarks. A face HOG rejects is still counted, but when its BlazeFace
 //      keypoints show a turned head it is "not looking": landmarks fitted to a profile are
 //      unreliable and tend to look frontal.
@@ -416,16 +417,35 @@ std::vector<Det> blazeface_decode(eng_analyzer &A, const BlazeOut &outs, int S, 
     return out;
 }
 
-// Re-detects with HOG on a crop around a BlazeFace box, scaled so the face is about 110 px
-// wide (HOG's window is 80 px). Sets d.hog and d.hog_rect (in work-image pixels).
+// HOG's search around a BlazeFace face, sized from measurements on the labeled photos (the
+// dlib box of a face HOG accepts, relative to BlazeFace's): its width is 0.80-1.15 x the
+// BlazeFace box width (p5-p95), and its centre lies within +-0.1 box widths (sd 0.05) of the
+// midpoint between the eye centre and the mouth keypoint, 0.04 widths higher. So the crop is
+// centred there, +-HOG_CROP_HALF widths, scaled so that the predicted box is HOG_FACE_PX pixels
+// (0.8 x 95 = 76 px, about dlib's 80 px window), and only HOG_LEVELS pyramid levels (x1.2 each,
+// up to 137 px) are scanned. Against the former full search (a 2x crop at 110 px, all levels)
+// this takes 1.9 ms instead of 4.9 ms per face and gives the same accept/reject answer on 130
+// of 133 faces.
+const double HOG_FACE_PX = 95.0;
+const float HOG_CROP_HALF = 0.8f;
+const unsigned long HOG_LEVELS = 3;
+const float HOG_CENTER_RAISE = 0.04f;
+
+// Re-detects with HOG on a crop around a BlazeFace face (see above). Sets d.hog and
+// d.hog_rect (in work-image pixels).
 void hog_refine(eng_analyzer &A, const cv::Mat &gray, Det &d)
 {
-    const float fw = std::max(d.box.width, d.box.height);
-    cv::Rect2f r(d.box.x + d.box.width / 2 - fw, d.box.y + d.box.height / 2 - fw, 2 * fw, 2 * fw);
-    cv::Rect ri = cv::Rect(r) & cv::Rect(0, 0, gray.cols, gray.rows);
+    const float P = d.box.width;
+    if (!(P >= 8.f))
+        return;
+    cv::Point2f C(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2);
+    if (d.has_kp)
+        C = ((d.kp[0] + d.kp[1]) * 0.5f + d.kp[3]) * 0.5f - cv::Point2f(0, HOG_CENTER_RAISE * P);
+    const float H = HOG_CROP_HALF * P;
+    const cv::Rect ri = cv::Rect(cv::Rect2f(C.x - H, C.y - H, 2 * H, 2 * H)) & cv::Rect(0, 0, gray.cols, gray.rows);
     if (ri.width < 8 || ri.height < 8)
         return;
-    const double scale = 110.0 / fw;
+    const double scale = HOG_FACE_PX / P;
     cv::Mat crop;
     cv::resize(gray(ri), crop, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
     dlib::cv_image<unsigned char> dimg(crop);
@@ -739,7 +759,17 @@ eng_analyzer_t *eng_analyzer_new(const eng_config_t *cfg, char *err, size_t errl
                         " (Debian package libdlib-data)");
         }
         A->landmarks.load(lm);
-        A->hog = dlib::get_frontal_face_detector();
+        {
+            // dlib's frontal detector with its pyramid cut to HOG_LEVELS levels.
+            const dlib::frontal_face_detector full = dlib::get_frontal_face_detector();
+            dlib::frontal_face_detector::image_scanner_type scanner;
+            scanner.copy_configuration(full.get_scanner());
+            scanner.set_max_pyramid_levels(HOG_LEVELS);
+            std::vector<dlib::frontal_face_detector::feature_vector_type> w;
+            for (unsigned long j = 0; j < full.num_detectors(); j++)
+                w.push_back(full.get_w(j));
+            A->hog = dlib::frontal_face_detector(scanner, full.get_overlap_tester(), w);
+        }
 
         std::string pf = find_model(dir, PROFILE_FILE, SYSTEM_CASCADE_DIRS, 2);
         if (!pf.empty() && A->profile.load(pf))
