@@ -329,61 +329,61 @@ int round8(int c)
 // ---- kernels: NHWC, channel stride a multiple of 8 except the graph input ----
 
 #ifdef __AVX2__
+// PX pixels x NB blocks of 8 output channels, all accumulators in registers (PX * NB + NB + 1
+// of the 16), so enough independent FMA chains are in flight to hide the FMA latency.
+template <int NB, int PX>
+inline void pointwise_tile(const float *x, int cin, int in_stride, const float *w, int w_stride,
+                           const float *b, float *o, const float *res, int out_stride, bool relu)
+{
+    __m256 acc[PX][NB];
+    #pragma GCC unroll 16
+    for (int j = 0; j < NB; j++) {
+        const __m256 bj = _mm256_loadu_ps(b + 8 * j);
+        #pragma GCC unroll 16
+        for (int q = 0; q < PX; q++)
+            acc[q][j] = bj;
+    }
+    for (int ci = 0; ci < cin; ci++, w += w_stride) {
+        __m256 wv[NB];
+        #pragma GCC unroll 16
+        for (int j = 0; j < NB; j++)
+            wv[j] = _mm256_loadu_ps(w + 8 * j);
+        #pragma GCC unroll 16
+        for (int q = 0; q < PX; q++) {
+            const __m256 v = _mm256_broadcast_ss(x + (size_t)q * in_stride + ci);
+            #pragma GCC unroll 16
+            for (int j = 0; j < NB; j++)
+                acc[q][j] = _mm256_fmadd_ps(v, wv[j], acc[q][j]);
+        }
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    #pragma GCC unroll 16
+    for (int q = 0; q < PX; q++)
+        #pragma GCC unroll 16
+        for (int j = 0; j < NB; j++) {
+            __m256 a = acc[q][j];
+            if (res)
+                a = _mm256_add_ps(a, _mm256_loadu_ps(res + (size_t)q * out_stride + 8 * j));
+            if (relu)
+                a = _mm256_max_ps(a, zero);
+            _mm256_storeu_ps(o + (size_t)q * out_stride + 8 * j, a);
+        }
+}
+
 template <int NB>
 void pointwise_chunk(const float *in, int npix, int cin, int in_stride, const float *w, int w_stride,
                      const float *b, float *out, const float *res, int out_stride, bool relu)
 {
-    const __m256 zero = _mm256_setzero_ps();
+    constexpr int PX = NB >= 4 ? 2 : NB == 3 ? 3 : 4;
     int p = 0;
-    for (; p + 2 <= npix; p += 2) {
-        __m256 a0[NB], a1[NB];
-        for (int j = 0; j < NB; j++)
-            a0[j] = a1[j] = _mm256_loadu_ps(b + 8 * j);
-        const float *x0 = in + (size_t)p * in_stride, *x1 = x0 + in_stride;
-        const float *wp = w;
-        for (int ci = 0; ci < cin; ci++, wp += w_stride) {
-            const __m256 v0 = _mm256_broadcast_ss(x0 + ci), v1 = _mm256_broadcast_ss(x1 + ci);
-            for (int j = 0; j < NB; j++) {
-                const __m256 wj = _mm256_loadu_ps(wp + 8 * j);
-                a0[j] = _mm256_fmadd_ps(v0, wj, a0[j]);
-                a1[j] = _mm256_fmadd_ps(v1, wj, a1[j]);
-            }
-        }
-        float *o0 = out + (size_t)p * out_stride, *o1 = o0 + out_stride;
-        if (res) {
-            const float *r0 = res + (size_t)p * out_stride, *r1 = r0 + out_stride;
-            for (int j = 0; j < NB; j++) {
-                a0[j] = _mm256_add_ps(a0[j], _mm256_loadu_ps(r0 + 8 * j));
-                a1[j] = _mm256_add_ps(a1[j], _mm256_loadu_ps(r1 + 8 * j));
-            }
-        }
-        for (int j = 0; j < NB; j++) {
-            if (relu) {
-                a0[j] = _mm256_max_ps(a0[j], zero);
-                a1[j] = _mm256_max_ps(a1[j], zero);
-            }
-            _mm256_storeu_ps(o0 + 8 * j, a0[j]);
-            _mm256_storeu_ps(o1 + 8 * j, a1[j]);
-        }
-    }
-    for (; p < npix; p++) {
-        __m256 a0[NB];
-        for (int j = 0; j < NB; j++)
-            a0[j] = _mm256_loadu_ps(b + 8 * j);
-        const float *x0 = in + (size_t)p * in_stride;
-        const float *wp = w;
-        for (int ci = 0; ci < cin; ci++, wp += w_stride) {
-            const __m256 v0 = _mm256_broadcast_ss(x0 + ci);
-            for (int j = 0; j < NB; j++)
-                a0[j] = _mm256_fmadd_ps(v0, _mm256_loadu_ps(wp + 8 * j), a0[j]);
-        }
-        float *o0 = out + (size_t)p * out_stride;
-        if (res)
-            for (int j = 0; j < NB; j++)
-                a0[j] = _mm256_add_ps(a0[j], _mm256_loadu_ps(res + (size_t)p * out_stride + 8 * j));
-        for (int j = 0; j < NB; j++)
-            _mm256_storeu_ps(o0 + 8 * j, relu ? _mm256_max_ps(a0[j], zero) : a0[j]);
-    }
+    for (; p + PX <= npix; p += PX)
+        pointwise_tile<NB, PX>(in + (size_t)p * in_stride, cin, in_stride, w, w_stride, b,
+                               out + (size_t)p * out_stride, res ? res + (size_t)p * out_stride : nullptr,
+                               out_stride, relu);
+    for (; p < npix; p++)
+        pointwise_tile<NB, 1>(in + (size_t)p * in_stride, cin, in_stride, w, w_stride, b,
+                              out + (size_t)p * out_stride, res ? res + (size_t)p * out_stride : nullptr,
+                              out_stride, relu);
 }
 #endif
 
@@ -504,34 +504,71 @@ void depthwise(const float *in, int cp, const ConvGeom &g, const float *w, const
 }
 
 #ifdef __AVX2__
-// The stem's full convolution for one block of NB x 8 output channels.
+// The stem's full convolution for one block of NB x 8 output channels, PX horizontally
+// adjacent output pixels at a time (their taps are all inside the row).
+template <int NB, int PX>
+inline void conv_full_tile(const float *in, int cin, int in_stride, const ConvGeom &g, const float *w,
+                           const float *b, int cout_p, float *o, int iy0, int ky0, int ky1, int ix0,
+                           int kx0, int kx1, bool relu)
+{
+    __m256 acc[PX][NB];
+    #pragma GCC unroll 16
+    for (int j = 0; j < NB; j++) {
+        const __m256 bj = _mm256_loadu_ps(b + 8 * j);
+        #pragma GCC unroll 16
+        for (int q = 0; q < PX; q++)
+            acc[q][j] = bj;
+    }
+    const size_t xstep = (size_t)g.sw * in_stride;
+    for (int ky = ky0; ky < ky1; ky++) {
+        const float *x = in + ((size_t)(iy0 + ky) * g.w + (ix0 + kx0)) * in_stride;
+        const float *wp = w + ((size_t)(ky * g.kw + kx0) * cin) * cout_p;
+        const int n = (kx1 - kx0) * cin; // the row's taps are contiguous in both
+        for (int t = 0; t < n; t++, wp += cout_p) {
+            __m256 wv[NB];
+            #pragma GCC unroll 16
+            for (int j = 0; j < NB; j++)
+                wv[j] = _mm256_loadu_ps(wp + 8 * j);
+            #pragma GCC unroll 16
+            for (int q = 0; q < PX; q++) {
+                const __m256 v = _mm256_broadcast_ss(x + q * xstep + t);
+                #pragma GCC unroll 16
+                for (int j = 0; j < NB; j++)
+                    acc[q][j] = _mm256_fmadd_ps(v, wv[j], acc[q][j]);
+            }
+        }
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    #pragma GCC unroll 16
+    for (int q = 0; q < PX; q++)
+        #pragma GCC unroll 16
+        for (int j = 0; j < NB; j++)
+            _mm256_storeu_ps(o + (size_t)q * cout_p + 8 * j, relu ? _mm256_max_ps(acc[q][j], zero) : acc[q][j]);
+}
+
 template <int NB>
 void conv_full_chunk(const float *in, int cin, int in_stride, const ConvGeom &g, const float *w,
                      const float *b, int cout_p, float *out, bool relu)
 {
-    const __m256 zero = _mm256_setzero_ps();
+    constexpr int PX = NB >= 4 ? 2 : NB == 3 ? 3 : 4;
     for (int oy = 0; oy < g.oh; oy++) {
         const int iy0 = oy * g.sh - g.pt;
         const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
-        for (int ox = 0; ox < g.ow; ox++) {
+        int ox = 0;
+        while (ox < g.ow) {
             const int ix0 = ox * g.sw - g.pl;
             const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
-            __m256 acc[NB];
-            for (int j = 0; j < NB; j++)
-                acc[j] = _mm256_loadu_ps(b + 8 * j);
-            for (int ky = ky0; ky < ky1; ky++) {
-                const float *x = in + ((size_t)(iy0 + ky) * g.w + (ix0 + kx0)) * in_stride;
-                const float *wp = w + ((size_t)(ky * g.kw + kx0) * cin) * cout_p;
-                const int n = (kx1 - kx0) * cin; // the row's taps are contiguous in both
-                for (int t = 0; t < n; t++, wp += cout_p) {
-                    const __m256 v = _mm256_broadcast_ss(x + t);
-                    for (int j = 0; j < NB; j++)
-                        acc[j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(wp + 8 * j), acc[j]);
-                }
-            }
             float *o = out + ((size_t)oy * g.ow + ox) * cout_p;
-            for (int j = 0; j < NB; j++)
-                _mm256_storeu_ps(o + 8 * j, relu ? _mm256_max_ps(acc[j], zero) : acc[j]);
+            // PX pixels share the tap range when the first is inside on the left and the last
+            // on the right.
+            const int last = ix0 + (PX - 1) * g.sw;
+            if (kx0 == 0 && ox + PX <= g.ow && last + g.kw <= g.w) {
+                conv_full_tile<NB, PX>(in, cin, in_stride, g, w, b, cout_p, o, iy0, ky0, ky1, ix0, 0, g.kw, relu);
+                ox += PX;
+            } else {
+                conv_full_tile<NB, 1>(in, cin, in_stride, g, w, b, cout_p, o, iy0, ky0, ky1, ix0, kx0, kx1, relu);
+                ox++;
+            }
         }
     }
 }
