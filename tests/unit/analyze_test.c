@@ -3,7 +3,8 @@
  * headers, refusal of huge dimensions before any decoding, and eng_analyze() on empty,
  * random, truncated and corrupted inputs, which must return 0 or a stable ENG_E_* code and
  * never crash. Images are built here (a stored-deflate PNG writer below); one real JPEG from
- * ../shared/data/faces is used for the corruption tests when that folder exists. */
+ * ../shared/data/faces is used for the corruption tests when that folder exists, and is
+ * re-encoded with libjpeg in other colour spaces (grey, CMYK) for the decoder's paths. */
 #include "engagement.h"
 #include "test.h"
 
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <jpeglib.h>
 
 /* ---- a minimal PNG writer (grayscale, stored deflate blocks) --------------------------- */
 
@@ -428,6 +431,114 @@ static void test_corrupt_real_jpeg(void)
     free(jpg);
 }
 
+/* ---- JPEG colour spaces and damaged scans ------------------------------------------------ */
+
+/* Decodes a JPEG to 8-bit samples in out_space (JCS_GRAYSCALE or JCS_RGB); returns malloc'd
+ * pixels. Only for well-formed test inputs (libjpeg's default error handler exits). */
+static uint8_t *jpeg_pixels(const uint8_t *jpg, size_t len, J_COLOR_SPACE out_space, int *w, int *h)
+{
+    struct jpeg_decompress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_decompress(&c);
+    jpeg_mem_src(&c, jpg, (unsigned long)len);
+    jpeg_read_header(&c, TRUE);
+    c.out_color_space = out_space;
+    jpeg_start_decompress(&c);
+    *w = (int)c.output_width;
+    *h = (int)c.output_height;
+    const size_t stride = (size_t)c.output_width * (size_t)c.output_components;
+    uint8_t *px = malloc(stride * c.output_height);
+    while (c.output_scanline < c.output_height) {
+        JSAMPROW row = px + stride * c.output_scanline;
+        jpeg_read_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_decompress(&c);
+    jpeg_destroy_decompress(&c);
+    return px;
+}
+
+static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE space, size_t *len)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    jpeg_mem_dest(&c, &buf, &n);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = comps;
+    c.in_color_space = space;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * (size_t)w * (size_t)comps);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    *len = n;
+    return buf;
+}
+
+static void test_jpeg_color_spaces(void)
+{
+    eng_analyzer_t *a = shared_analyzer();
+    ASSERT_NOT_NULL(a);
+    size_t len = 0;
+    uint8_t *jpg = read_photo("genki_file1231.jpg", &len);
+    if (!jpg) {
+        printf("     (skipped: no photos in ../shared/data/faces)\n");
+        return;
+    }
+    int w = 0, h = 0;
+    eng_result_t r;
+    /* A greyscale JPEG of the same face: still one face. */
+    uint8_t *grey = jpeg_pixels(jpg, len, JCS_GRAYSCALE, &w, &h);
+    size_t glen = 0;
+    uint8_t *gjpg = jpeg_encode(grey, w, h, 1, JCS_GRAYSCALE, &glen);
+    ASSERT_EQ(eng_analyze(a, gjpg, glen, &r), 0);
+    ASSERT_EQ(r.width, w);
+    ASSERT_EQ(r.height, h);
+    ASSERT_EQ(r.faces, 1);
+    /* A CMYK JPEG (no webcam sends one, but it is a valid JPEG): decoded, not refused. */
+    uint8_t *rgb = jpeg_pixels(jpg, len, JCS_RGB, &w, &h);
+    uint8_t *cmyk = malloc((size_t)w * (size_t)h * 4);
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
+        cmyk[4 * i] = (uint8_t)(255 - rgb[3 * i]);
+        cmyk[4 * i + 1] = (uint8_t)(255 - rgb[3 * i + 1]);
+        cmyk[4 * i + 2] = (uint8_t)(255 - rgb[3 * i + 2]);
+        cmyk[4 * i + 3] = 0;
+    }
+    size_t clen = 0;
+    uint8_t *cjpg = jpeg_encode(cmyk, w, h, 4, JCS_CMYK, &clen);
+    ASSERT_EQ(eng_analyze(a, cjpg, clen, &r), 0);
+    ASSERT_EQ(r.width, w);
+    ASSERT_EQ(r.height, h);
+    /* A scan cut short but closed with an end-of-image marker passes the whole-file check;
+     * libjpeg would fill the rest with grey and carry on. Refused as undecodable instead. */
+    uint8_t *cut = malloc(len);
+    const size_t keep = len * 6 / 10;
+    memcpy(cut, jpg, keep);
+    cut[keep] = 0xFF;
+    cut[keep + 1] = 0xD9;
+    ASSERT_EQ(eng_analyze(a, cut, keep + 2, &r), ENG_E_DECODE);
+    ASSERT_EQ(r.faces, 0);
+    /* The intact file still decodes afterwards (the decoder recovered its state). */
+    ASSERT_EQ(eng_analyze(a, jpg, len, &r), 0);
+    ASSERT_EQ(r.faces, 1);
+    free(cut);
+    free(cjpg);
+    free(cmyk);
+    free(rgb);
+    free(gjpg);
+    free(grey);
+    free(jpg);
+}
+
 static void test_cleanup(void)
 {
     eng_analyzer_free(shared_analyzer());
@@ -445,6 +556,7 @@ static const test_case_t tests[] = {
     {"random_bytes", test_random_bytes},
     {"too_many_bytes", test_too_many_bytes},
     {"corrupt_real_jpeg", test_corrupt_real_jpeg},
+    {"jpeg_color_spaces", test_jpeg_color_spaces},
     {"cleanup", test_cleanup},
 };
 
