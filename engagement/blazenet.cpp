@@ -795,8 +795,11 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
             if (x.layout != Value::NHWC || x.zeros || shape.dtype != T_INT64)
                 fail("node '" + n.name + "': unsupported Reshape");
             int64_t prod = 1;
-            for (int64_t d : shape.i)
+            for (int64_t d : shape.i) {
+                if (d < 1 || d > (1 << 24) || prod > ((int64_t)1 << 32))
+                    fail("node '" + n.name + "': unsupported Reshape shape");
                 prod *= d;
+            }
             if (prod != (int64_t)x.h * x.w * x.c)
                 fail("node '" + n.name + "': Reshape changes the element count");
             alias(n, v, Value::FLAT);
@@ -1060,6 +1063,11 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
             }
         take(values[(size_t)steps[k].out].storage);
     }
+    size_t total = 0;
+    for (size_t c : cap)
+        total += c;
+    if (total > ((size_t)64 << 20)) // floats: 256 MB; BlazeFace-256 needs about 2 MB
+        fail("the graph's activations are too large");
     buffers.resize(cap.size());
     for (size_t b = 0; b < cap.size(); b++)
         buffers[b].assign(cap[b], 0.f);
