@@ -3,8 +3,10 @@
 // running the same ONNX files: on random inputs and on real photos letterboxed as the
 // analyzer does, every output must agree to float rounding. Also: a truncated or corrupted
 // model file is refused with an exception (never a crash or an out-of-bounds read, which the
-// sanitizer build would report). C++ because it drives the C++ island's internal class and
+// sanitizer build would report). And the island's integer-factor area resize must give
+// exactly cv::resize's pixels. C++ because it drives the C++ island's internal classes and
 // cv::dnn; the summary line matches the C tests'.
+#include "area_resize.h"
 #include "blazenet.h"
 
 #include <opencv2/core.hpp>
@@ -191,6 +193,48 @@ void test_corrupt_models_refused()
     CHECK(threw);
 }
 
+void test_area_resize_matches_cv_resize()
+{
+    std::ifstream labels(faces_dir() + "/labels.csv");
+    std::string line;
+    std::getline(labels, line);
+    int frames = 0;
+    std::vector<uint16_t> scratch;
+    while (std::getline(labels, line)) {
+        cv::Mat img = cv::imread(faces_dir() + "/" + line.substr(0, line.find(',')), cv::IMREAD_COLOR);
+        if (img.empty())
+            continue;
+        // As a webcam frame: the photo fitted into 640x480 with black borders.
+        const double s = std::min(640.0 / img.cols, 480.0 / img.rows);
+        cv::Mat scaled, frame(480, 640, CV_8UC3, cv::Scalar::all(0));
+        cv::resize(img, scaled, cv::Size(), s, s, s < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+        scaled.copyTo(frame(cv::Rect((640 - scaled.cols) / 2, (480 - scaled.rows) / 2, scaled.cols, scaled.rows)));
+        for (int k : {4, 5, 8, 16}) {
+            cv::Mat ref, mine;
+            cv::resize(frame, ref, cv::Size(640 / k, 480 / k), 0, 0, cv::INTER_AREA);
+            CHECK(eng_img::area_downscale_int(frame, k, mine, scratch));
+            CHECK(mine.size() == ref.size());
+            if (cv::norm(ref, mine, cv::NORM_INF) != 0)
+                throw Failure("factor " + std::to_string(k) + " differs from cv::resize");
+        }
+        // The photo itself, cropped to a multiple of 3.
+        cv::Mat crop = img(cv::Rect(0, 0, img.cols / 3 * 3, img.rows / 3 * 3)), ref, mine;
+        cv::resize(crop, ref, cv::Size(crop.cols / 3, crop.rows / 3), 0, 0, cv::INTER_AREA);
+        CHECK(eng_img::area_downscale_int(crop, 3, mine, scratch));
+        CHECK(cv::norm(ref, mine, cv::NORM_INF) == 0);
+        frames++;
+    }
+    CHECK(frames >= 100);
+    std::printf("  %d photos: identical to cv::resize at factors 3, 4, 5, 8 and 16\n", frames);
+    // Refused: a factor that does not divide the sides, 2 (cv::resize rounds it differently),
+    // a factor over 16, another type.
+    cv::Mat img(480, 640, CV_8UC3, cv::Scalar::all(7)), out;
+    CHECK(!eng_img::area_downscale_int(img, 7, out, scratch));
+    CHECK(!eng_img::area_downscale_int(img, 2, out, scratch));
+    CHECK(!eng_img::area_downscale_int(img, 32, out, scratch));
+    CHECK(!eng_img::area_downscale_int(cv::Mat(480, 640, CV_8UC1), 2, out, scratch));
+}
+
 } // namespace
 
 int main()
@@ -204,7 +248,8 @@ int main()
         const char *name;
         void (*fn)();
     } tests[] = {{"models_match_cv_dnn", test_models_match_cv_dnn},
-                 {"corrupt_models_refused", test_corrupt_models_refused}};
+                 {"corrupt_models_refused", test_corrupt_models_refused},
+                 {"area_resize_matches_cv_resize", test_area_resize_matches_cv_resize}};
     int passed = 0, failed = 0;
     for (auto &t : tests) {
         try {
