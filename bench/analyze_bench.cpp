@@ -4,7 +4,8 @@
 // webcam client would send it; then one analyzer on one thread (pinned by the caller)
 // analyzes every frame ROUNDS times through the C API (engagement.h), decoding included.
 // Prints one line: bench=analyze frames_per_s_per_core=... p50/p99 for frames with a face
-// and without. C++ only for OpenCV's resize/encode of the inputs; the analysis is the
+// and without, frames per second of the thread's own CPU time, and the share of the
+// machine's CPU ticks the hypervisor stole during the run. C++ only for OpenCV's resize/encode of the inputs; the analysis is the
 // broker's own entry point.
 #include "engagement.h"
 
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -66,6 +68,29 @@ std::vector<Frame> load(const std::string &dir)
     return out;
 }
 
+// The machine's "cpu" line of /proc/stat: all ticks and the stolen ones (time the
+// hypervisor gave to someone else), to tell a slow run on a busy host from a slow analyzer.
+bool cpu_ticks(unsigned long long &total, unsigned long long &steal)
+{
+    std::ifstream f("/proc/stat");
+    std::string name;
+    unsigned long long v[8] = {0};
+    if (!(f >> name) || name != "cpu")
+        return false;
+    total = 0;
+    for (int i = 0; i < 8 && (f >> v[i]); i++)
+        total += v[i];
+    steal = v[7];
+    return true;
+}
+
+double thread_cpu_s()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -101,6 +126,9 @@ int main(int argc, char **argv)
 
     std::vector<double> with_face, without, all;
     size_t bytes = 0;
+    unsigned long long tot0 = 0, st0 = 0, tot1 = 0, st1 = 0;
+    const bool ticks = cpu_ticks(tot0, st0);
+    const double cpu0 = thread_cpu_s();
     auto t0 = std::chrono::steady_clock::now();
     for (int k = 0; k < rounds; k++) {
         for (const Frame &f : frames) {
@@ -121,15 +149,19 @@ int main(int argc, char **argv)
     }
     double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu_secs = thread_cpu_s() - cpu0;
+    const bool ticks1 = ticks && cpu_ticks(tot1, st1) && tot1 > tot0;
     eng_analyzer_free(a);
     std::printf("bench=analyze frames=%zu photos=%zu rounds=%d size=640x480 mean_jpeg_kb=%.1f "
                 "frames_per_s_per_core=%.1f face_frames=%zu face_p50_ms=%.2f face_p99_ms=%.2f "
                 "noface_frames=%zu noface_p50_ms=%.2f noface_p99_ms=%.2f all_p50_ms=%.2f "
-                "all_p99_ms=%.2f all_max_ms=%.2f\n",
+                "all_p99_ms=%.2f all_max_ms=%.2f frames_per_cpu_s=%.1f steal_pct=%.1f\n",
                 all.size(), frames.size(), rounds,
                 all.empty() ? 0.0 : static_cast<double>(bytes) / all.size() / 1024.0,
                 static_cast<double>(all.size()) / secs, with_face.size(), pct(with_face, 0.5),
                 pct(with_face, 0.99), without.size(), pct(without, 0.5), pct(without, 0.99),
-                pct(all, 0.5), pct(all, 0.99), pct(all, 1.0));
+                pct(all, 0.5), pct(all, 0.99), pct(all, 1.0),
+                cpu_secs > 0 ? static_cast<double>(all.size()) / cpu_secs : 0.0,
+                ticks1 ? 100.0 * static_cast<double>(st1 - st0) / static_cast<double>(tot1 - tot0) : -1.0);
     return 0;
 }
