@@ -12,7 +12,8 @@
 //      frame and its mirror, for heads turned far away, kept only where BlazeFace sees at least
 //      a weak face. These passes cost time only on frames without an obvious face.
 //   3. dlib's HOG detector re-detects on a crop around the main (largest) face, searching
-//      only the positions and sizes where BlazeFace's box and keypoints put it. A HOG box
+//      only the positions and sizes where BlazeFace's box and keypoints put it (and not at
+//      all when the keypoints show a clearly frontal head: the box is then predicted). A HOG box
 //      feeds the landmarks. A face HOG rejects is still counted, but when its BlazeFace
 //      keypoints show a turned head it is "not looking": landmarks fitted to a profile are
 //      unreliable and tend to look frontal.
@@ -439,8 +440,30 @@ const float HOG_CROP_HALF = 0.8f;
 const unsigned long HOG_LEVELS = 3;
 const float HOG_CENTER_RAISE = 0.04f;
 
+// Yaw from BlazeFace's keypoints: where the nose sits between the two ear tragions, as a
+// sine. 0 is frontal; +-1 means the nose has reached one ear (a full profile).
+double keypoint_yaw(const Det &d)
+{
+    const float re = d.kp[4].x, le = d.kp[5].x, nose = d.kp[2].x;
+    const float half = (le - re) / 2;
+    if (std::fabs(half) < 1e-3f)
+        return 90.0;
+    double s = (nose - (re + le) / 2) / std::fabs(half);
+    s = std::max(-1.0, std::min(1.0, s));
+    return std::asin(s) * 180.0 / CV_PI;
+}
+
 // Re-detects with HOG on a crop around a BlazeFace face (see above). Sets d.hog and
 // d.hog_rect (in work-image pixels).
+//
+// When the keypoints say the head is clearly frontal (|keypoint yaw| < HOG_SKIP_YAW, half
+// the default looking limit) HOG's frontal detectors accept it anyway, so the search is
+// skipped and the box HOG would report is taken from the same measured relation: width 1.0 x
+// the BlazeFace box, centred as above. On the labeled photos this changes no face count and
+// no looking answer (21 of 130 faces take this path; one eye-aspect ratio moves across the
+// closed threshold); on a frontal webcam stream it saves the ~2 ms search on most frames.
+const double HOG_SKIP_YAW = 15.0;
+
 void hog_refine(eng_analyzer &A, const cv::Mat &gray, Det &d)
 {
     const float P = d.box.width;
@@ -449,6 +472,12 @@ void hog_refine(eng_analyzer &A, const cv::Mat &gray, Det &d)
     cv::Point2f C(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2);
     if (d.has_kp)
         C = ((d.kp[0] + d.kp[1]) * 0.5f + d.kp[3]) * 0.5f - cv::Point2f(0, HOG_CENTER_RAISE * P);
+    if (d.has_kp && std::fabs(keypoint_yaw(d)) < HOG_SKIP_YAW) {
+        d.hog = true;
+        d.hog_rect = dlib::rectangle(std::lround(C.x - P / 2), std::lround(C.y - P / 2), std::lround(C.x + P / 2),
+                                     std::lround(C.y + P / 2));
+        return;
+    }
     const float H = HOG_CROP_HALF * P;
     const cv::Rect ri = cv::Rect(cv::Rect2f(C.x - H, C.y - H, 2 * H, 2 * H)) & cv::Rect(0, 0, gray.cols, gray.rows);
     if (ri.width < 8 || ri.height < 8)
@@ -474,19 +503,6 @@ void hog_refine(eng_analyzer &A, const cv::Mat &gray, Det &d)
                                          (long)std::lround(hr.y + hr.height));
         }
     }
-}
-
-// Yaw from BlazeFace's keypoints: where the nose sits between the two ear tragions, as a
-// sine. 0 is frontal; +-1 means the nose has reached one ear (a full profile).
-double keypoint_yaw(const Det &d)
-{
-    const float re = d.kp[4].x, le = d.kp[5].x, nose = d.kp[2].x;
-    const float half = (le - re) / 2;
-    if (std::fabs(half) < 1e-3f)
-        return 90.0;
-    double s = (nose - (re + le) / 2) / std::fabs(half);
-    s = std::max(-1.0, std::min(1.0, s));
-    return std::asin(s) * 180.0 / CV_PI;
 }
 
 // Head pose from 6 landmarks with a generic face model in camera axes (x right, y down, z
