@@ -264,59 +264,59 @@ struct Io {
     std::vector<int64_t> dims;
 };
 
+// The first length-delimited field number `field` of msg, if any.
+bool find_sub(Pb msg, uint32_t field, Pb &out)
+{
+    while (msg.more()) {
+        int wt;
+        if (msg.key(wt) == field && wt == 2) {
+            out = msg.sub();
+            return true;
+        }
+        msg.skip(wt);
+    }
+    return false;
+}
+
+// ValueInfoProto: name, and the dims of type.tensor_type.shape (-1 for a symbolic one).
 Io read_value_info(Pb pb)
 {
     Io v;
+    Pb type{nullptr, nullptr}, tensor{nullptr, nullptr}, shape{nullptr, nullptr};
     while (pb.more()) {
         int wt;
         const uint32_t f = pb.key(wt);
         if (f == 1) {
             want(wt, 2);
             v.name = pb.str();
-        } else if (f == 2) { // TypeProto
+        } else if (f == 2) {
             want(wt, 2);
-            Pb ty = pb.sub();
-            while (ty.more()) {
-                int twt;
-                if (ty.key(twt) != 1) { // tensor_type
-                    ty.skip(twt);
-                    continue;
-                }
-                want(twt, 2);
-                Pb tt = ty.sub();
-                while (tt.more()) {
-                    int ttw;
-                    if (tt.key(ttw) != 2) { // shape
-                        tt.skip(ttw);
-                        continue;
-                    }
-                    want(ttw, 2);
-                    Pb sh = tt.sub();
-                    while (sh.more()) {
-                        int sw;
-                        if (sh.key(sw) != 1) {
-                            sh.skip(sw);
-                            continue;
-                        }
-                        want(sw, 2);
-                        Pb dim = sh.sub();
-                        int64_t value = -1; // symbolic dimension
-                        while (dim.more()) {
-                            int dw;
-                            if (dim.key(dw) == 1) {
-                                want(dw, 0);
-                                value = (int64_t)dim.varint();
-                            } else {
-                                dim.skip(dw);
-                            }
-                        }
-                        v.dims.push_back(value);
-                    }
-                }
-            }
+            type = pb.sub();
         } else {
             pb.skip(wt);
         }
+    }
+    if (!type.p || !find_sub(type, 1, tensor) || !find_sub(tensor, 2, shape))
+        return v;
+    while (shape.more()) {
+        int wt;
+        if (shape.key(wt) != 1) {
+            shape.skip(wt);
+            continue;
+        }
+        want(wt, 2);
+        Pb dim = shape.sub();
+        int64_t value = -1;
+        while (dim.more()) {
+            int dw;
+            if (dim.key(dw) == 1) {
+                want(dw, 0);
+                value = (int64_t)dim.varint();
+            } else {
+                dim.skip(dw);
+            }
+        }
+        v.dims.push_back(value);
     }
     return v;
 }
@@ -329,45 +329,65 @@ int round8(int c)
 // ---- kernels: NHWC, channel stride a multiple of 8 except the graph input ----
 
 #ifdef __AVX2__
-// PX pixels x NB blocks of 8 output channels, all accumulators in registers (PX * NB + NB + 1
-// of the 16), so enough independent FMA chains are in flight to hide the FMA latency.
+// The register tile shared by the 1x1 and stem convolutions: PX pixels x NB blocks of 8
+// output channels, all accumulators in registers (PX * NB + NB + 1 of the 16), so enough
+// independent FMA chains are in flight to hide the FMA latency. (GCC keeps such arrays on
+// the stack unless the loops are unrolled before its scalar replacement: hence the pragmas.)
 template <int NB, int PX>
-inline void pointwise_tile(const float *x, int cin, int in_stride, const float *w, int w_stride,
-                           const float *b, float *o, const float *res, int out_stride, bool relu)
-{
+struct Tile {
     __m256 acc[PX][NB];
-    #pragma GCC unroll 16
-    for (int j = 0; j < NB; j++) {
-        const __m256 bj = _mm256_loadu_ps(b + 8 * j);
+
+    explicit Tile(const float *b)
+    {
         #pragma GCC unroll 16
-        for (int q = 0; q < PX; q++)
-            acc[q][j] = bj;
+        for (int j = 0; j < NB; j++) {
+            const __m256 bj = _mm256_loadu_ps(b + 8 * j);
+            #pragma GCC unroll 16
+            for (int q = 0; q < PX; q++)
+                acc[q][j] = bj;
+        }
     }
-    for (int ci = 0; ci < cin; ci++, w += w_stride) {
+    // acc[q] += x[q * xstep] * w[0 .. 8 NB) for every pixel q.
+    inline void fma(const float *x, size_t xstep, const float *w)
+    {
         __m256 wv[NB];
         #pragma GCC unroll 16
         for (int j = 0; j < NB; j++)
             wv[j] = _mm256_loadu_ps(w + 8 * j);
         #pragma GCC unroll 16
         for (int q = 0; q < PX; q++) {
-            const __m256 v = _mm256_broadcast_ss(x + (size_t)q * in_stride + ci);
+            const __m256 v = _mm256_broadcast_ss(x + (size_t)q * xstep);
             #pragma GCC unroll 16
             for (int j = 0; j < NB; j++)
                 acc[q][j] = _mm256_fmadd_ps(v, wv[j], acc[q][j]);
         }
     }
-    const __m256 zero = _mm256_setzero_ps();
-    #pragma GCC unroll 16
-    for (int q = 0; q < PX; q++)
+    // Pixel q to o + q * stride, plus the residual res (same layout) when given, then Relu.
+    inline void store(float *o, const float *res, size_t stride, bool relu)
+    {
+        const __m256 zero = _mm256_setzero_ps();
         #pragma GCC unroll 16
-        for (int j = 0; j < NB; j++) {
-            __m256 a = acc[q][j];
-            if (res)
-                a = _mm256_add_ps(a, _mm256_loadu_ps(res + (size_t)q * out_stride + 8 * j));
-            if (relu)
-                a = _mm256_max_ps(a, zero);
-            _mm256_storeu_ps(o + (size_t)q * out_stride + 8 * j, a);
-        }
+        for (int q = 0; q < PX; q++)
+            #pragma GCC unroll 16
+            for (int j = 0; j < NB; j++) {
+                __m256 a = acc[q][j];
+                if (res)
+                    a = _mm256_add_ps(a, _mm256_loadu_ps(res + q * stride + 8 * j));
+                if (relu)
+                    a = _mm256_max_ps(a, zero);
+                _mm256_storeu_ps(o + q * stride + 8 * j, a);
+            }
+    }
+};
+
+template <int NB, int PX>
+inline void pointwise_tile(const float *x, int cin, int in_stride, const float *w, int w_stride,
+                           const float *b, float *o, const float *res, int out_stride, bool relu)
+{
+    Tile<NB, PX> t(b);
+    for (int ci = 0; ci < cin; ci++, w += w_stride)
+        t.fma(x + ci, (size_t)in_stride, w);
+    t.store(o, res, (size_t)out_stride, relu);
 }
 
 template <int NB>
@@ -511,39 +531,16 @@ inline void conv_full_tile(const float *in, int cin, int in_stride, const ConvGe
                            const float *b, int cout_p, float *o, int iy0, int ky0, int ky1, int ix0,
                            int kx0, int kx1, bool relu)
 {
-    __m256 acc[PX][NB];
-    #pragma GCC unroll 16
-    for (int j = 0; j < NB; j++) {
-        const __m256 bj = _mm256_loadu_ps(b + 8 * j);
-        #pragma GCC unroll 16
-        for (int q = 0; q < PX; q++)
-            acc[q][j] = bj;
-    }
+    Tile<NB, PX> t(b);
     const size_t xstep = (size_t)g.sw * in_stride;
     for (int ky = ky0; ky < ky1; ky++) {
         const float *x = in + ((size_t)(iy0 + ky) * g.w + (ix0 + kx0)) * in_stride;
         const float *wp = w + ((size_t)(ky * g.kw + kx0) * cin) * cout_p;
         const int n = (kx1 - kx0) * cin; // the row's taps are contiguous in both
-        for (int t = 0; t < n; t++, wp += cout_p) {
-            __m256 wv[NB];
-            #pragma GCC unroll 16
-            for (int j = 0; j < NB; j++)
-                wv[j] = _mm256_loadu_ps(wp + 8 * j);
-            #pragma GCC unroll 16
-            for (int q = 0; q < PX; q++) {
-                const __m256 v = _mm256_broadcast_ss(x + q * xstep + t);
-                #pragma GCC unroll 16
-                for (int j = 0; j < NB; j++)
-                    acc[q][j] = _mm256_fmadd_ps(v, wv[j], acc[q][j]);
-            }
-        }
+        for (int k = 0; k < n; k++, wp += cout_p)
+            t.fma(x + k, xstep, wp);
     }
-    const __m256 zero = _mm256_setzero_ps();
-    #pragma GCC unroll 16
-    for (int q = 0; q < PX; q++)
-        #pragma GCC unroll 16
-        for (int j = 0; j < NB; j++)
-            _mm256_storeu_ps(o + (size_t)q * cout_p + 8 * j, relu ? _mm256_max_ps(acc[q][j], zero) : acc[q][j]);
+    t.store(o, nullptr, (size_t)cout_p, relu);
 }
 
 template <int NB>

@@ -170,6 +170,15 @@ static uint8_t *read_photo(const char *name, size_t *len)
     return test_read_photo(name, len);
 }
 
+/* The real face photo the JPEG tests use, or NULL (and a note) without the photo folder. */
+static uint8_t *face_photo_or_skip(size_t *len)
+{
+    uint8_t *jpg = read_photo("genki_file1231.jpg", len);
+    if (!jpg)
+        printf("     (skipped: no photos in ../shared/data/faces)\n");
+    return jpg;
+}
+
 static int is_known_code(int rc)
 {
     return rc == 0 || rc == ENG_E_FORMAT || rc == ENG_E_DECODE || rc == ENG_E_EMPTY ||
@@ -405,11 +414,9 @@ static void test_corrupt_real_jpeg(void)
     eng_analyzer_t *a = shared_analyzer();
     ASSERT_NOT_NULL(a);
     size_t len = 0;
-    uint8_t *jpg = read_photo("genki_file1231.jpg", &len);
-    if (!jpg) {
-        printf("     (skipped: no photos in ../shared/data/faces)\n");
+    uint8_t *jpg = face_photo_or_skip(&len);
+    if (!jpg)
         return;
-    }
     eng_result_t r;
     ASSERT_EQ(eng_analyze(a, jpg, len, &r), 0);
     ASSERT_EQ(r.faces, 1);
@@ -489,11 +496,9 @@ static void test_jpeg_color_spaces(void)
     eng_analyzer_t *a = shared_analyzer();
     ASSERT_NOT_NULL(a);
     size_t len = 0;
-    uint8_t *jpg = read_photo("genki_file1231.jpg", &len);
-    if (!jpg) {
-        printf("     (skipped: no photos in ../shared/data/faces)\n");
+    uint8_t *jpg = face_photo_or_skip(&len);
+    if (!jpg)
         return;
-    }
     int w = 0, h = 0;
     eng_result_t r;
     /* A greyscale JPEG of the same face: still one face. */
