@@ -472,10 +472,12 @@ void hog_refine(eng_analyzer &A, const cv::Mat &gray, Det &d)
     cv::Point2f C(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2);
     if (d.has_kp)
         C = ((d.kp[0] + d.kp[1]) * 0.5f + d.kp[3]) * 0.5f - cv::Point2f(0, HOG_CENTER_RAISE * P);
-    if (d.has_kp && std::fabs(keypoint_yaw(d)) < HOG_SKIP_YAW) {
+    const cv::Rect2f predicted(C.x - P / 2, C.y - P / 2, P, P);
+    if (d.has_kp && std::fabs(keypoint_yaw(d)) < HOG_SKIP_YAW &&
+        (predicted & cv::Rect2f(0, 0, (float)gray.cols, (float)gray.rows)) == predicted) {
         d.hog = true;
-        d.hog_rect = dlib::rectangle(std::lround(C.x - P / 2), std::lround(C.y - P / 2), std::lround(C.x + P / 2),
-                                     std::lround(C.y + P / 2));
+        d.hog_rect = dlib::rectangle(std::lround(predicted.x), std::lround(predicted.y),
+                                     std::lround(predicted.x + P), std::lround(predicted.y + P));
         return;
     }
     const float H = HOG_CROP_HALF * P;
@@ -483,6 +485,8 @@ void hog_refine(eng_analyzer &A, const cv::Mat &gray, Det &d)
     if (ri.width < 8 || ri.height < 8)
         return;
     const double scale = HOG_FACE_PX / P;
+    if (ri.width * scale < 80 || ri.height * scale < 80)
+        return; // smaller than dlib's 80 px window once scaled: nothing to find
     cv::Mat crop;
     cv::resize(gray(ri), crop, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
     dlib::cv_image<unsigned char> dimg(crop);
@@ -579,9 +583,11 @@ std::vector<Det> profile_detect(eng_analyzer &A, const cv::Mat &img, const cv::M
     // reach twice that), or containing the weak face's centre. The cascade scans only those
     // sizes: the small ones it skips are most of its work on a whole frame (14 -> 8 ms per
     // frame that needs it, the same hits on the labeled photos).
-    float wmin = 1e9f, wmax = 0;
+    const float side = (float)std::max(gray.cols, gray.rows);
+    float wmin = side, wmax = 0;
     for (const Det &w : weak) {
-        const float ws = std::max(w.box.width, w.box.height);
+        // Regressed sizes, clamped to the frame before they become window sizes.
+        const float ws = std::min(side, std::max(0.f, std::max(w.box.width, w.box.height)));
         wmin = std::min(wmin, ws);
         wmax = std::max(wmax, ws);
     }
@@ -639,10 +645,23 @@ void jpeg_on_message(j_common_ptr c, int level)
         std::longjmp(reinterpret_cast<JpegErr *>(c->err)->jmp, 1);
 }
 
+// A progressive JPEG may hold any number of scans, each a pass over the whole image: a
+// hostile 1 MB file can make the decoder work for seconds. Encoders write about 10 (libjpeg's
+// default progression) and never near this limit.
+const int JPEG_MAX_SCANS = 100;
+
+void jpeg_on_progress(j_common_ptr c)
+{
+    if (c->is_decompressor && reinterpret_cast<j_decompress_ptr>(c)->input_scan_number > JPEG_MAX_SCANS)
+        std::longjmp(reinterpret_cast<JpegErr *>(c->err)->jmp, 1);
+}
+
 int decode_jpeg(const uint8_t *bytes, size_t len, uint32_t w, uint32_t h, uint8_t *bgr)
 {
     jpeg_decompress_struct c;
     JpegErr err;
+    jpeg_progress_mgr progress;
+    progress.progress_monitor = jpeg_on_progress;
     c.err = jpeg_std_error(&err.mgr);
     err.mgr.error_exit = jpeg_on_error;
     err.mgr.emit_message = jpeg_on_message;
@@ -651,6 +670,7 @@ int decode_jpeg(const uint8_t *bytes, size_t len, uint32_t w, uint32_t h, uint8_
         return -1;
     }
     jpeg_create_decompress(&c);
+    c.progress = &progress;
     jpeg_mem_src(&c, bytes, (unsigned long)len);
     if (jpeg_read_header(&c, TRUE) != JPEG_HEADER_OK || c.image_width != w || c.image_height != h) {
         jpeg_destroy_decompress(&c);

@@ -13,7 +13,8 @@
 
 namespace eng_img {
 
-// dst = src reduced k times in both directions (k in 3..16; src's sides multiples of k).
+// dst = src reduced k times in both directions (k in 3..16; src's sides multiples of k; dst
+// must not be src, which dst.create() would release).
 // Returns false, leaving dst alone, when those conditions do not hold. Not k = 2: OpenCV's
 // vectorized 2x path rounds (sum + 2) / 4 in integers, halves up, so it is left to cv::resize.
 inline bool area_downscale_int(const cv::Mat &src, int k, cv::Mat &dst, std::vector<uint16_t> &rowsum)

@@ -14,8 +14,9 @@
 #include <stdexcept>
 #include <vector>
 
-#ifdef __AVX2__
+#if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#define BLAZENET_AVX2 1
 #endif
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -127,7 +128,8 @@ void read_floats(Pb &pb, int wt, std::vector<float> &out)
         fail("bad float list");
     const size_t o = out.size();
     out.resize(o + n / 4);
-    std::memcpy(out.data() + o, s.p, n);
+    if (n)
+        std::memcpy(out.data() + o, s.p, n);
 }
 
 const int T_FLOAT = 1, T_INT64 = 7;
@@ -177,7 +179,8 @@ Tensor read_tensor(Pb pb)
             if (raw.size() != n * 4)
                 fail("tensor " + t.name + ": size mismatch");
             t.f.resize(n);
-            std::memcpy(t.f.data(), raw.data(), raw.size());
+            if (n)
+                std::memcpy(t.f.data(), raw.data(), raw.size());
         }
         if (t.f.size() != n)
             fail("tensor " + t.name + ": size mismatch");
@@ -186,7 +189,8 @@ Tensor read_tensor(Pb pb)
             if (raw.size() != n * 8)
                 fail("tensor " + t.name + ": size mismatch");
             t.i.resize(n);
-            std::memcpy(t.i.data(), raw.data(), raw.size());
+            if (n)
+                std::memcpy(t.i.data(), raw.data(), raw.size());
         }
         if (t.i.size() != n)
             fail("tensor " + t.name + ": size mismatch");
@@ -328,7 +332,7 @@ int round8(int c)
 
 // ---- kernels: NHWC, channel stride a multiple of 8 except the graph input ----
 
-#ifdef __AVX2__
+#ifdef BLAZENET_AVX2
 // The register tile shared by the 1x1 and stem convolutions: PX pixels x NB blocks of 8
 // output channels, all accumulators in registers (PX * NB + NB + 1 of the 16), so enough
 // independent FMA chains are in flight to hide the FMA latency. (GCC keeps such arrays on
@@ -412,7 +416,7 @@ void pointwise_chunk(const float *in, int npix, int cin, int in_stride, const fl
 void pointwise(const float *in, int npix, int cin, int in_stride, const float *w, const float *b,
                int cout_p, float *out, const float *res, bool relu)
 {
-#ifdef __AVX2__
+#ifdef BLAZENET_AVX2
     for (int co = 0; co < cout_p; co += 32) {
         const int nb = std::min(4, (cout_p - co) / 8);
         switch (nb) {
@@ -455,13 +459,14 @@ void depthwise_row(const float *in, int cp, const ConvGeom &g, const float *w, c
         const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
         // Output columns whose taps are all inside the row: [ox_lo, ox_hi).
         const int ox_lo = std::min(g.ow, (g.pl + g.sw - 1) / g.sw);
-        const int ox_hi = std::max(ox_lo, std::min(g.ow, (g.w - g.kw + g.pl) / g.sw + 1));
+        const int last = g.w - g.kw + g.pl; // the last column whose taps fit, times the stride
+        const int ox_hi = last < 0 ? ox_lo : std::max(ox_lo, std::min(g.ow, last / g.sw + 1));
         for (int c = 0; c < cp; c += 8) {
             auto edge = [&](int ox) {
                 const int ix0 = ox * g.sw - g.pl;
                 const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
                 float *o = out_row + (size_t)ox * cp + c;
-#ifdef __AVX2__
+#ifdef BLAZENET_AVX2
                 __m256 acc = _mm256_loadu_ps(b + c);
                 for (int ky = ky0; ky < ky1; ky++)
                     for (int kx = kx0; kx < kx1; kx++)
@@ -482,7 +487,7 @@ void depthwise_row(const float *in, int cp, const ConvGeom &g, const float *w, c
             };
             for (int ox = 0; ox < ox_lo; ox++)
                 edge(ox);
-#ifdef __AVX2__
+#ifdef BLAZENET_AVX2
             if (g.kh == 3 && g.kw == 3 && ky0 == 0 && ky1 == 3) {
                 __m256 wv[9];
                 for (int k = 0; k < 9; k++)
@@ -523,7 +528,7 @@ void depthwise(const float *in, int cp, const ConvGeom &g, const float *w, const
         depthwise_row(in, cp, g, w, b, oy, out + (size_t)oy * g.ow * cp, relu);
 }
 
-#ifdef __AVX2__
+#ifdef BLAZENET_AVX2
 // The stem's full convolution for one block of NB x 8 output channels, PX horizontally
 // adjacent output pixels at a time (their taps are all inside the row).
 template <int NB, int PX>
@@ -575,7 +580,7 @@ void conv_full_chunk(const float *in, int cin, int in_stride, const ConvGeom &g,
 void conv_full(const float *in, int cin, int in_stride, const ConvGeom &g, const float *w,
                const float *b, int cout_p, float *out, bool relu)
 {
-#ifdef __AVX2__
+#ifdef BLAZENET_AVX2
     if (in_stride == cin) {
         for (int co = 0; co < cout_p; co += 32) {
             switch (std::min(4, (cout_p - co) / 8)) {
@@ -619,7 +624,7 @@ void conv_full(const float *in, int cin, int in_stride, const ConvGeom &g, const
 void add(const float *a, const float *b, size_t n, float *out, bool relu)
 {
     size_t i = 0;
-#ifdef __AVX2__
+#ifdef BLAZENET_AVX2
     const __m256 zero = _mm256_setzero_ps();
     for (; i + 8 <= n; i += 8) {
         __m256 s = _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
@@ -814,7 +819,10 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
                     fail("node '" + n.name + "': bad bias");
                 bias = B.f;
             }
-            const int64_t group = n.ints("group", {1})[0];
+            const std::vector<int64_t> groups = n.ints("group", {1});
+            if (groups.size() != 1)
+                fail("node '" + n.name + "': bad group attribute");
+            const int64_t group = groups[0];
             const std::vector<int64_t> strides = n.ints("strides", {1, 1});
             const std::vector<int64_t> pads = n.ints("pads", {0, 0, 0, 0});
             const std::vector<int64_t> dil = n.ints("dilations", {1, 1});
@@ -852,6 +860,9 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
                     for (int i = 0; i < x.c; i++)
                         s.w[(size_t)i * cop + o] = W.f[(size_t)o * cig + i];
             } else if (group == x.c && cig == 1 && co == x.c) {
+                // The kernel works on 8-channel blocks: the input's stride must be padded.
+                if (x.cp % 8 != 0)
+                    fail("node '" + n.name + "': depthwise convolution of an unpadded tensor");
                 s.op = Op::Depthwise;
                 s.w.assign((size_t)kh * kw * cop, 0.f);
                 for (int c = 0; c < co; c++)
@@ -961,20 +972,23 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
     }
 
     // Fuse depthwise -> 1x1 (-> Add) into Blocks when nothing else reads the intermediates.
+    // Readers are counted per storage: a Transpose or Reshape reads through another value id
+    // on the same storage.
     std::map<int, int> readers;
+    auto storage_of = [&](int v) { return values[(size_t)v].storage; };
     for (const Step &st : steps)
         for (int v : {st.in0, st.in1})
             if (v >= 0)
-                readers[v]++;
+                readers[storage_of(v)]++;
     for (const std::string &o : outs)
         if (ids.count(o))
-            readers[ids[o]]++;
+            readers[storage_of(ids[o])]++;
     std::vector<Step> fused;
     size_t max_row = 0;
     for (size_t k = 0; k < steps.size(); k++) {
         Step &d = steps[k];
         if (d.op == Op::Depthwise && !d.relu && k + 1 < steps.size() && steps[k + 1].op == Op::Pointwise &&
-            steps[k + 1].in0 == d.out && readers[d.out] == 1) {
+            steps[k + 1].in0 == d.out && readers[storage_of(d.out)] == 1) {
             Step &pw = steps[k + 1];
             Step blk;
             blk.op = Op::Block;
@@ -988,7 +1002,7 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
             blk.out = pw.out;
             blk.relu = pw.relu;
             k++;
-            if (!blk.relu && k + 1 < steps.size() && steps[k + 1].op == Op::Add && readers[pw.out] == 1 &&
+            if (!blk.relu && k + 1 < steps.size() && steps[k + 1].op == Op::Add && readers[storage_of(pw.out)] == 1 &&
                 (steps[k + 1].in0 == pw.out || steps[k + 1].in1 == pw.out)) {
                 const Step &ad = steps[k + 1];
                 blk.in1 = ad.in0 == pw.out ? ad.in1 : ad.in0;
@@ -1060,6 +1074,14 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
             }
         take(values[(size_t)steps[k].out].storage);
     }
+    // Every storage a step or an output reads must have been given a buffer.
+    for (const Step &st : steps)
+        for (int v : {st.in0, st.in1, st.out})
+            if (v >= 0 && (values[(size_t)v].storage < 0 || storage_buffer[(size_t)values[(size_t)v].storage] < 0))
+                fail("internal: a tensor without a buffer");
+    for (const Out &o : outputs)
+        if (storage_buffer[(size_t)values[(size_t)o.value].storage] < 0)
+            fail("internal: an output without a buffer");
     size_t total = 0;
     for (size_t c : cap)
         total += c;

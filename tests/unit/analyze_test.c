@@ -465,7 +465,10 @@ static uint8_t *jpeg_pixels(const uint8_t *jpg, size_t len, J_COLOR_SPACE out_sp
     return px;
 }
 
-static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE space, size_t *len)
+/* scans: 0 baseline; 1 libjpeg's standard progression (10 scans); 2 a progression of one
+ * coefficient per scan per component (190 scans), as a hostile sender could write. */
+static uint8_t *jpeg_encode_scans(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE space, int scans,
+                                  size_t *len)
 {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
@@ -480,6 +483,26 @@ static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int comps, J_COLOR_
     c.in_color_space = space;
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, 90, TRUE);
+    static jpeg_scan_info many[1 + 63 * 3];
+    if (scans == 1)
+        jpeg_simple_progression(&c);
+    if (scans == 2) {
+        int ns = 0;
+        many[ns].comps_in_scan = c.num_components;
+        for (int ci = 0; ci < c.num_components; ci++)
+            many[ns].component_index[ci] = ci;
+        many[ns].Ss = many[ns].Se = many[ns].Ah = many[ns].Al = 0;
+        ns++;
+        for (int ci = 0; ci < c.num_components; ci++)
+            for (int k = 1; k < 64; k++, ns++) {
+                many[ns].comps_in_scan = 1;
+                many[ns].component_index[0] = ci;
+                many[ns].Ss = many[ns].Se = k;
+                many[ns].Ah = many[ns].Al = 0;
+            }
+        c.scan_info = many;
+        c.num_scans = ns;
+    }
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
         JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * (size_t)w * (size_t)comps);
@@ -489,6 +512,11 @@ static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int comps, J_COLOR_
     jpeg_destroy_compress(&c);
     *len = n;
     return buf;
+}
+
+static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE space, size_t *len)
+{
+    return jpeg_encode_scans(px, w, h, comps, space, 0, len);
 }
 
 static void test_jpeg_color_spaces(void)
@@ -544,6 +572,32 @@ static void test_jpeg_color_spaces(void)
     free(jpg);
 }
 
+/* Progressive JPEGs decode; one with far more scans than any encoder writes (each scan is a
+ * pass over the image: a cheap way to make a decoder work for seconds) is refused. */
+static void test_jpeg_progressive_scan_limit(void)
+{
+    eng_analyzer_t *a = shared_analyzer();
+    ASSERT_NOT_NULL(a);
+    size_t len = 0;
+    uint8_t *jpg = face_photo_or_skip(&len);
+    if (!jpg)
+        return;
+    int w = 0, h = 0;
+    uint8_t *rgb = jpeg_pixels(jpg, len, JCS_RGB, &w, &h);
+    eng_result_t r;
+    size_t plen = 0, mlen = 0;
+    uint8_t *prog = jpeg_encode_scans(rgb, w, h, 3, JCS_RGB, 1, &plen);
+    ASSERT_EQ(eng_analyze(a, prog, plen, &r), 0);
+    ASSERT_EQ(r.faces, 1);
+    uint8_t *many = jpeg_encode_scans(rgb, w, h, 3, JCS_RGB, 2, &mlen);
+    ASSERT_EQ(eng_analyze(a, many, mlen, &r), ENG_E_DECODE);
+    ASSERT_EQ(r.faces, 0);
+    free(many);
+    free(prog);
+    free(rgb);
+    free(jpg);
+}
+
 static void test_cleanup(void)
 {
     eng_analyzer_free(shared_analyzer());
@@ -562,6 +616,7 @@ static const test_case_t tests[] = {
     {"too_many_bytes", test_too_many_bytes},
     {"corrupt_real_jpeg", test_corrupt_real_jpeg},
     {"jpeg_color_spaces", test_jpeg_color_spaces},
+    {"jpeg_progressive_scan_limit", test_jpeg_progressive_scan_limit},
     {"cleanup", test_cleanup},
 };
 

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -235,6 +236,256 @@ void test_area_resize_matches_cv_resize()
     CHECK(!eng_img::area_downscale_int(cv::Mat(480, 640, CV_8UC1), 2, out, scratch));
 }
 
+// ---- small ONNX graphs written here, run by both engines ----
+
+// Protobuf wire format, just enough for ModelProto.
+struct Pbw {
+    std::string b;
+    void varint(uint64_t v)
+    {
+        while (v >= 0x80) {
+            b.push_back((char)(v | 0x80));
+            v >>= 7;
+        }
+        b.push_back((char)v);
+    }
+    void key(int field, int wt) { varint((uint64_t)field << 3 | (uint64_t)wt); }
+    void bytes(int field, const std::string &v)
+    {
+        key(field, 2);
+        varint(v.size());
+        b += v;
+    }
+    void integer(int field, int64_t v)
+    {
+        key(field, 0);
+        varint((uint64_t)v);
+    }
+};
+
+std::string tensor(const std::string &name, const std::vector<int64_t> &dims, const std::vector<float> &f,
+                   const std::vector<int64_t> &i64 = {})
+{
+    Pbw t;
+    for (int64_t d : dims)
+        t.integer(1, d);
+    t.integer(2, i64.empty() ? 1 : 7);
+    t.bytes(8, name);
+    t.bytes(9, i64.empty() ? std::string((const char *)f.data(), f.size() * 4)
+                           : std::string((const char *)i64.data(), i64.size() * 8));
+    return t.b;
+}
+
+std::string ints_attr(const std::string &name, const std::vector<int64_t> &v)
+{
+    Pbw a;
+    a.bytes(1, name);
+    for (int64_t x : v)
+        a.integer(8, x);
+    a.integer(20, 7); // INTS
+    return a.b;
+}
+
+std::string node(const std::string &op, const std::vector<std::string> &in, const std::string &out,
+                 const std::vector<std::string> &attrs = {})
+{
+    Pbw n;
+    for (const std::string &i : in)
+        n.bytes(1, i);
+    n.bytes(2, out);
+    n.bytes(3, out);
+    n.bytes(4, op);
+    for (const std::string &a : attrs)
+        n.bytes(5, a);
+    return n.b;
+}
+
+std::string value_info(const std::string &name, const std::vector<int64_t> &dims)
+{
+    Pbw shape, tt, type, vi;
+    for (int64_t d : dims) {
+        Pbw dim;
+        dim.integer(1, d);
+        shape.bytes(1, dim.b);
+    }
+    tt.integer(1, 1);
+    tt.bytes(2, shape.b);
+    type.bytes(1, tt.b);
+    vi.bytes(1, name);
+    vi.bytes(2, type.b);
+    return vi.b;
+}
+
+std::string model(const std::vector<std::string> &nodes, const std::vector<std::string> &inits,
+                  const std::string &input, const std::vector<std::pair<std::string, std::vector<int64_t>>> &outs)
+{
+    Pbw g, m, opset;
+    for (const std::string &n : nodes)
+        g.bytes(1, n);
+    g.bytes(2, "g");
+    for (const std::string &t : inits)
+        g.bytes(5, t);
+    g.bytes(11, input);
+    for (const auto &o : outs)
+        g.bytes(12, value_info(o.first, o.second));
+    opset.integer(2, 11);
+    m.integer(1, 7);
+    m.bytes(8, opset.b);
+    m.bytes(7, g.b);
+    return m.b;
+}
+
+std::vector<float> randoms(size_t n, cv::RNG &rng)
+{
+    std::vector<float> v(n);
+    for (float &x : v)
+        x = (float)rng.uniform(-1.0, 1.0);
+    return v;
+}
+
+std::string write_tmp(const std::string &bytes, const char *tag)
+{
+    const std::string p = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/blazenet_test_" +
+                          tag + "_" + std::to_string(::getpid()) + ".onnx";
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), (std::streamsize)bytes.size());
+    return p;
+}
+
+// Runs one graph (NHWC input [1,H,W,C], outputs read through NCHW->NHWC Transpose and a
+// Reshape) in both engines on random input; returns the largest absolute difference.
+double run_both(const std::string &bytes, int H, int W, int C, const std::vector<std::string> &out_names, const char *tag)
+{
+    const std::string path = write_tmp(bytes, tag);
+    eng_nn::Net mine;
+    mine.load(path);
+    cv::dnn::Net ref = cv::dnn::readNetFromONNX(path);
+    std::remove(path.c_str());
+    CHECK(mine.in_h() == H && mine.in_w() == W && mine.in_c() == C);
+    cv::RNG rng(11);
+    const std::vector<float> x = randoms((size_t)H * W * C, rng);
+    int sz[4] = {1, H, W, C};
+    ref.setInput(cv::Mat(4, sz, CV_32F, const_cast<float *>(x.data())));
+    std::vector<cv::Mat> outs;
+    ref.forward(outs, std::vector<cv::String>(out_names.begin(), out_names.end()));
+    std::memcpy(mine.input(), x.data(), x.size() * sizeof(float));
+    mine.forward();
+    double worst = 0;
+    for (size_t k = 0; k < out_names.size(); k++) {
+        size_t n = 0;
+        const float *o = mine.output(out_names[k], &n);
+        CHECK(o != nullptr && n == outs[k].total());
+        for (size_t i = 0; i < n; i++)
+            worst = std::max(worst, (double)std::fabs(o[i] - outs[k].ptr<float>()[i]));
+    }
+    return worst;
+}
+
+std::string input_vi(int H, int W, int C)
+{
+    return value_info("x", {1, H, W, C});
+}
+
+// The 3 input channels padded to 8 with zeros, as BlazeFace pads channels.
+void pad_to_8(std::vector<std::string> &nodes, std::vector<std::string> &inits, int H, int W)
+{
+    nodes.push_back(node("Transpose", {"x"}, "xt", {ints_attr("perm", {0, 3, 1, 2})}));
+    inits.push_back(tensor("zshape", {4}, {}, {1, 5, H, W}));
+    nodes.push_back(node("ConstantOfShape", {"zshape"}, "z"));
+    nodes.push_back(node("Concat", {"xt", "z"}, "x8", {ints_attr("axis", {1})}));
+}
+
+void out_through_nhwc(std::vector<std::string> &nodes, std::vector<std::string> &inits, const std::string &v,
+                      const std::string &name, int64_t count)
+{
+    nodes.push_back(node("Transpose", {v}, v + "_nhwc", {ints_attr("perm", {0, 2, 3, 1})}));
+    inits.push_back(tensor(name + "_shape", {3}, {}, {1, count, 1}));
+    nodes.push_back(node("Reshape", {v + "_nhwc", name + "_shape"}, name));
+}
+
+void test_small_graphs_match_cv_dnn()
+{
+    cv::RNG rng(5);
+    // 1. A depthwise output that is also a graph output: it must not be fused away.
+    {
+        const int H = 6, W = 6;
+        std::vector<std::string> nodes, inits;
+        pad_to_8(nodes, inits, H, W);
+        inits.push_back(tensor("dw", {8, 1, 3, 3}, randoms(72, rng)));
+        nodes.push_back(node("Conv", {"x8", "dw"}, "d",
+                             {ints_attr("group", {8}), ints_attr("kernel_shape", {3, 3}), ints_attr("pads", {1, 1, 1, 1})}));
+        inits.push_back(tensor("pw", {8, 8, 1, 1}, randoms(64, rng)));
+        inits.push_back(tensor("pb", {8}, randoms(8, rng)));
+        nodes.push_back(node("Conv", {"d", "pw", "pb"}, "p", {ints_attr("kernel_shape", {1, 1})}));
+        out_through_nhwc(nodes, inits, "d", "out_d", H * W * 8);
+        out_through_nhwc(nodes, inits, "p", "out_p", H * W * 8);
+        const double d = run_both(model(nodes, inits, input_vi(H, W, 3), {{"out_d", {1, H * W * 8, 1}}, {"out_p", {1, H * W * 8, 1}}}),
+                                  H, W, 3, {"out_d", "out_p"}, "shared");
+        std::printf("  depthwise read by a 1x1 and by an output: largest difference %.1e\n", d);
+        CHECK(d < 1e-4);
+    }
+    // 2. A stride-2 depthwise on an input narrower than its kernel (only the padding column
+    //    makes it fit), then a 1x1 and a residual Add of the same shape.
+    for (int W : {2, 3, 5}) {
+        const int H = 3;
+        std::vector<std::string> nodes, inits;
+        pad_to_8(nodes, inits, H, W);
+        inits.push_back(tensor("dw", {8, 1, 3, 3}, randoms(72, rng)));
+        nodes.push_back(node("Conv", {"x8", "dw"}, "d",
+                             {ints_attr("group", {8}), ints_attr("kernel_shape", {3, 3}), ints_attr("strides", {2, 2}),
+                              ints_attr("pads", {0, 0, 1, 1})}));
+        inits.push_back(tensor("pw", {8, 8, 1, 1}, randoms(64, rng)));
+        nodes.push_back(node("Conv", {"d", "pw"}, "p", {ints_attr("kernel_shape", {1, 1})}));
+        nodes.push_back(node("MaxPool", {"x8"}, "m", {ints_attr("kernel_shape", {2, 2}), ints_attr("strides", {2, 2})}));
+        const int oh = (H + 1 - 3) / 2 + 1, ow = (W + 1 - 3) / 2 + 1;
+        if (oh != H / 2 || ow != W / 2)
+            continue; // the Add needs the pooled shape
+        nodes.push_back(node("Add", {"p", "m"}, "a"));
+        nodes.push_back(node("Relu", {"a"}, "r"));
+        out_through_nhwc(nodes, inits, "r", "out", oh * ow * 8);
+        const double d = run_both(model(nodes, inits, input_vi(H, W, 3), {{"out", {1, oh * ow * 8, 1}}}), H, W, 3,
+                                  {"out"}, "narrow");
+        std::printf("  stride-2 depthwise on a %dx%d input: largest difference %.1e\n", H, W, d);
+        CHECK(d < 1e-4);
+    }
+    // 3. Refused at load, never run: a depthwise convolution of the unpadded 3-channel input,
+    //    and a group attribute without a value.
+    {
+        std::vector<std::string> nodes, inits;
+        nodes.push_back(node("Transpose", {"x"}, "xt", {ints_attr("perm", {0, 3, 1, 2})}));
+        inits.push_back(tensor("dw", {3, 1, 3, 3}, randoms(27, rng)));
+        nodes.push_back(node("Conv", {"xt", "dw"}, "d", {ints_attr("group", {3}), ints_attr("pads", {1, 1, 1, 1})}));
+        out_through_nhwc(nodes, inits, "d", "out", 4 * 4 * 3);
+        const std::string path = write_tmp(model(nodes, inits, input_vi(4, 4, 3), {{"out", {1, 48, 1}}}), "unpadded");
+        eng_nn::Net n;
+        bool refused = false;
+        try {
+            n.load(path);
+        } catch (const std::runtime_error &) {
+            refused = true;
+        }
+        std::remove(path.c_str());
+        CHECK(refused);
+    }
+    {
+        std::vector<std::string> nodes, inits;
+        pad_to_8(nodes, inits, 4, 4);
+        inits.push_back(tensor("pw", {8, 8, 1, 1}, randoms(64, rng)));
+        nodes.push_back(node("Conv", {"x8", "pw"}, "p", {ints_attr("group", {})}));
+        out_through_nhwc(nodes, inits, "p", "out", 4 * 4 * 8);
+        const std::string path = write_tmp(model(nodes, inits, input_vi(4, 4, 3), {{"out", {1, 128, 1}}}), "group");
+        eng_nn::Net n;
+        bool refused = false;
+        try {
+            n.load(path);
+        } catch (const std::runtime_error &) {
+            refused = true;
+        }
+        std::remove(path.c_str());
+        CHECK(refused);
+    }
+}
+
 } // namespace
 
 int main()
@@ -249,7 +500,8 @@ int main()
         void (*fn)();
     } tests[] = {{"models_match_cv_dnn", test_models_match_cv_dnn},
                  {"corrupt_models_refused", test_corrupt_models_refused},
-                 {"area_resize_matches_cv_resize", test_area_resize_matches_cv_resize}};
+                 {"area_resize_matches_cv_resize", test_area_resize_matches_cv_resize},
+                 {"small_graphs_match_cv_dnn", test_small_graphs_match_cv_dnn}};
     int passed = 0, failed = 0;
     for (auto &t : tests) {
         try {
