@@ -46,7 +46,6 @@ struct conn {
     /* frames of a student (handlers/frame.c) */
     double frame_tokens;         /* rate limit bucket, refilled at ROLLCALL_FRAME_RATE/s */
     int64_t frame_tokens_ms;
-    int64_t last_frame_ms;       /* receive time of the last analyzed frame, 0 when none */
     int64_t no_session_until_ms; /* refuse frames at once until then (no active session) */
     int64_t viol_since_ms[4];    /* by st_violation_t: when the condition began, 0 if not */
     int viol_raised[4];          /* the current episode already raised its violation */

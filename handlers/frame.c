@@ -229,7 +229,6 @@ static void on_engaged(int err, const st_session_t *ses, const st_student_t *st,
     if (err) {
         if (c && err == BRK_ESTATE) {
             c->no_session_until_ms = brk_now_ms() + NO_SESSION_RECHECK_MS;
-            c->last_frame_ms = 0; /* a frame outside a session starts no credit interval */
             char msg[128];
             snprintf(msg, sizeof msg, "class %s has no active session: frames are not counted",
                      j->class_id);
@@ -333,19 +332,13 @@ static void on_analyzed(const fp_result_t *r, void *pool_ud)
     j->engaged = r->res.faces >= 1 && r->res.looking && r->res.eyes != ENG_EYES_CLOSED;
     j->viol = track_violations(c, &r->res, j->received_ms, s->cfg->violation_seconds);
 
-    /* Credit: the time since this connection's previous frame, capped at twice the
-     * expected interval; nothing for the first frame (no previous one to measure from). */
-    double credit = 0;
-    if (j->engaged && c->last_frame_ms > 0 && j->received_ms > c->last_frame_ms) {
-        credit = (double)(j->received_ms - c->last_frame_ms) / 1000.0;
-        double cap = 2.0 * s->cfg->frame_interval;
-        if (credit > cap)
-            credit = cap;
-    }
-    if (j->received_ms > c->last_frame_ms)
-        c->last_frame_ms = j->received_ms;
-    st_engage(s->st, j->class_id, j->student_id, j->name, credit, j->viol, brk_now_ms(),
-              on_engaged, j);
+    /* Credit is the state engine's: the time since the student's newest earlier frame (any
+     * connection, any instance), capped at twice the expected interval (st_engage). */
+    const st_frame_t frame = {.engaged = j->engaged,
+                              .at_ms = j->received_ms,
+                              .cap_s = 2.0 * s->cfg->frame_interval,
+                              .viol = j->viol};
+    st_engage(s->st, j->class_id, j->student_id, j->name, &frame, brk_now_ms(), on_engaged, j);
 }
 
 /* --- requests ------------------------------------------------------------------------- */

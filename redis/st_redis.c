@@ -212,10 +212,12 @@ static const char lua_finalize[] =
     "end\n"
     "return {0, pack(get_sess()), froze}\n";
 
-/* ARGV: class, student, name, engaged seconds, violation, now, today */
+/* ARGV: class, student, name, engaged (0/1), cap seconds, violation, frame time, now, today.
+ * The credit rule is st__frame_credit's (state_int.h), applied here atomically so frames of
+ * one student on several connections or instances earn each gap once. */
 static const char lua_engage[] =
-    "local sid, name, now = ARGV[2], ARGV[3], tonumber(ARGV[6])\n"
-    "local s = current(ARGV[7], now, false, false)\n"
+    "local sid, name, now = ARGV[2], ARGV[3], tonumber(ARGV[8])\n"
+    "local s = current(ARGV[9], now, false, false)\n"
     "if s.state ~= '1' then return {-1} end\n"
     "local raw = redis.call('HGET', U, sid)\n"
     "local o\n"
@@ -224,10 +226,16 @@ static const char lua_engage[] =
     "  if redis.call('HLEN', U) >= " XSTR(ST_MAX_STUDENTS) " then return {-2} end\n"
     "  o = newstu(name, now)\n"
     "end\n"
-    "o.e = (o.e or 0) + tonumber(ARGV[4])\n"
+    "local at, lf = tonumber(ARGV[7]), tonumber(o.lf or 0)\n"
+    "if ARGV[4] == '1' and lf > 0 and at > lf then\n"
+    "  local gap = (at - lf) / 1000\n"
+    "  local cap = tonumber(ARGV[5])\n"
+    "  if gap > cap then gap = cap end\n"
+    "  o.e = (o.e or 0) + gap\n"
+    "end\n"
     "o.f = (o.f or 0) + 1\n"
-    "o.lf = now\n"
-    "local v = tonumber(ARGV[5])\n"
+    "if at > lf then o.lf = at end\n"
+    "local v = tonumber(ARGV[6])\n"
     "if v == 1 then o.v1 = (o.v1 or 0) + 1\n"
     "elseif v == 2 then o.v2 = (o.v2 or 0) + 1\n"
     "elseif v == 3 then o.v3 = (o.v3 or 0) + 1 end\n"
@@ -857,27 +865,26 @@ static void r_finalized(st_t *base, const char *class_id, const char *session_id
 }
 
 static void r_engage(st_t *base, const char *class_id, const char *student_id, const char *name,
-                     double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
-                     void *ud)
+                     const st_frame_t *f, int64_t now_ms, st_student_cb cb, void *ud)
 {
     rst_t *e = (rst_t *)base;
-    if (!st__valid_id(class_id) || !st__valid_id(student_id) || !(engaged_add_s >= 0.0) ||
-        viol < ST_VIOL_NONE || viol > ST_VIOL_LOOKING_AWAY) {
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) || !st__valid_frame(f)) {
         if (cb)
             cb(BRK_EINVAL, NULL, NULL, ud);
         return;
     }
-    char now[24], day[11], add[40], v[4], nm[ST_NAME];
+    char now[24], at[24], day[11], cap[40], v[4], nm[ST_NAME];
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
-    snprintf(add, sizeof add, "%.17g", engaged_add_s);
-    snprintf(v, sizeof v, "%d", (int)viol);
+    snprintf(at, sizeof at, "%lld", (long long)f->at_ms);
+    snprintf(cap, sizeof cap, "%.17g", f->cap_s);
+    snprintf(v, sizeof v, "%d", (int)f->viol);
     st__copy_str(nm, sizeof nm, name);
     today(now_ms, day);
     rreq_t *q = req_new(e, OP_ENGAGE, class_id, now_ms, ud);
     q->cb.stu = cb;
     /* argv[4] (the student id) is read back by done_engage. */
-    const char *args[] = {class_id, student_id, nm, add, v, now, day};
-    run_script(q, SC_ENGAGE, 7, args);
+    const char *args[] = {class_id, student_id, nm, f->engaged ? "1" : "0", cap, v, at, now, day};
+    run_script(q, SC_ENGAGE, 9, args);
 }
 
 static void r_claim(st_t *base, const char *class_id, const char *session_id, st_claim_cb cb,

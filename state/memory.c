@@ -471,12 +471,10 @@ static void mem_session_get(st_t *base, const char *class_id, int64_t now_ms, st
 }
 
 static void mem_engage(st_t *base, const char *class_id, const char *student_id, const char *name,
-               double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
-               void *ud)
+                       const st_frame_t *f, int64_t now_ms, st_student_cb cb, void *ud)
 {
     mem_st_t *st = (mem_st_t *)base;
-    if (!st__valid_id(class_id) || !st__valid_id(student_id) || !(engaged_add_s >= 0.0) ||
-        viol < ST_VIOL_NONE || viol > ST_VIOL_LOOKING_AWAY) {
+    if (!st__valid_id(class_id) || !st__valid_id(student_id) || !st__valid_frame(f)) {
         if (cb)
             cb(BRK_EINVAL, NULL, NULL, ud);
         return;
@@ -498,10 +496,11 @@ static void mem_engage(st_t *base, const char *class_id, const char *student_id,
             return;
         }
     }
-    s->engaged_seconds += engaged_add_s;
+    s->engaged_seconds += st__frame_credit(f, s->last_frame_ms);
     s->frames_analyzed++;
-    s->last_frame_ms = now_ms;
-    switch (viol) {
+    if (f->at_ms > s->last_frame_ms)
+        s->last_frame_ms = f->at_ms;
+    switch (f->viol) {
     case ST_VIOL_NO_FACE:
         s->violations_no_face++;
         break;

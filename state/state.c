@@ -45,10 +45,9 @@ void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_
 }
 
 void st_engage(st_t *st, const char *class_id, const char *student_id, const char *name,
-               double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
-               void *ud)
+               const st_frame_t *frame, int64_t now_ms, st_student_cb cb, void *ud)
 {
-    st->ops->engage(st, class_id, student_id, name, engaged_add_s, viol, now_ms, cb, ud);
+    st->ops->engage(st, class_id, student_id, name, frame, now_ms, cb, ud);
 }
 
 void st_claim(st_t *st, const char *class_id, const char *session_id, st_claim_cb cb, void *ud)

@@ -44,7 +44,7 @@ typedef struct st_student {
     int64_t first_seen_ms;
     double engaged_seconds; /* engagement credit accrued by frame analysis */
     int64_t frames_analyzed;
-    int64_t last_frame_ms; /* when the last analyzed frame was counted, 0 when none */
+    int64_t last_frame_ms; /* receive time of the newest analyzed frame, 0 when none */
     int32_t violations_no_face;
     int32_t violations_multi_face;
     int32_t violations_looking_away;
@@ -103,12 +103,23 @@ void st_session_get(st_t *st, const char *class_id, int64_t now_ms, st_session_c
 void st_finalized(st_t *st, const char *class_id, const char *session_id, int64_t ended_at_ms,
                   st_session_cb cb, void *ud);
 
-/* Counts one analyzed frame of a student in today's active session: adds engaged_add_s
- * seconds of engagement credit (>= 0), one frame, sets last_frame_ms to now_ms, and counts
- * viol when it is not ST_VIOL_NONE. Adds the student (name may be "") when unknown. */
+/* One analyzed frame of a student, for st_engage. */
+typedef struct {
+    int engaged;         /* the frame showed the student engaged */
+    int64_t at_ms;       /* when the broker received the frame (> 0) */
+    double cap_s;        /* the most one gap between frames may earn (>= 0) */
+    st_violation_t viol; /* a proctoring violation raised with this frame, or ST_VIOL_NONE */
+} st_frame_t;
+
+/* Counts one analyzed frame of a student in today's active session: one frame, viol when it
+ * is not ST_VIOL_NONE, and engagement credit. Credit is per student, not per connection: an
+ * engaged frame earns the time since the student's newest earlier frame (from any of its
+ * connections, on any instance sharing the engine), at most cap_s; the first frame and a
+ * frame older than the newest earn nothing. Two tabs streaming at once thus earn the wall
+ * time once, and a reconnected student's first frame earns its gap. last_frame_ms becomes
+ * the newest at_ms. Adds the student (name may be "") when unknown. */
 void st_engage(st_t *st, const char *class_id, const char *student_id, const char *name,
-               double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
-               void *ud);
+               const st_frame_t *frame, int64_t now_ms, st_student_cb cb, void *ud);
 
 /* Claims the announcement of a finalized session: the DONE that gets first = 1 broadcasts
  * ATTENDANCE_FINALIZED, every other one only replies (already_finalized). */

@@ -23,7 +23,7 @@ typedef struct st_ops {
     void (*finalized)(st_t *st, const char *class_id, const char *session_id,
                       int64_t ended_at_ms, st_session_cb cb, void *ud);
     void (*engage)(st_t *st, const char *class_id, const char *student_id, const char *name,
-                   double engaged_add_s, st_violation_t viol, int64_t now_ms, st_student_cb cb,
+                   const st_frame_t *frame, int64_t now_ms, st_student_cb cb,
                    void *ud);
     void (*claim)(st_t *st, const char *class_id, const char *session_id, st_claim_cb cb,
                   void *ud);
@@ -47,6 +47,22 @@ static inline void st__copy_str(char *dst, size_t size, const char *src)
 static inline int st__valid_id(const char *id)
 {
     return id && id[0] != '\0' && strnlen(id, ST_ID) < ST_ID;
+}
+
+static inline int st__valid_frame(const st_frame_t *f)
+{
+    return f && f->at_ms > 0 && f->cap_s >= 0.0 && f->cap_s <= 86400.0 && f->viol >= ST_VIOL_NONE &&
+           f->viol <= ST_VIOL_LOOKING_AWAY;
+}
+
+/* The credit st_engage gives frame f when the student's newest earlier frame arrived at
+ * last_ms (0: none). The Redis engine's script applies the same rule. */
+static inline double st__frame_credit(const st_frame_t *f, int64_t last_ms)
+{
+    if (!f->engaged || last_ms <= 0 || f->at_ms <= last_ms)
+        return 0.0;
+    double gap = (double)(f->at_ms - last_ms) / 1000.0;
+    return gap < f->cap_s ? gap : f->cap_s;
 }
 
 #endif

@@ -169,6 +169,36 @@ async def test_engagement_decides_attendance():
     check(m.get("rollcall_engagement_updates_total") >= 1, "rollcall_engagement_updates_total")
 
 
+async def test_two_tabs_earn_the_time_once():
+    """A student with two tabs open streams from both: credit is per student (the time since
+    the student's newest earlier frame, from either tab), so the two earn the wall time once,
+    not twice."""
+    b = frames_broker()
+    looking = photo(LOOKING)
+    t = await connect(b, "t-1", "teacher")
+    tab1 = await connect(b, "s-b", "student", name="Bea")
+    tab2 = await connect(b, "s-b", "student", name="Bea")
+    await warm_up(tab1, looking)
+    await t.call("SESSION_START", {})
+    sent, last = [], None
+    n = 12
+    for i in range(n):
+        tab = tab1 if i % 2 == 0 else tab2
+        sent.append(time.monotonic())
+        await tab.send_raw(looking)
+        last = data_of(await tab.recv_event("FRAME_RESULT", timeout=10))
+        eq(last["engaged"], True, f"frame {i}")
+        await asyncio.sleep(max(0.0, INTERVAL / 2 - (time.monotonic() - sent[-1])))
+    eq(last["frames_analyzed"], n, "frames from both tabs")
+    gaps = [y - x for x, y in zip(sent, sent[1:])]
+    span = sum(min(g, 2 * INTERVAL) for g in gaps)
+    check(abs(last["engaged_seconds"] - span) < 0.5,
+          f"two tabs earned {last['engaged_seconds']} s over {span:.2f} s of streaming")
+    # Per connection it would have been about twice the span.
+    check(last["engaged_seconds"] < 1.5 * span,
+          f"two tabs earned {last['engaged_seconds']} s: counted twice over {span:.2f} s")
+
+
 async def test_bad_frames():
     b = frames_broker({"ROLLCALL_FRAME_MAX_BYTES": "200000", "ROLLCALL_FRAME_RATE": "1000"})
     t = await connect(b, "t-1", "teacher")

@@ -252,11 +252,13 @@ static ses_res_t do_finalized(st_t *st, const char *cls, const char *sid, int64_
     return r;
 }
 
-static stu_res_t do_engage(st_t *st, const char *cls, const char *sid, double add,
-                           st_violation_t v, int64_t now)
+/* One frame received at `at` (also used as now), credit capped at 6 s. */
+static stu_res_t do_engage_on(st_t *st, const char *cls, const char *sid, int engaged,
+                              st_violation_t v, int64_t at)
 {
     stu_res_t r = {0};
-    st_engage(st, cls, sid, "", add, v, now, on_student, &r);
+    const st_frame_t f = {.engaged = engaged, .at_ms = at, .cap_s = 6.0, .viol = v};
+    st_engage(st, cls, sid, "", &f, at, on_student, &r);
     WAIT(r);
     ASSERT_EQ(r.calls, 1);
     return r;
@@ -418,21 +420,34 @@ static void test_engage_and_claim(void)
 {
     setup();
     st_t *st = st_redis_new(rds, "e1");
-    ASSERT_EQ(do_engage(st, "c1", "s1", 1.0, ST_VIOL_NONE, T1).err, BRK_ESTATE);
+    ASSERT_EQ(do_engage_on(st, "c1", "s1", 1, ST_VIOL_NONE, T1).err, BRK_ESTATE);
     ses_res_t o = do_open(st, "c1", "t1", T1);
-    stu_res_t r = do_engage(st, "c1", "s1", 2.5, ST_VIOL_NONE, T1 + 3000);
+    /* A second instance on the same Redis: the student's frames arrive on both (two tabs,
+     * balanced to two brokers). Each gap is earned once, whichever instance sees it. */
+    st_t *st2 = st_redis_new(rds, "e2");
+    stu_res_t r = do_engage_on(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 3000); /* first: 0 */
     ASSERT_EQ(r.err, 0);
-    ASSERT_DOUBLE_NEAR(r.st.engaged_seconds, 2.5, 1e-9);
-    r = do_engage(st, "c1", "s1", 0.25, ST_VIOL_LOOKING_AWAY, T1 + 6000);
-    r = do_engage(st, "c1", "s1", 0, ST_VIOL_NO_FACE, T1 + 9000);
-    ASSERT_EQ(r.st.frames_analyzed, 3);
-    ASSERT_EQ(r.st.last_frame_ms, T1 + 9000);
+    ASSERT_DOUBLE_NEAR(r.st.engaged_seconds, 0.0, 1e-9);
+    r = do_engage_on(st2, "c1", "s1", 1, ST_VIOL_NONE, T1 + 4500);          /* +1.5 */
+    ASSERT_EQ(r.err, 0);
+    r = do_engage_on(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 6000);           /* +1.5 */
+    ASSERT_DOUBLE_NEAR(r.st.engaged_seconds, 3.0, 1e-9);
+    r = do_engage_on(st2, "c1", "s1", 1, ST_VIOL_NONE, T1 + 5000);          /* older: 0 */
+    ASSERT_DOUBLE_NEAR(r.st.engaged_seconds, 3.0, 1e-9);
+    ASSERT_EQ(r.st.last_frame_ms, T1 + 6000);
+    r = do_engage_on(st, "c1", "s1", 0, ST_VIOL_LOOKING_AWAY, T1 + 9000);   /* not engaged */
+    r = do_engage_on(st2, "c1", "s1", 1, ST_VIOL_NONE, T1 + 30000);         /* capped: +6 */
+    r = do_engage_on(st, "c1", "s1", 0, ST_VIOL_NO_FACE, T1 + 33000);
+    ASSERT_EQ(r.st.frames_analyzed, 7);
+    ASSERT_EQ(r.st.last_frame_ms, T1 + 33000);
     ASSERT_EQ(r.st.violations_looking_away, 1);
     ASSERT_EQ(r.st.violations_no_face, 1);
     ASSERT_EQ(r.st.violations_multi_face, 0);
-    ASSERT_DOUBLE_NEAR(r.st.engaged_seconds, 2.75, 1e-9);
+    ASSERT_DOUBLE_NEAR(r.st.engaged_seconds, 9.0, 1e-9);
+    st_free(st2);
     stu_res_t bad = {0};
-    st_engage(st, "c1", "s1", "", -1.0, ST_VIOL_NONE, T1, on_student, &bad);
+    const st_frame_t neg = {.engaged = 1, .at_ms = T1 + 34000, .cap_s = -1.0, .viol = ST_VIOL_NONE};
+    st_engage(st, "c1", "s1", "", &neg, T1 + 34000, on_student, &bad);
     ASSERT_EQ(bad.err, BRK_EINVAL);
 
     claim_res_t c1 = {0}, c2 = {0};
@@ -449,12 +464,12 @@ static void test_engage_and_claim(void)
     rds_command(rds, NULL, NULL, "SCRIPT FLUSH");
     st_redis_heartbeat(st, 1000, on_done, &flushed);
     RUN_UNTIL(flushed != 0, 3000);
-    view_res_t v = do_view(st, "c1", T1 + 10000);
+    view_res_t v = do_view(st, "c1", T1 + 34000);
     ASSERT_EQ(v.err, 0);
     ASSERT_EQ(v.n, 1);
-    ASSERT_EQ(v.students[0].frames_analyzed, 3);
-    ASSERT_EQ(do_finalized(st, "c1", o.s.session_id, T1 + 20000).err, 0);
-    ASSERT_EQ(do_engage(st, "c1", "s1", 3.0, ST_VIOL_NONE, T1 + 21000).err, BRK_ESTATE);
+    ASSERT_EQ(v.students[0].frames_analyzed, 7);
+    ASSERT_EQ(do_finalized(st, "c1", o.s.session_id, T1 + 40000).err, 0);
+    ASSERT_EQ(do_engage_on(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 41000).err, BRK_ESTATE);
     st_free(st);
     teardown();
 }

@@ -653,12 +653,14 @@ static void on_engage(int err, const st_session_t *s, const st_student_t *studen
         r->st = *student;
 }
 
-static eng_res_t do_engage(st_t *st, const char *cls, const char *student, double add,
-                           st_violation_t v, int64_t now)
+/* One frame received at `at` (also used as now), credit capped at 6 s. */
+static eng_res_t do_engage(st_t *st, const char *cls, const char *student, int engaged,
+                           st_violation_t v, int64_t at)
 {
     eng_res_t r;
     memset(&r, 0, sizeof(r));
-    st_engage(st, cls, student, "Stu", add, v, now, on_engage, &r);
+    const st_frame_t f = {.engaged = engaged, .at_ms = at, .cap_s = 6.0, .viol = v};
+    st_engage(st, cls, student, "Stu", &f, at, on_engage, &r);
     ASSERT_EQ(r.calls, 1);
     return r;
 }
@@ -667,46 +669,70 @@ static void test_engage_accrues_only_in_active_session(void)
 {
     st_t *st = st_memory_new(4);
     /* No session yet: nothing is counted and the student is not added. */
-    eng_res_t r = do_engage(st, "c1", "s1", 3.0, ST_VIOL_NONE, T1);
+    eng_res_t r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1);
     ASSERT_EQ(r.err, BRK_ESTATE);
     ASSERT_EQ(r.had_student, 0);
     view_res_t *v = do_view(st, "c1", T1);
     ASSERT_EQ(v->n, 0);
 
     do_open(st, "c1", "t1", T1);
-    r = do_engage(st, "c1", "s1", 3.0, ST_VIOL_NONE, T1 + 3000);
+    /* The first frame earns nothing: there is no gap to measure. */
+    r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 3000);
     ASSERT_EQ(r.err, 0);
     ASSERT_EQ(r.s.state, ST_SESSION_ACTIVE);
     ASSERT_STR_EQ(r.st.student_id, "s1");
     ASSERT_STR_EQ(r.st.name, "Stu");
     ASSERT_EQ(r.st.frames_analyzed, 1);
     ASSERT_EQ(r.st.last_frame_ms, T1 + 3000);
-    r = do_engage(st, "c1", "s1", 0.0, ST_VIOL_LOOKING_AWAY, T1 + 6000);
-    r = do_engage(st, "c1", "s1", 2.5, ST_VIOL_MULTI_FACE, T1 + 9000);
-    r = do_engage(st, "c1", "s1", 0.0, ST_VIOL_NO_FACE, T1 + 12000);
+    ASSERT(r.st.engaged_seconds == 0.0);
+    r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 6000); /* +3 */
+    ASSERT(r.st.engaged_seconds > 2.99 && r.st.engaged_seconds < 3.01);
+    /* A second tab of the same student interleaves its frames: each gap is earned once,
+     * so two tabs earn the wall time, not twice it. */
+    r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 7500); /* +1.5 */
+    r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 9000); /* +1.5 */
+    ASSERT(r.st.engaged_seconds > 5.99 && r.st.engaged_seconds < 6.01);
+    /* A frame older than the newest (analyzed late) earns nothing and moves nothing back. */
+    r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 8000);
+    ASSERT(r.st.engaged_seconds > 5.99 && r.st.engaged_seconds < 6.01);
+    ASSERT_EQ(r.st.last_frame_ms, T1 + 9000);
+    /* Not engaged: no credit, but the gap is consumed. */
+    r = do_engage(st, "c1", "s1", 0, ST_VIOL_LOOKING_AWAY, T1 + 12000);
+    /* After a long gap (a reconnect), the gap earns at most the cap. */
+    r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 30000); /* +6 */
+    r = do_engage(st, "c1", "s1", 0, ST_VIOL_MULTI_FACE, T1 + 33000);
+    r = do_engage(st, "c1", "s1", 0, ST_VIOL_NO_FACE, T1 + 36000);
     ASSERT_EQ(r.err, 0);
-    ASSERT_EQ(r.st.frames_analyzed, 4);
-    ASSERT(r.st.engaged_seconds > 5.49 && r.st.engaged_seconds < 5.51);
+    ASSERT_EQ(r.st.frames_analyzed, 9);
+    ASSERT(r.st.engaged_seconds > 11.99 && r.st.engaged_seconds < 12.01);
+    ASSERT_EQ(r.st.last_frame_ms, T1 + 36000);
     ASSERT_EQ(r.st.violations_no_face, 1);
     ASSERT_EQ(r.st.violations_multi_face, 1);
     ASSERT_EQ(r.st.violations_looking_away, 1);
     /* The view holds the same totals. */
-    v = do_view(st, "c1", T1 + 12000);
+    v = do_view(st, "c1", T1 + 36000);
     ASSERT_EQ(v->n, 1);
-    ASSERT_EQ(v->students[0].frames_analyzed, 4);
-    ASSERT(v->students[0].engaged_seconds > 5.49);
+    ASSERT_EQ(v->students[0].frames_analyzed, 9);
+    ASSERT(v->students[0].engaged_seconds > 11.99);
 
     /* Invalid input changes nothing. */
-    ASSERT_EQ(do_engage(st, "c1", "s1", -1.0, ST_VIOL_NONE, T1).err, BRK_EINVAL);
-    ASSERT_EQ(do_engage(st, "c1", "", 1.0, ST_VIOL_NONE, T1).err, BRK_EINVAL);
-    ASSERT_EQ(do_engage(st, "c1", "s1", 1.0, (st_violation_t)9, T1).err, BRK_EINVAL);
+    eng_res_t bad;
+    memset(&bad, 0, sizeof bad);
+    const st_frame_t neg = {.engaged = 1, .at_ms = T1 + 37000, .cap_s = -1.0, .viol = ST_VIOL_NONE};
+    st_engage(st, "c1", "s1", "Stu", &neg, T1 + 37000, on_engage, &bad);
+    ASSERT_EQ(bad.err, BRK_EINVAL);
+    st_engage(st, "c1", "s1", "Stu", NULL, T1 + 37000, on_engage, &bad);
+    ASSERT_EQ(bad.err, BRK_EINVAL);
+    ASSERT_EQ(do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, 0).err, BRK_EINVAL);
+    ASSERT_EQ(do_engage(st, "c1", "", 1, ST_VIOL_NONE, T1).err, BRK_EINVAL);
+    ASSERT_EQ(do_engage(st, "c1", "s1", 1, (st_violation_t)9, T1).err, BRK_EINVAL);
 
     /* Once finalized, frames no longer count. */
-    ASSERT_EQ(do_finalized(st, "c1", r.s.session_id, T1 + 20000).err, 0);
-    r = do_engage(st, "c1", "s1", 3.0, ST_VIOL_NONE, T1 + 21000);
+    ASSERT_EQ(do_finalized(st, "c1", r.s.session_id, T1 + 40000).err, 0);
+    r = do_engage(st, "c1", "s1", 1, ST_VIOL_NONE, T1 + 41000);
     ASSERT_EQ(r.err, BRK_ESTATE);
-    v = do_view(st, "c1", T1 + 21000);
-    ASSERT_EQ(v->students[0].frames_analyzed, 4);
+    v = do_view(st, "c1", T1 + 41000);
+    ASSERT_EQ(v->students[0].frames_analyzed, 9);
     ASSERT_STR_EQ(st_violation_name(ST_VIOL_LOOKING_AWAY), "looking_away");
     ASSERT_STR_EQ(st_violation_name(ST_VIOL_NO_FACE), "no_face");
     ASSERT_STR_EQ(st_violation_name(ST_VIOL_MULTI_FACE), "multi_face");
