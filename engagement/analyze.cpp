@@ -263,11 +263,12 @@ struct eng_analyzer {
     cv::CascadeClassifier profile;
     bool has_profile = false;
     // Scratch buffers kept across calls to avoid reallocating per frame.
-    cv::Mat canvas, small;
+    cv::Mat frame, gray, canvas, small;
     std::vector<uint16_t> rowsum; // area_downscale_int scratch
-    // The front model's raw outputs for the current frame: decoded once at the detection
-    // threshold and, when nothing passes it, again at the profile pass's loose threshold.
-    std::vector<float> front_outs[4];
+    // The letterbox side of the frame the front model last ran on (0: none). Its outputs stay
+    // in the front net until it runs again (the back model is another net): decoded once at
+    // the detection threshold and, when nothing passes it, again at the profile pass's loose
+    // threshold.
     int front_side = 0;
 };
 
@@ -295,16 +296,33 @@ struct BlazeOut {
 
 std::vector<Det> blazeface_decode(eng_analyzer &A, const BlazeOut &outs, int S, int side, float threshold);
 
-const char *const OUTPUT_NAMES[4] = {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"};
+// A BlazeFace net's four outputs after forward(), checked against the anchor layout.
+BlazeOut blaze_outputs(eng_nn::Net &net)
+{
+    static const char *const names[4] = {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"};
+    BlazeOut outs;
+    outs.n[0] = 512;
+    outs.n[1] = 384;
+    for (int i = 0; i < 4; i++) {
+        size_t n = 0;
+        const float *p = net.output(names[i], &n);
+        if (!p || n != (i < 2 ? 1u : 16u) * (size_t)outs.n[i % 2])
+            throw std::runtime_error("BlazeFace output shape");
+        (i < 2 ? outs.scores[i % 2] : outs.boxes[i % 2]) = p;
+    }
+    return outs;
+}
 
 // Runs BlazeFace on img (BGR, 8-bit) letterboxed into a square; returns detections in img
 // pixels after weighted non-maximum suppression (MediaPipe's blending, IoU 0.3). The front
-// model's raw outputs stay in A.front_outs for blazeface_redecode().
+// model's raw outputs stay in the net for blazeface_redecode().
 std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float threshold, bool back = false)
 {
     eng_nn::Net &net = back ? A.blazeface_back : A.blazeface;
     const int S = net.in_h();
     const int side = std::max(img.cols, img.rows);
+    if (!back)
+        A.front_side = 0; // until this run's outputs exist
     // Letterbox: the image at the top-left of a black side x side square, so one scale maps
     // both axes, resized to SxS with INTER_AREA. Only the part of the square that holds the
     // image is built and resized: a region whose sides are multiples of step maps onto a
@@ -338,18 +356,7 @@ std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float thr
     cv::Mat dst = rgbf(cv::Rect(0, 0, ow, oh));
     A.small.convertTo(dst, CV_32FC3, 1.0 / 127.5, -1.0);
     net.forward();
-    BlazeOut outs;
-    for (int i = 0; i < 4; i++) {
-        size_t n = 0;
-        const float *p = net.output(OUTPUT_NAMES[i], &n);
-        if (!p || n != (i < 2 ? 1u : 16u) * (i % 2 ? 384u : 512u))
-            throw std::runtime_error("BlazeFace output shape");
-        (i < 2 ? outs.scores[i % 2] : outs.boxes[i % 2]) = p;
-        if (!back)
-            A.front_outs[i].assign(p, p + n); // the next forward() reuses the buffers
-    }
-    outs.n[0] = 512;
-    outs.n[1] = 384;
+    const BlazeOut outs = blaze_outputs(net);
     if (!back)
         A.front_side = side;
     return blazeface_decode(A, outs, S, side, threshold);
@@ -359,14 +366,9 @@ std::vector<Det> blazeface_detect(eng_analyzer &A, const cv::Mat &img, float thr
 // running the network again.
 std::vector<Det> blazeface_redecode(eng_analyzer &A, float threshold)
 {
-    if (A.front_outs[0].empty())
+    if (A.front_side == 0)
         return {};
-    BlazeOut outs;
-    for (int i = 0; i < 4; i++)
-        (i < 2 ? outs.scores[i % 2] : outs.boxes[i % 2]) = A.front_outs[i].data();
-    outs.n[0] = 512;
-    outs.n[1] = 384;
-    return blazeface_decode(A, outs, A.blazeface.in_h(), A.front_side, threshold);
+    return blazeface_decode(A, blaze_outputs(A.blazeface), A.blazeface.in_h(), A.front_side, threshold);
 }
 
 std::vector<Det> blazeface_decode(eng_analyzer &A, const BlazeOut &outs, int S, int side, float threshold)
@@ -711,7 +713,7 @@ int analyze(eng_analyzer &A, const uint8_t *bytes, size_t len, eng_result_t &out
     if (w > cfg.max_side || h > cfg.max_side || (uint64_t)w * h > cfg.max_pixels)
         return ENG_E_TOO_BIG_PIXELS;
 
-    cv::Mat img;
+    cv::Mat &img = A.frame; // reused across frames of the same size
     int jrc = 1;
     if (fmt == ENG_IMG_JPEG) {
         img.create((int)h, (int)w, CV_8UC3);
@@ -735,7 +737,7 @@ int analyze(eng_analyzer &A, const uint8_t *bytes, size_t len, eng_result_t &out
         const double s = (double)cfg.work_side / longest;
         cv::resize(img, img, cv::Size(), s, s, cv::INTER_AREA);
     }
-    cv::Mat gray;
+    cv::Mat &gray = A.gray;
     cv::cvtColor(img, gray, cv::COLOR_BGR2GRAY);
 
     std::vector<Det> faces = blazeface_detect(A, img, (float)cfg.det_threshold);

@@ -149,6 +149,22 @@ struct Tensor {
     }
 };
 
+// A tensor's n values: from raw_data when it had one (little-endian, as this host), else
+// the typed list already read into v; either way exactly n of them.
+template <typename T>
+void take_values(const std::string &name, const std::string &raw, bool has_raw, size_t n, std::vector<T> &v)
+{
+    if (has_raw) {
+        if (raw.size() != n * sizeof(T))
+            fail("tensor " + name + ": size mismatch");
+        v.resize(n);
+        if (n)
+            std::memcpy(v.data(), raw.data(), raw.size());
+    }
+    if (v.size() != n)
+        fail("tensor " + name + ": size mismatch");
+}
+
 Tensor read_tensor(Pb pb)
 {
     Tensor t;
@@ -174,29 +190,12 @@ Tensor read_tensor(Pb pb)
         if (n > ((size_t)1 << 26))
             fail("tensor " + t.name + ": too large");
     }
-    if (t.dtype == T_FLOAT) {
-        if (has_raw) {
-            if (raw.size() != n * 4)
-                fail("tensor " + t.name + ": size mismatch");
-            t.f.resize(n);
-            if (n)
-                std::memcpy(t.f.data(), raw.data(), raw.size());
-        }
-        if (t.f.size() != n)
-            fail("tensor " + t.name + ": size mismatch");
-    } else if (t.dtype == T_INT64) {
-        if (has_raw) {
-            if (raw.size() != n * 8)
-                fail("tensor " + t.name + ": size mismatch");
-            t.i.resize(n);
-            if (n)
-                std::memcpy(t.i.data(), raw.data(), raw.size());
-        }
-        if (t.i.size() != n)
-            fail("tensor " + t.name + ": size mismatch");
-    } else {
+    if (t.dtype == T_FLOAT)
+        take_values(t.name, raw, has_raw, n, t.f);
+    else if (t.dtype == T_INT64)
+        take_values(t.name, raw, has_raw, n, t.i);
+    else
         fail("tensor " + t.name + ": unsupported element type");
-    }
     return t;
 }
 
