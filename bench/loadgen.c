@@ -3,8 +3,8 @@
  * a minimal RFC 6455 client of its own (HTTP/1.1 upgrade, masked client frames, 16- and 64-bit
  * lengths, fragmented messages, PING answered with PONG, the close handshake), with HS256
  * tokens minted here from the broker's secret. Three scenarios: "connect" (idle connections,
- * connect rate, broker RSS per connection), "fanout" (one teacher marking attendance at a
- * fixed rate, every student of the class receiving each broadcast; delivery latency) and
+ * connect rate, broker RSS per connection), "fanout" (one teacher sending ANNOUNCE to the class
+ * at a fixed rate, every student of the class receiving each ANNOUNCEMENT; delivery latency) and
  * "frames" (students streaming a JPEG each interval; frame -> FRAME_RESULT and frame ->
  * teacher's ENGAGEMENT_UPDATE latency). Each
  * run prints exactly one key=value result line on stdout, starting with bench=<scenario>,
@@ -645,11 +645,11 @@ static void on_mark_broadcast(conn_t *c, const char *p, const char *e, uint64_t 
     G.delivered++;
     G.t_last_delivery = now;
 
-    /* Broadcasts are matched to sends by order; the studentId each mark names (s<i % 50>)
+    /* Broadcasts are matched to sends by order; the text of each announcement (s<i % 50>)
      * catches a broker that drops or reorders without closing the connection. */
     const char *ds, *de, *ss, *se;
     uint64_t sid;
-    if (!j_get(p, e, "data", &ds, &de) || !j_get(ds, de, "studentId", &ss, &se) ||
+    if (!j_get(p, e, "data", &ds, &de) || !j_get(ds, de, "text", &ss, &se) ||
         se - ss < 4 || ss[1] != 's' || !j_uint(ss + 2, se - 1, &sid) ||
         sid != i % MARK_STUDENTS)
         G.order_errors++;
@@ -748,7 +748,7 @@ static void on_text(conn_t *c, const uint8_t *data, size_t len)
         /* While everything closes, an overloaded broker still works through the marks
          * queued in the teacher's socket; with the students gone those turn into fast
          * replies that would flatter the results. */
-        if (j_is_str(vs, ve, "ATTENDANCE_MARKED") || j_is_str(vs, ve, "ERROR"))
+        if (j_is_str(vs, ve, "ANNOUNCEMENT") || j_is_str(vs, ve, "ERROR"))
             G.after_window++;
         return;
     }
@@ -767,7 +767,7 @@ static void on_text(conn_t *c, const uint8_t *data, size_t len)
         }
         return;
     }
-    if (j_is_str(vs, ve, "ATTENDANCE_MARKED")) {
+    if (j_is_str(vs, ve, "ANNOUNCEMENT")) {
         if (c->role == ROLE_STUDENT)
             on_mark_broadcast(c, p, e, now);
         else
@@ -1432,8 +1432,8 @@ static void send_due_marks(void)
         char msg[160];
         uint64_t i = G.sent;
         int n = snprintf(msg, sizeof msg,
-                         "{\"event\":\"ATTENDANCE_MARKED\",\"id\":%" PRIu64
-                         ",\"data\":{\"studentId\":\"s%" PRIu64 "\",\"status\":\"present\"}}",
+                         "{\"event\":\"ANNOUNCE\",\"id\":%" PRIu64
+                         ",\"data\":{\"text\":\"s%" PRIu64 "\"}}",
                          i, i % MARK_STUDENTS);
         G.send_ns[i] = now_ns();
         if (i == 0)
@@ -1790,7 +1790,7 @@ static void usage(FILE *f)
         "  --hold S              hold the connections, then close (default 2)\n"
         " fanout:\n"
         "  --students K          students in the one class (default 100)\n"
-        "  --rate R              teacher marks per second (default 100)\n"
+        "  --rate R              teacher announcements per second (default 100)\n"
         "  --port2 N             a second instance (same Redis): odd students connect there\n"
         "  --duration D          seconds of sending (default 10)\n"
         "  --drain S             wait for stragglers after sending (default 5)\n"

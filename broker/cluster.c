@@ -2,7 +2,8 @@
 /* The multi-instance glue (see cluster.h).
  *
  * Fan-out: an event is delivered to this instance's members directly (room_publish) and
- * published once on the class channel as "<instance> <to> <type>\n<json>". Every instance,
+ * published once on the class channel as "<instance> <to> <type>[ <subject>]\n<json>",
+ * where subject is the student an event for ROOM_TO_SUBJECT is about. Every instance,
  * this one included, receives the publication; each delivers it to its own members except
  * the instance that published it, which recognises its id and skips it. So every local
  * recipient gets each event exactly once, local recipients are served without a Redis
@@ -184,11 +185,17 @@ static void on_message(const char *channel, const char *payload, size_t len, voi
     const char *nl = memchr(payload, '\n', len);
     if (!nl || cl <= pl + sl || (size_t)(nl - payload) >= 128)
         return;
-    char head[128], inst[ST_REDIS_INSTANCE_ID];
+    char head[128], inst[ST_REDIS_INSTANCE_ID], subject[ST_ID];
     memcpy(head, payload, (size_t)(nl - payload));
     head[nl - payload] = '\0';
     int to, type;
-    if (sscanf(head, "%32s %d %d", inst, &to, &type) != 3 || type < 0 || type >= OUT__COUNT)
+    int fields = sscanf(head, "%32s %d %d %64s", inst, &to, &type, subject);
+    if (fields < 3 || type < 0 || type >= OUT__COUNT)
+        return;
+    /* An event about one student without its subject reaches nobody but staff. */
+    if (fields < 4)
+        to &= ~ROOM_TO_SUBJECT;
+    if ((to & ROOM_TO_SUBJECT) && (to & ROOM_TO_STUDENTS))
         return;
     if (strcmp(inst, k->inst) == 0)
         return; /* our own publication: its local members were served when it was sent */
@@ -206,7 +213,7 @@ static void on_message(const char *channel, const char *payload, size_t len, voi
     if (type == OUT_SESSION_STARTED)
         hdl__session_began(s, class_id); /* students' frames count at once */
     evt_msg_t *m = msg_new_raw((out_type_t)type, json, len - (size_t)(json - payload));
-    room_broadcast(room, m, to, NULL);
+    room_broadcast(room, m, to, (to & ROOM_TO_SUBJECT) ? subject : NULL, NULL);
     msg_unref(m);
 }
 
@@ -220,14 +227,16 @@ static void on_published(const redisReply *reply, const char *err, void *ud)
     }
 }
 
-void clu_publish(srv_t *s, const char *class_id, const evt_msg_t *m, int to)
+void clu_publish(srv_t *s, const char *class_id, const evt_msg_t *m, int to, const char *subject)
 {
     clu_t *k = s->clu;
     if (!k || k->stopping)
         return;
-    char chan[ST_ID + 16], head[96];
+    char chan[ST_ID + 16], head[128];
     channel_of(class_id, chan, sizeof chan);
-    int hl = snprintf(head, sizeof head, "%s %d %d\n", k->inst, to, (int)m->type);
+    int hl = subject ? snprintf(head, sizeof head, "%s %d %d %s\n", k->inst, to, (int)m->type,
+                                subject)
+                     : snprintf(head, sizeof head, "%s %d %d\n", k->inst, to, (int)m->type);
     size_t len = (size_t)hl + m->len;
     char *buf = brk_malloc(len);
     memcpy(buf, head, (size_t)hl);

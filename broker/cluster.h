@@ -35,8 +35,9 @@ int clu_ready(const srv_t *s);
 void clu_room_opened(srv_t *s, const char *class_id);
 void clu_room_closed(srv_t *s, const char *class_id);
 
-/* Sends m to the other instances' members of class_id selected by to (ROOM_TO_*). The
- * local members are served by room_publish(), which calls this. */
-void clu_publish(srv_t *s, const char *class_id, const evt_msg_t *m, int to);
+/* Sends m to the other instances' members of class_id selected by to (ROOM_TO_*); subject
+ * is the student of ROOM_TO_SUBJECT (borrowed, NULL without it). The local members are
+ * served by room_publish_about(), which calls this. */
+void clu_publish(srv_t *s, const char *class_id, const evt_msg_t *m, int to, const char *subject);
 
 #endif

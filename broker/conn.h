@@ -14,9 +14,12 @@
 
 struct lws;
 
+typedef struct room_seat room_seat_t;
+
 typedef struct conn_room {
     room_t *room;
-    size_t idx; /* position in the room's member array */
+    size_t idx;        /* position in the room's member array */
+    room_seat_t *seat; /* a student's seat in the room (NULL for staff) */
 } conn_room_t;
 
 struct conn {
@@ -44,8 +47,6 @@ struct conn {
     int rx_frame; /* a text message that starts as a FRAME event (larger size limit) */
 
     /* frames of a student (handlers/frame.c) */
-    double frame_tokens;         /* rate limit bucket, refilled at ROLLCALL_FRAME_RATE/s */
-    int64_t frame_tokens_ms;
     int64_t no_session_until_ms; /* refuse frames at once until then (no active session) */
     int64_t viol_since_ms[4];    /* by st_violation_t: when the condition began, 0 if not */
     int viol_raised[4];          /* the current episode already raised its violation */

@@ -23,6 +23,7 @@ typedef enum {
     OUT_FRAME_RESULT,
     OUT_ENGAGEMENT_UPDATE,
     OUT_VIOLATION,
+    OUT_ANNOUNCEMENT,
     OUT__COUNT
 } out_type_t;
 

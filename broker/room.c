@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Rooms by class id: a chained hash table of member arrays with O(1) leave. */
+/* Rooms by class id: a chained hash table of member arrays with O(1) leave, and in each
+ * room a chained hash table of student seats. */
 #include "room.h"
 #include "hdl.h"
 
@@ -74,6 +75,8 @@ static void room_destroy(srv_t *s, room_t *r)
     if (r->eng)
         hdl_frames_room_gone(s, r);
     clu_room_closed(s, r->class_id);
+    BRK_ASSERT(r->n_seats == 0);
+    free(r->seats);
     free(r->students);
     free(r->staff);
     free(r->class_id);
@@ -83,6 +86,85 @@ static void room_destroy(srv_t *s, room_t *r)
 static int is_staff(const conn_t *c)
 {
     return c->role != ROLE_STUDENT;
+}
+
+/* --- seats ---------------------------------------------------------------------------- */
+
+room_seat_t *room_seat_find(const room_t *r, const char *student_id)
+{
+    if (!r || !r->seats_cap)
+        return NULL;
+    for (room_seat_t *t = r->seats[hash_str(student_id) & (r->seats_cap - 1)]; t; t = t->next)
+        if (strcmp(t->sub, student_id) == 0)
+            return t;
+    return NULL;
+}
+
+room_seat_t *room_seat_of(const conn_t *c, int k)
+{
+    BRK_ASSERT(k >= 0 && k < c->n_classes && c->rooms[k].seat);
+    return c->rooms[k].seat;
+}
+
+static void seats_grow(room_t *r)
+{
+    size_t ncap = r->seats_cap ? r->seats_cap * 2 : 8;
+    room_seat_t **nb = brk_calloc(ncap, sizeof *nb);
+    for (size_t i = 0; i < r->seats_cap; i++) {
+        room_seat_t *t = r->seats[i];
+        while (t) {
+            room_seat_t *next = t->next;
+            size_t b = hash_str(t->sub) & (ncap - 1);
+            t->next = nb[b];
+            nb[b] = t;
+            t = next;
+        }
+    }
+    free(r->seats);
+    r->seats = nb;
+    r->seats_cap = ncap;
+}
+
+/* Seats student connection c in r (creating the student's seat on their first one). */
+static room_seat_t *seat_add(room_t *r, conn_t *c)
+{
+    room_seat_t *t = room_seat_find(r, c->sub);
+    if (!t) {
+        if (r->n_seats + 1 > r->seats_cap)
+            seats_grow(r);
+        size_t len = strlen(c->sub);
+        t = brk_calloc(1, sizeof *t + len + 1);
+        memcpy(t->sub, c->sub, len + 1);
+        size_t b = hash_str(t->sub) & (r->seats_cap - 1);
+        t->next = r->seats[b];
+        r->seats[b] = t;
+        r->n_seats++;
+    }
+    if (t->n_conns == t->cap_conns) {
+        t->cap_conns = t->cap_conns ? t->cap_conns * 2 : 2;
+        t->conns = brk_realloc(t->conns, t->cap_conns * sizeof *t->conns);
+    }
+    t->conns[t->n_conns++] = c;
+    return t;
+}
+
+/* Unseats c (freeing the seat with the student's last connection in the room). */
+static void seat_remove(room_t *r, room_seat_t *t, conn_t *c)
+{
+    size_t i = 0;
+    while (i < t->n_conns && t->conns[i] != c)
+        i++;
+    BRK_ASSERT(i < t->n_conns);
+    t->conns[i] = t->conns[--t->n_conns];
+    if (t->n_conns > 0)
+        return;
+    room_seat_t **pp = &r->seats[hash_str(t->sub) & (r->seats_cap - 1)];
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
+    r->n_seats--;
+    free(t->conns);
+    free(t);
 }
 
 void room_join(srv_t *s, conn_t *c, int k)
@@ -98,6 +180,7 @@ void room_join(srv_t *s, conn_t *c, int k)
     (*arr)[*n] = c;
     c->rooms[k].room = r;
     c->rooms[k].idx = (*n)++;
+    c->rooms[k].seat = is_staff(c) ? NULL : seat_add(r, c);
 }
 
 /* Index of room r among c's memberships. */
@@ -124,15 +207,20 @@ void room_leave(srv_t *s, conn_t *c, int k)
     if (last != c)
         last->rooms[slot_of(last, r)].idx = idx;
     (*n)--;
+    if (c->rooms[k].seat)
+        seat_remove(r, c->rooms[k].seat, c);
     c->rooms[k].room = NULL;
+    c->rooms[k].seat = NULL;
     if (r->n_staff == 0 && r->n_students == 0)
         room_destroy(s, r);
 }
 
-void room_broadcast(room_t *r, evt_msg_t *m, int to, const conn_t *except)
+void room_broadcast(room_t *r, evt_msg_t *m, int to, const char *subject, const conn_t *except)
 {
     if (!r)
         return;
+    /* The subject is a student: never both every student and the one. */
+    BRK_ASSERT(!((to & ROOM_TO_SUBJECT) && (to & ROOM_TO_STUDENTS)));
     /* conn_send may close a slow consumer but never removes it from the room here (that
      * happens in its CLOSED callback), so the arrays are stable during the walk. */
     if (to & ROOM_TO_STAFF)
@@ -143,13 +231,27 @@ void room_broadcast(room_t *r, evt_msg_t *m, int to, const conn_t *except)
         for (size_t i = 0; i < r->n_students; i++)
             if (r->students[i] != except)
                 conn_send(r->students[i], m);
+    if ((to & ROOM_TO_SUBJECT) && subject) {
+        room_seat_t *t = room_seat_find(r, subject);
+        for (size_t i = 0; t && i < t->n_conns; i++)
+            if (t->conns[i] != except)
+                conn_send(t->conns[i], m);
+    }
+}
+
+void room_publish_about(srv_t *s, const char *class_id, const char *student_id, evt_msg_t *m,
+                        int to, const conn_t *except)
+{
+    BRK_ASSERT(!(to & ROOM_TO_SUBJECT) || student_id);
+    room_broadcast(room_find(s, class_id), m, to, student_id, except);
+    if (s->clu)
+        clu_publish(s, class_id, m, to, (to & ROOM_TO_SUBJECT) ? student_id : NULL);
 }
 
 void room_publish(srv_t *s, const char *class_id, evt_msg_t *m, int to, const conn_t *except)
 {
-    room_broadcast(room_find(s, class_id), m, to, except);
-    if (s->clu)
-        clu_publish(s, class_id, m, to);
+    BRK_ASSERT(!(to & ROOM_TO_SUBJECT));
+    room_publish_about(s, class_id, NULL, m, to, except);
 }
 
 void room_free_all(srv_t *s)
@@ -160,6 +262,8 @@ void room_free_all(srv_t *s)
             room_t *next = r->next;
             if (r->eng)
                 hdl_frames_room_gone(s, r);
+            BRK_ASSERT(r->n_seats == 0);
+            free(r->seats);
             free(r->students);
             free(r->staff);
             free(r->class_id);

@@ -59,8 +59,10 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
                              "session_id", sess->session_id, "studentId", r->student_id,
                              "student_id", r->student_id, "status", st_mark_name(r->mark),
                              "marked_by", r->sub, "marked_at", hdl__iso(brk_now_ms()));
+    /* A mark is about one student: the class's staff and that student see it, no other
+     * student does. */
     evt_msg_t *m = msg_build(OUT_ATTENDANCE_MARKED, json_incref(data), NULL);
-    room_publish(s, r->class_id, m, ROOM_TO_ALL, c);
+    room_publish_about(s, r->class_id, r->student_id, m, ROOM_TO_STAFF | ROOM_TO_SUBJECT, c);
     msg_unref(m);
     if (c)
         conn_reply(c, OUT_ATTENDANCE_MARKED, data, r->id);

@@ -30,6 +30,7 @@ static const route_t routes[EVT__COUNT] = {
     [EVT_MY_ATTENDANCE] = {R_STUDENT, 1, hdl_my_attendance},
     [EVT_PING] = {R_ANY, 0, hdl_ping},
     [EVT_FRAME] = {R_STUDENT, 1, hdl_frame},
+    [EVT_ANNOUNCE] = {R_STAFF, 1, hdl_announce},
 };
 
 void hdl_dispatch(conn_t *c, const env_t *env)

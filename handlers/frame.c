@@ -343,20 +343,27 @@ static void on_analyzed(const fp_result_t *r, void *pool_ud)
 
 /* --- requests ------------------------------------------------------------------------- */
 
-static int rate_ok(conn_t *c, int64_t now)
+/* The frame budget is the student's in the class, shared by every connection the student
+ * has open in it on this instance: a second tab gets no second analyzer. */
+static int rate_ok(conn_t *c, const char *class_id, int64_t now)
 {
+    room_seat_t *t = NULL;
+    for (int k = 0; k < c->n_classes && !t; k++)
+        if (strcmp(c->classes[k], class_id) == 0)
+            t = room_seat_of(c, k);
+    BRK_ASSERT(t);
     double rate = c->srv->cfg->frame_rate;
     double burst = rate < 2 ? 2 : rate;
-    if (c->frame_tokens_ms == 0)
-        c->frame_tokens = burst;
+    if (t->frame_tokens_ms == 0)
+        t->frame_tokens = burst;
     else
-        c->frame_tokens += (double)(now - c->frame_tokens_ms) / 1000.0 * rate;
-    if (c->frame_tokens > burst)
-        c->frame_tokens = burst;
-    c->frame_tokens_ms = now;
-    if (c->frame_tokens < 1.0)
+        t->frame_tokens += (double)(now - t->frame_tokens_ms) / 1000.0 * rate;
+    if (t->frame_tokens > burst)
+        t->frame_tokens = burst;
+    t->frame_tokens_ms = now;
+    if (t->frame_tokens < 1.0)
         return 0;
-    c->frame_tokens -= 1.0;
+    t->frame_tokens -= 1.0;
     return 1;
 }
 
@@ -369,7 +376,7 @@ static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, 
     s->m.frames_received++;
     char msg[128];
 
-    if (!rate_ok(c, now)) {
+    if (!rate_ok(c, class_id, now)) {
         snprintf(msg, sizeof msg, "more than %d frames per second", cfg->frame_rate);
         s->m.frames_refused++;
         conn_error(c, ERR_RATE_LIMITED, msg, id);

@@ -63,6 +63,7 @@ void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id);
 void hdl_today_summary(conn_t *c, const env_t *env, const char *class_id);
 void hdl_my_attendance(conn_t *c, const env_t *env, const char *class_id);
 void hdl_ping(conn_t *c, const env_t *env, const char *class_id);
+void hdl_announce(conn_t *c, const env_t *env, const char *class_id);
 void hdl_frame(conn_t *c, const env_t *env, const char *class_id);
 /* A binary WebSocket message: the raw bytes of a frame (borrowed). */
 void hdl_frame_binary(conn_t *c, const uint8_t *bytes, size_t len);

@@ -64,30 +64,55 @@ void hdl_session_start(conn_t *c, const env_t *env, const char *class_id)
 
 /* --- DONE ---------------------------------------------------------------------------- */
 
+static json_t *record_json(const jr_record_t *rec)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:I, s:i}", "student_id",
+                     rec->student_id, "student_name", rec->student_name, "status", rec->status,
+                     "source", rec->source, "engagement_percentage", rec->engagement_percentage,
+                     "engagement_duration_seconds", rec->engagement_duration_seconds,
+                     "total_class_duration_seconds", rec->total_class_duration_seconds,
+                     "frames_analyzed", (json_int_t)rec->frames_analyzed, "trust_score",
+                     rec->trust_score);
+}
+
+/* The class's finalized records, for its staff. */
 static json_t *finalized_json(const jr_result_t *res)
 {
     json_t *records = json_array();
-    for (size_t i = 0; i < res->n; i++) {
-        const jr_record_t *rec = &res->records[i];
-        json_array_append_new(records,
-                              json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:I, s:i}",
-                                        "student_id", rec->student_id, "student_name",
-                                        rec->student_name, "status", rec->status, "source",
-                                        rec->source, "engagement_percentage",
-                                        rec->engagement_percentage,
-                                        "engagement_duration_seconds",
-                                        rec->engagement_duration_seconds,
-                                        "total_class_duration_seconds",
-                                        rec->total_class_duration_seconds, "frames_analyzed",
-                                        (json_int_t)rec->frames_analyzed, "trust_score",
-                                        rec->trust_score));
-    }
+    for (size_t i = 0; i < res->n; i++)
+        json_array_append_new(records, record_json(&res->records[i]));
     const jr_daily_t *d = &res->daily;
     return json_pack("{s:s, s:s, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:f}, s:o}", "class_id",
                      d->class_id, "session_id", d->session_id, "date", d->date,
                      "already_finalized", res->already, "summary", "present", d->present,
                      "absent", d->absent, "late", d->late, "total", d->total, "percentage",
                      d->percentage, "records", records);
+}
+
+/* Tells the class: its staff get every record (data, borrowed), each student only their
+ * own record. The class counts stay with the staff too: in a small class they would tell
+ * a student their classmates' statuses. */
+static void announce_finalized(srv_t *s, const jr_result_t *res, json_t *data,
+                               const conn_t *except)
+{
+    const jr_daily_t *d = &res->daily;
+    evt_msg_t *m = msg_build(OUT_ATTENDANCE_FINALIZED, json_incref(data), NULL);
+    room_publish(s, d->class_id, m, ROOM_TO_STAFF, except);
+    msg_unref(m);
+    room_t *room = room_find(s, d->class_id);
+    for (size_t i = 0; i < res->n; i++) {
+        const jr_record_t *rec = &res->records[i];
+        /* Without other instances, a student with no connection here has no one to tell. */
+        if (!s->clu && !room_seat_find(room, rec->student_id))
+            continue;
+        json_t *mine = json_pack("{s:s, s:s, s:s, s:b, s:o}", "class_id", d->class_id,
+                                 "session_id", d->session_id, "date", d->date,
+                                 "already_finalized", res->already, "record",
+                                 record_json(rec));
+        evt_msg_t *pm = msg_build(OUT_ATTENDANCE_FINALIZED, mine, NULL);
+        room_publish_about(s, d->class_id, rec->student_id, pm, ROOM_TO_SUBJECT, NULL);
+        msg_unref(pm);
+    }
 }
 
 /* Replies to the DONE and, when announce is set, tells the class. */
@@ -97,11 +122,8 @@ static void finish_done(hdl_req_t *r, jr_result_t *res, int announce)
     LOG(INFO, r->conn_id, "session finalized", "class=%s session=%s records=%zu already=%d",
         res->daily.class_id, res->daily.session_id, res->n, res->already);
     json_t *data = finalized_json(res);
-    if (announce) {
-        evt_msg_t *m = msg_build(OUT_ATTENDANCE_FINALIZED, json_incref(data), NULL);
-        room_publish(r->srv, r->class_id, m, ROOM_TO_ALL, c);
-        msg_unref(m);
-    }
+    if (announce)
+        announce_finalized(r->srv, res, data, c);
     if (c)
         conn_reply(c, OUT_ATTENDANCE_FINALIZED, data, r->id);
     else

@@ -22,6 +22,7 @@ static const char *const event_names[EVT__COUNT] = {
     [EVT_MY_ATTENDANCE] = "MY_ATTENDANCE",
     [EVT_PING] = "PING",
     [EVT_FRAME] = "FRAME",
+    [EVT_ANNOUNCE] = "ANNOUNCE",
 };
 
 /* Written once by env_init() before any thread parses, read-only afterwards. */

@@ -20,6 +20,7 @@ typedef enum {
     EVT_MY_ATTENDANCE,
     EVT_PING,
     EVT_FRAME,
+    EVT_ANNOUNCE,
     EVT__COUNT
 } evt_type_t;
 

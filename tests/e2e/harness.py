@@ -62,7 +62,7 @@ HOST = "127.0.0.1"
 SERVER_EVENTS = ("WELCOME", "PRESENCE_SNAPSHOT", "PRESENCE", "SESSION_STARTED",
                  "ATTENDANCE_MARKED", "TODAY_SUMMARY", "ATTENDANCE_FINALIZED",
                  "MY_ATTENDANCE", "PONG", "ERROR", "FRAME_RESULT", "ENGAGEMENT_UPDATE",
-                 "VIOLATION")
+                 "VIOLATION", "ANNOUNCEMENT")
 
 ENGINE = os.environ.get("E2E_ENGINE", "memory")
 REDIS_BIN = "/usr/bin/redis-server"

@@ -79,10 +79,14 @@ async def test_unicast_replies_and_broadcasts_without_ids():
     await t1.call("SESSION_START", {}, id="start-1")
     await t1.call("ATTENDANCE_MARKED", {"student_id": "s-1", "status": "present"}, id="m-1")
     await t1.call("DONE", {}, id="d-1")
-    for c in (t2, s1, s2):
-        for ev in ("SESSION_STARTED", "ATTENDANCE_MARKED", "ATTENDANCE_FINALIZED"):
+    # s-2 is not the marked student: no ATTENDANCE_MARKED for it.
+    for c, events in ((t2, ("SESSION_STARTED", "ATTENDANCE_MARKED", "ATTENDANCE_FINALIZED")),
+                      (s1, ("SESSION_STARTED", "ATTENDANCE_MARKED", "ATTENDANCE_FINALIZED")),
+                      (s2, ("SESSION_STARTED", "ATTENDANCE_FINALIZED"))):
+        for ev in events:
             m = await c.recv_event(ev, timeout=3)
             check(m.get("id") is None, f"{c.label}: broadcast {ev} carries id {m.get('id')!r}")
+    await s2.expect_no_message(0.3, event="ATTENDANCE_MARKED")
 
 
 async def test_session_start_reply_and_broadcast():
@@ -144,13 +148,15 @@ async def test_legacy_mark_auto_opens_session_and_broadcasts():
     iso_close_to_now(d.get("marked_at"), "marked_at")
     sid = d.get("session_id")
     check(isinstance(sid, str) and sid, "the mark opened no session")
-    for other in (t2, s123, s2):
+    # The class's staff and the marked student see the mark; no other student does.
+    for other in (t2, s123):
         m = await other.recv_event("ATTENDANCE_MARKED", timeout=3)
         od = data_of(m)
         eq(od.get("student_id"), "123", f"{other.label} broadcast student_id")
         eq(od.get("status"), "present", f"{other.label} broadcast status")
         eq(od.get("session_id"), sid, f"{other.label} broadcast session_id")
     await t1.expect_no_message(0.5, event="ATTENDANCE_MARKED")
+    await s2.expect_no_message(0.05, event="ATTENDANCE_MARKED")
     summ = data_of(await t1.call("TODAY_SUMMARY", {}))
     eq(summ.get("state"), "active", "state after an auto-opened session")
     eq(summ.get("session_id"), sid, "TODAY_SUMMARY session_id")
@@ -270,12 +276,25 @@ async def test_done_finalizes_and_broadcasts():
        (1, 2, 1, 4), "summary present/absent/late/total")
     check(abs(summ.get("percentage", -1) - 50.0) < 0.01,
           f"summary percentage (present+late)/total: expected 50, got {summ.get('percentage')}")
-    for other in (t2,) + studs:
-        m = await other.recv_event("ATTENDANCE_FINALIZED", timeout=5)
+    m = await t2.recv_event("ATTENDANCE_FINALIZED", timeout=5)
+    od = data_of(m)
+    eq(od.get("session_id"), d["session_id"], "t2 broadcast session_id")
+    eq(sorted(map(record_key, od.get("records", []))),
+       sorted(map(record_key, d["records"])), "t2 broadcast records")
+    eq(od.get("summary"), d.get("summary"), "t2 broadcast summary")
+    # Each student gets their own record and nothing of the class's.
+    for st in studs:
+        m = await st.recv_event("ATTENDANCE_FINALIZED", timeout=5)
         od = data_of(m)
-        eq(od.get("session_id"), d["session_id"], f"{other.label} broadcast session_id")
-        eq(sorted(map(record_key, od.get("records", []))),
-           sorted(map(record_key, d["records"])), f"{other.label} broadcast records")
+        eq(od.get("session_id"), d["session_id"], f"{st.label} session_id")
+        eq(od.get("already_finalized"), False, f"{st.label} already_finalized")
+        check("records" not in od and "summary" not in od,
+              f"{st.label} received the class's records or counts: {sorted(od)}")
+        mine = od.get("record") or {}
+        eq(record_key(mine), record_key(recs[mine.get("student_id")]),
+           f"{st.label} own record")
+        eq(mine.get("student_id"), data_of(st.welcome)["user_id"], f"{st.label} record is its own")
+        await st.expect_no_message(0.2, event="ATTENDANCE_FINALIZED")
     await t1.expect_no_message(0.5, event="ATTENDANCE_FINALIZED")
 
 

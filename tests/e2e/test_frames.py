@@ -274,6 +274,31 @@ async def test_rate_limit_and_multi_class_binary():
                 what="binary frame with two classes")
 
 
+async def test_rate_limit_is_per_student_not_per_tab():
+    """The frame budget belongs to the student in the class: a second tab does not double
+    it, while another student, and the same student in another class, have their own."""
+    b = frames_broker({"ROLLCALL_FRAME_RATE": "2"})
+    img = base64.b64encode(photo(NOFACE)).decode()
+    tab1 = await connect(b, "s-1", "student")
+    tab2 = await connect(b, "s-1", "student")
+    other = await connect(b, "s-2", "student")
+    elsewhere = await connect(b, "s-1", "student", cls="c2")
+    # The burst is 2: one frame from each tab at once uses the student's whole burst.
+    sends = [(tab1, "a"), (tab2, "b"), (tab2, "c"), (tab1, "d"), (other, "o1"), (other, "o2"),
+             (elsewhere, "e1"), (elsewhere, "e2")]
+    for c, rid in sends:
+        await c.send("FRAME", {"image": img}, id=rid)
+    codes = {}
+    for c, rid in sends:
+        m = await c.recv_event(None, id=rid, timeout=120)
+        codes[rid] = data_of(m).get("code") if m.get("event") == "ERROR" else m.get("event")
+    # The two tabs' frames reach the broker in any order: two of the four pass.
+    eq(sum(1 for rid in "abcd" if codes[rid] == "RATE_LIMITED"), 2,
+       f"frames refused of four sent at once over two tabs: {codes}")
+    for rid in ("o1", "o2", "e1", "e2"):
+        check(codes[rid] != "RATE_LIMITED", f"frame {rid} refused by another's budget: {codes}")
+
+
 async def test_readyz_waits_for_preloaded_models():
     """With ROLLCALL_ANALYZER_PRELOAD (the production default) the workers load their models
     at start; /readyz says 200 only once they did, and then the first frame is fast."""

@@ -65,12 +65,20 @@ async def test_events_cross_instances_exactly_once():
         m = await c.recv_event("SESSION_STARTED", timeout=5)
         eq(data_of(m)["session_id"], sid, f"{c.label} SESSION_STARTED session_id")
     await ta.call("ATTENDANCE_MARKED", {"student_id": "s-b", "status": "late"})
-    for c in (tb, sa, sb):
+    # The staff and the marked student (on the other instance) see the mark, once.
+    for c in (tb, sb):
         m = await c.recv_event("ATTENDANCE_MARKED", timeout=5)
         eq(data_of(m)["student_id"], "s-b", f"{c.label} mark student")
         eq(data_of(m)["status"], "late", f"{c.label} mark status")
-    # Exactly once: no echo double anywhere, and the marker only got its reply.
+    # A class-wide event reaches every student on both instances.
+    await ta.call("ANNOUNCE", {"text": "hello"}, reply="ANNOUNCEMENT")
+    for c in (tb, sa, sb):
+        m = await c.recv_event("ANNOUNCEMENT", timeout=5)
+        eq(data_of(m)["text"], "hello", f"{c.label} announcement")
+    # Exactly once: no echo double anywhere, and the marker only got its reply; the
+    # student not marked got nothing.
     for c in (ta, tb, sa, sb):
+        await c.expect_no_message(0.0, event="ANNOUNCEMENT")
         await c.expect_no_message(0.6 if c is ta else 0.05,
                                   event="ATTENDANCE_MARKED")
         await c.expect_no_message(0.0, event="SESSION_STARTED")

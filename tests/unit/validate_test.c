@@ -479,9 +479,9 @@ static size_t list_json(const char *dir, char names[][64], size_t max)
 
 static void test_in_schema_files(void)
 {
-    static const char *const want[] = {"ATTENDANCE_MARKED", "DONE", "FRAME",
-                                       "MY_ATTENDANCE",     "PING", "SESSION_START",
-                                       "TODAY_SUMMARY"};
+    static const char *const want[] = {"ANNOUNCE",      "ATTENDANCE_MARKED", "DONE",
+                                       "FRAME",         "MY_ATTENDANCE",     "PING",
+                                       "SESSION_START", "TODAY_SUMMARY"};
     char dir[512], path[600], names[32][64];
     schema_dir("in", dir, sizeof dir);
     size_t n = list_json(dir, names, 32);
@@ -554,6 +554,12 @@ static const struct {
     const char *bad; /* the same message drifted */
     const char *why; /* vs_validate_at(..., "msg", ...) message for bad */
 } out_samples[] = {
+    {"ANNOUNCEMENT",
+     "{\"event\":\"ANNOUNCEMENT\",\"data\":{\"class_id\":\"c\",\"text\":\"Quiz today\","
+     "\"from\":\"t1\",\"name\":null,\"at\":" TS "}}",
+     "{\"event\":\"ANNOUNCEMENT\",\"data\":{\"class_id\":\"c\",\"text\":\"\","
+     "\"from\":\"t1\",\"name\":null,\"at\":" TS "}}",
+     "msg.data.text: must have at least 1 character"},
     {"WELCOME",
      "{\"event\":\"WELCOME\",\"data\":{\"user_id\":\"t1\",\"role\":\"teacher\",\"name\":\"T\","
      "\"classes\":[\"math-7b\"],\"server_time\":" TS ",\"protocol\":1}}",
@@ -675,7 +681,12 @@ static void test_out_schema_files(void)
         json_t *dprops = json_object_get(data, "properties");
         json_t *dreq = json_object_get(data, "required");
         ASSERT(json_object_size(dprops) > 0);
+        /* Optional: PONG's ts, and the fields that one of data's alternative shapes
+         * requires (oneOf: the staff's and a student's ATTENDANCE_FINALIZED). */
         size_t optional = strcmp(names[i], "PONG") == 0 ? 1 : 0;
+        json_t *alts = json_object_get(data, "oneOf");
+        for (size_t a = 0; a < json_array_size(alts); a++)
+            optional += json_array_size(json_object_get(json_array_get(alts, a), "required"));
         ASSERT_EQ(json_array_size(dreq) + optional, json_object_size(dprops));
         size_t k;
         json_t *r;
@@ -711,6 +722,54 @@ static void test_out_schema_files(void)
     }
 }
 
+/* ATTENDANCE_FINALIZED has two shapes: the class's (summary and records, for staff) and a
+ * student's (their own record only). The C validator must tell them apart like the e2e
+ * tests' jsonschema: one shape or the other, never both, never neither. */
+static void test_finalized_shapes(void)
+{
+    char dir[512], path[600], why[192];
+    schema_dir("out", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ATTENDANCE_FINALIZED.json", dir);
+    json_t *doc = load(path);
+    strip_patterns(doc);
+    vs_schema_t *s = vs_compile(doc, why, sizeof why);
+    if (!s)
+        TEST_FAIL("%s: %s", path, why);
+#define FIN_HEAD                                                                               \
+    "{\"event\":\"ATTENDANCE_FINALIZED\",\"data\":{\"class_id\":\"c\",\"session_id\":\"s\","           \
+    "\"date\":\"2026-11-22\",\"already_finalized\":false"
+#define FIN_REC                                                                                \
+    "{\"student_id\":\"s1\",\"student_name\":\"A\",\"status\":\"present\",\"source\":"           \
+    "\"manual\",\"engagement_percentage\":12.5,\"engagement_duration_seconds\":3,"             \
+    "\"total_class_duration_seconds\":60,\"frames_analyzed\":4,\"trust_score\":100}"
+#define FIN_SUMMARY                                                                            \
+    "\"summary\":{\"present\":1,\"absent\":0,\"late\":0,\"total\":1,\"percentage\":100}"
+    static const struct {
+        const char *msg;
+        int valid;
+    } cases[] = {
+        {FIN_HEAD ",\"record\":" FIN_REC "}}", 1},
+        {FIN_HEAD "," FIN_SUMMARY ",\"records\":[" FIN_REC "]}}", 1},
+        {FIN_HEAD "," FIN_SUMMARY ",\"records\":[" FIN_REC "],\"record\":" FIN_REC "}}", 0},
+        {FIN_HEAD ",\"records\":[" FIN_REC "]}}", 0},
+        {FIN_HEAD "}}", 0},
+    };
+#undef FIN_HEAD
+#undef FIN_REC
+#undef FIN_SUMMARY
+    for (size_t i = 0; i < BRK_ARRAY_LEN(cases); i++) {
+        json_t *m = json_loads(cases[i].msg, 0, NULL);
+        ASSERT_NOT_NULL(m);
+        int rc = vs_validate_at(s, m, "msg", why, sizeof why);
+        if ((rc == 0) != cases[i].valid)
+            TEST_FAIL("case %zu: expected %s, got %s (%s)", i,
+                      cases[i].valid ? "valid" : "invalid", rc == 0 ? "valid" : "invalid", why);
+        json_decref(m);
+    }
+    vs_free(s);
+    json_decref(doc);
+}
+
 static const test_case_t tests[] = {
     {"annotations_ignored", test_annotations_ignored},
     {"compile_refusals", test_compile_refusals},
@@ -731,6 +790,7 @@ static const test_case_t tests[] = {
     {"in_schema_files", test_in_schema_files},
     {"envelope_schema_file", test_envelope_schema_file},
     {"out_schema_files", test_out_schema_files},
+    {"finalized_shapes", test_finalized_shapes},
 };
 
 TEST_MAIN(tests)
