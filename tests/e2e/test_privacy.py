@@ -217,14 +217,23 @@ async def test_a_student_in_two_tabs_gets_its_events_on_both():
         assert_private(c, who)
 
 
-async def test_students_may_not_announce():
-    a, _ = brokers()
+async def test_announcements_stay_in_their_class():
+    a, b = brokers()
     s = await join(a, A, "student")
     await s.error("ANNOUNCE", {"text": "hi all"}, "FORBIDDEN")
     t = await join(a, "t-ann", "teacher")
     await t.error("ANNOUNCE", {"text": ""}, "INVALID_PAYLOAD")
     await t.error("ANNOUNCE", {"text": "x" * 2001}, "INVALID_PAYLOAD")
     await s.expect_no_message(0.3, event="ANNOUNCEMENT")
+    # Another class, on either instance, hears nothing of it.
+    away = [await join(a, B, "student", cls="c2"), await join(b, C, "student", cls="c2"),
+            await join(b, "t-c2", "teacher", cls="c2")]
+    await asyncio.sleep(0.3)
+    await t.call("ANNOUNCE", {"text": "c1 only"}, reply="ANNOUNCEMENT")
+    eq(data_of(await s.recv_event("ANNOUNCEMENT", timeout=5)).get("text"), "c1 only",
+       "the class's student")
+    for c in away:
+        await c.expect_no_message(0.2, event="ANNOUNCEMENT")
 
 
 if __name__ == "__main__":
