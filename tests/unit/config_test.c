@@ -235,9 +235,9 @@ static void test_flags_override_env(void)
     cfg_t cfg;
     cfg_command_t cmd;
     int argi;
-    char *argv[] = {"rollcall",       "--port",          "9100",       "--host=::1",
+    char *argv[] = {"rollcall",       "--port",           "9100",         "--host=::1",
                     "--dev",          "--log-level=warn", "--jwt-issuer", "iss-1",
-                    "--jwt-leeway=0", "--token-warning", "86400",      "--jwt-jwks",
+                    "--jwt-leeway=0", "--token-warning",  "86400",        "--jwt-jwks",
                     "/flag/jwks.json"};
     ASSERT_EQ(load(&cfg, ARGC(argv), argv, &cmd, &argi), 0);
     ASSERT_STR_EQ(errbuf, "");
