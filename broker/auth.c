@@ -458,7 +458,7 @@ static int load_jwks(auth_verifier_t *v, const char *path, jwt_alg_t want, char 
     }
     json_t *keys = json_object_get(doc, "keys");
     if (!json_is_object(doc) || !json_is_array(keys)) {
-        set_err(err, errlen, "ROLLCALL_JWT_JWKS file %s is not a key set: no \"keys\" array", path);
+        set_err(err, errlen, "ROLLCALL_JWT_JWKS file %s is not a key set (no keys array)", path);
         goto cleanup;
     }
     if (json_array_size(keys) > AUTH_MAX_JWKS_KEYS) {

@@ -98,6 +98,12 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
         (unsigned long long)m->auth_refused);
     put(&b, "rollcall_upgrades_refused_total{reason=\"unavailable\"} %llu\n",
         (unsigned long long)m->conn_refused_full);
+    head(&b, "rollcall_jwt_key_reloads_total", "counter",
+         "JWT key files read again on SIGHUP, by result (failed: the old keys stayed)");
+    put(&b, "rollcall_jwt_key_reloads_total{result=\"ok\"} %llu\n",
+        (unsigned long long)m->jwt_key_reloads[0]);
+    put(&b, "rollcall_jwt_key_reloads_total{result=\"failed\"} %llu\n",
+        (unsigned long long)m->jwt_key_reloads[1]);
 
     head(&b, "rollcall_messages_in_total", "counter", "Client messages received, by event");
     for (int i = 0; i < EVT__COUNT; i++)

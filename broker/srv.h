@@ -56,6 +56,7 @@ typedef struct srv {
     int stopped;
     uint64_t drain_deadline_ns;
     uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_hup; /* reloads the JWT key files */
     uv_timer_t drain_timer;
     int exit_code;
 } srv_t;
