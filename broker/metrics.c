@@ -104,6 +104,10 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
         (unsigned long long)m->jwt_key_reloads[0]);
     put(&b, "rollcall_jwt_key_reloads_total{result=\"failed\"} %llu\n",
         (unsigned long long)m->jwt_key_reloads[1]);
+    head(&b, "rollcall_token_expired_closes_total", "counter",
+         "Connections closed with 4003 because their token expired (exp plus the leeway)");
+    put(&b, "rollcall_token_expired_closes_total %llu\n",
+        (unsigned long long)m->token_expired_closes);
 
     head(&b, "rollcall_messages_in_total", "counter", "Client messages received, by event");
     for (int i = 0; i < EVT__COUNT; i++)

@@ -50,8 +50,9 @@ typedef struct metrics {
     uint64_t slow_consumer_closes;
     uint64_t abuse_closes;         /* 1008/1009 closes */
     uint64_t http_requests;
-    /* tokens: key reloads on SIGHUP (server.c) */
+    /* tokens: key reloads on SIGHUP (server.c), lifetimes (handlers/token.c) */
     uint64_t jwt_key_reloads[2]; /* [0] done, [1] failed (the old keys stayed) */
+    uint64_t token_expired_closes; /* connections closed with 4003 */
     /* frames (the pool's own counters are copied in before rendering) */
     uint64_t frames_received;
     uint64_t frames_refused; /* refused before analysis: size, format, rate, session */

@@ -22,6 +22,7 @@ static const char *const names[OUT__COUNT] = {
     [OUT_FRAME_RESULT] = "FRAME_RESULT",
     [OUT_ENGAGEMENT_UPDATE] = "ENGAGEMENT_UPDATE",
     [OUT_VIOLATION] = "VIOLATION",
+    [OUT_TOKEN_EXPIRING] = "TOKEN_EXPIRING",
 };
 
 const char *msg_type_name(out_type_t t)

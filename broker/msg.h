@@ -23,6 +23,7 @@ typedef enum {
     OUT_FRAME_RESULT,
     OUT_ENGAGEMENT_UPDATE,
     OUT_VIOLATION,
+    OUT_TOKEN_EXPIRING, /* the connection's token is about to expire */
     OUT__COUNT
 } out_type_t;
 

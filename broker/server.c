@@ -99,6 +99,7 @@ static void finish(srv_t *s)
     uv_close((uv_handle_t *)&s->sig_hup, on_handle_closed);
     /* Frames still waiting are answered (canceled); workers exit on their own. */
     hdl_frames_stop(s);
+    hdl_tokens_stop(s);
     /* Records already queued are still written and fsync'd before the loop ends. */
     ob_shutdown(s->ob);
     mg_shutdown(s->mg);
@@ -321,6 +322,7 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, on_sighup, SIGHUP);
+    hdl_tokens_start(&s);
 
     if (!s.st) {
         int crc = clu_start(&s);
@@ -349,6 +351,7 @@ out_state:
     if (!s.stopped && s.exit_code == 0)
         jr_shutdown(s.jr);
     hdl_frames_free(&s);
+    hdl_tokens_free(&s);
     st_free(s.st);
     clu_free(&s);
     room_free_all(&s);

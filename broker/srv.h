@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "expiry.h"
 #include "journal.h"
 #include "metrics.h"
 #include "mongo.h"
@@ -49,6 +50,13 @@ typedef struct srv {
     int eng_timer_init;
     room_t **eng_dirty;        /* rooms with a pending engagement update */
     size_t eng_dirty_len, eng_dirty_cap;
+
+    /* token lifetimes (handlers/token.c): every connection by its next token deadline,
+     * one timer armed at the earliest */
+    exp_heap_t tok_heap;
+    uv_timer_t tok_timer;
+    int tok_timer_on;     /* initialized and not yet closed */
+    int64_t tok_armed_ms; /* the deadline the timer is armed for, INT64_MIN when idle */
 
     metrics_t m;
     int ready;

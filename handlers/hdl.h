@@ -83,4 +83,17 @@ void hdl__session_began(srv_t *s, const char *class_id);
 /* A room is about to be freed: forget its pending engagement update. */
 void hdl_frames_room_gone(srv_t *s, room_t *room);
 
+/* Token lifetimes (token.c): a connection is closed with 4003 once its token's exp plus
+ * ROLLCALL_JWT_LEEWAY has passed, after one TOKEN_EXPIRING ROLLCALL_TOKEN_WARNING seconds
+ * before. hdl_tokens_start initializes the deadline timer (before the loop runs),
+ * hdl_tokens_stop closes it (when the server stops), hdl_tokens_free frees what is left
+ * after the loop ended. */
+void hdl_tokens_start(srv_t *s);
+void hdl_tokens_stop(srv_t *s);
+void hdl_tokens_free(srv_t *s);
+/* Schedules c's deadlines for its current token (c->token_exp), sending TOKEN_EXPIRING at
+ * once when that token is already inside the warning window; untrack forgets c. */
+void hdl__token_track(conn_t *c);
+void hdl__token_untrack(conn_t *c);
+
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Connection life cycle: WELCOME, room membership, live presence for teachers. */
+/* Connection life cycle: WELCOME, room membership, live presence for teachers, and the
+ * token's deadlines (token.c). */
 #include "hdl.h"
 
 #include "brk.h"
@@ -81,6 +82,7 @@ void hdl_conn_open(conn_t *c)
                          c->name[0] ? json_string(c->name) : json_null(), "classes", classes,
                          "server_time", hdl__iso(brk_now_ms()), "protocol", 1),
                NULL);
+    hdl__token_track(c);
     for (int k = 0; k < c->n_classes; k++) {
         room_join(s, c, k);
         if (c->role == ROLE_STUDENT) {
@@ -94,6 +96,7 @@ void hdl_conn_open(conn_t *c)
 
 void hdl_conn_close(conn_t *c)
 {
+    hdl__token_untrack(c);
     for (int k = 0; k < c->n_classes; k++) {
         room_leave(c->srv, c, k);
         if (c->role == ROLE_STUDENT)
