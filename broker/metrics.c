@@ -32,6 +32,8 @@ static const char *const err_names[ERR__COUNT] = {
     [ERR_FRAME_TOO_LARGE] = "FRAME_TOO_LARGE",
     [ERR_RATE_LIMITED] = "RATE_LIMITED",
     [ERR_FRAME_SKIPPED] = "FRAME_SKIPPED",
+    [ERR_TOKEN_INVALID] = "TOKEN_INVALID",
+    [ERR_TOKEN_MISMATCH] = "TOKEN_MISMATCH",
     [ERR_INTERNAL] = "INTERNAL",
 };
 
@@ -108,6 +110,11 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
          "Connections closed with 4003 because their token expired (exp plus the leeway)");
     put(&b, "rollcall_token_expired_closes_total %llu\n",
         (unsigned long long)m->token_expired_closes);
+    head(&b, "rollcall_token_renewals_total", "counter", "AUTH token renewals, by result");
+    put(&b, "rollcall_token_renewals_total{result=\"ok\"} %llu\n",
+        (unsigned long long)m->token_renewals[0]);
+    put(&b, "rollcall_token_renewals_total{result=\"refused\"} %llu\n",
+        (unsigned long long)m->token_renewals[1]);
 
     head(&b, "rollcall_messages_in_total", "counter", "Client messages received, by event");
     for (int i = 0; i < EVT__COUNT; i++)

@@ -95,5 +95,12 @@ void hdl_tokens_free(srv_t *s);
  * once when that token is already inside the warning window; untrack forgets c. */
 void hdl__token_track(conn_t *c);
 void hdl__token_untrack(conn_t *c);
+/* AUTH: renews the connection's token in place (any role, no class). */
+void hdl_auth(conn_t *c, const env_t *env, const char *class_id);
+/* Membership of c in its class number k (presence.c): the room, then a student's presence
+ * (PRESENCE to the class's staff on the student's first connection) or a staff member's
+ * PRESENCE_SNAPSHOT; and the reverse (PRESENCE offline on the student's last one). */
+void hdl__class_join(conn_t *c, int k);
+void hdl__class_leave(conn_t *c, int k);
 
 #endif

@@ -4,13 +4,17 @@
  * to warn (TOKEN_EXPIRING, ROLLCALL_TOKEN_WARNING seconds ahead), then the end (the token's
  * exp plus ROLLCALL_JWT_LEEWAY), when the connection is closed with 4003. One uv_timer_t
  * armed at the heap's earliest deadline serves every connection, so a connection costs a
- * few words and no timer of its own. */
+ * few words and no timer of its own. AUTH renews the token in place: same user, same role,
+ * classes may change. */
 #include "hdl.h"
 
 #include "brk.h"
 #include "log.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The deadlines are wall-clock times (a token's exp is) while libuv timers run on the
  * monotonic clock: never sleep longer than this, so a clock step is noticed soon. */
@@ -155,4 +159,106 @@ void hdl_tokens_stop(srv_t *s)
 void hdl_tokens_free(srv_t *s)
 {
     exp_heap_free(&s->tok_heap);
+}
+
+/* ---- AUTH ----------------------------------------------------------------------------- */
+
+static int has_class(const conn_t *c, int upto, const char *class_id)
+{
+    for (int k = 0; k < upto; k++)
+        if (strcmp(c->classes[k], class_id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Moves c onto the identity of its new token (same sub and role). The classes the token no
+ * longer allows are left first, so that nothing of theirs reaches the client after the
+ * reply; the new ones are joined after it, as on connect after WELCOME. */
+static void renew(conn_t *c, const auth_identity_t *id, const json_t *req_id)
+{
+    int left = 0, kept = 0;
+    for (int k = 0; k < c->n_classes; k++) {
+        if (!auth_has_class(id, c->classes[k])) {
+            hdl__class_leave(c, k);
+            left++;
+        }
+    }
+    for (int k = 0; k < c->n_classes; k++) {
+        if (!auth_has_class(id, c->classes[k])) {
+            free(c->classes[k]);
+            continue;
+        }
+        c->classes[kept] = c->classes[k];
+        c->rooms[kept] = c->rooms[k];
+        kept++;
+    }
+    int total = kept;
+    for (int i = 0; i < id->n_classes; i++)
+        if (!has_class(c, kept, id->classes[i]))
+            total++;
+    c->classes = brk_realloc(c->classes, (size_t)total * sizeof *c->classes);
+    c->rooms = brk_realloc(c->rooms, (size_t)total * sizeof *c->rooms);
+    int n = kept;
+    for (int i = 0; i < id->n_classes; i++) {
+        if (has_class(c, kept, id->classes[i]))
+            continue;
+        c->classes[n] = brk_strdup(id->classes[i]);
+        memset(&c->rooms[n], 0, sizeof c->rooms[n]);
+        n++;
+    }
+    c->n_classes = total;
+    c->token_exp = id->exp;
+
+    int64_t end = end_ms(c);
+    json_t *classes = json_array();
+    for (int k = 0; k < c->n_classes; k++)
+        json_array_append_new(classes, json_string(c->classes[k]));
+    conn_reply(c, OUT_AUTHENTICATED,
+               json_pack("{s:s, s:s, s:o, s:o}", "user_id", c->sub, "role",
+                         auth_role_name(c->role), "classes", classes, "expires_at",
+                         end == TOK_NO_END ? json_null() : hdl__iso(end)),
+               req_id);
+    for (int k = kept; k < total; k++)
+        hdl__class_join(c, k);
+    hdl__token_track(c);
+    c->srv->m.token_renewals[0]++;
+    LOG(INFO, c->id, "token renewed", "exp=%lld classes=%d left=%d joined=%d",
+        (long long)c->token_exp, c->n_classes, left, total - kept);
+}
+
+void hdl_auth(conn_t *c, const env_t *env, const char *class_id)
+{
+    srv_t *s = c->srv;
+    json_t *tok = json_object_get(env->data, "token");
+    const char *reason = "missing";
+    auth_identity_t *id = brk_malloc(sizeof *id);
+    int rc = BRK_EAUTH;
+    (void)class_id;
+    if (json_is_string(tok)) {
+        size_t len = json_string_length(tok);
+        /* jansson's copy of the token is the only one this handler made: wipe it once
+         * checked, as ws.c wipes the upgrade's, so it does not linger in freed memory. */
+        char *text = (char *)(uintptr_t)json_string_value(tok);
+        rc = auth_verify(s->auth, text, len, brk_now_ms() / 1000, id, &reason);
+        memset(text, 0, len);
+    }
+    if (rc != 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the token was refused: %s", reason ? reason : "invalid");
+        s->m.token_renewals[1]++;
+        LOG(INFO, c->id, "token renewal refused", "reason=\"%s\"", reason ? reason : "invalid");
+        conn_error(c, ERR_TOKEN_INVALID, msg, env->id);
+    } else if (strcmp(id->sub, c->sub) != 0 || id->role != c->role) {
+        int other_sub = strcmp(id->sub, c->sub) != 0;
+        s->m.token_renewals[1]++;
+        LOG(INFO, c->id, "token renewal refused", "reason=\"%s\"",
+            other_sub ? "another sub" : "another role");
+        conn_error(c, ERR_TOKEN_MISMATCH,
+                   other_sub ? "the token is for another user (sub): open a new connection"
+                             : "the token is for another role: open a new connection",
+                   env->id);
+    } else {
+        renew(c, id, env->id);
+    }
+    free(id);
 }

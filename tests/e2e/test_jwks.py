@@ -157,10 +157,15 @@ async def test_sighup_rotates_jwks_and_keeps_connections():
     log_has(b, "source=jwks keys=1 skipped=0", "second reload")
     refused(b, token(k1, "2024-1", sub="t-4"), "old key after it was dropped")
     await accepted(b, token(k2, "2024-2", sub="t-5"), "new key")
-    # Connections opened on the old key are kept.
+    # Connections opened on the old key are kept, and renew onto the new one.
     await teacher.ping()
     await student.ping()
     check(not teacher.closed and not student.closed, "a reload closed a connection")
+    m = await student.error("AUTH", {"token": token(k1, "2024-1", sub="s-1", role="student")},
+                            "TOKEN_INVALID")
+    check("unknown kid" in data_of(m).get("message", ""), f"AUTH on the dropped key: {m}")
+    await student.call("AUTH", {"token": token(k2, "2024-2", sub="s-1", role="student")},
+                       reply="AUTHENTICATED")
 
     # Broken files: each reload fails, says why, and the current keys stay.
     for what, data, why in (
