@@ -28,6 +28,7 @@ typedef struct auth_options {
     const char *alg;         /* "HS256", "RS256" or "ES256"; NULL derives it from the key */
     const char *secret;      /* HS256 secret (borrowed), or NULL */
     const char *public_key_pem_path; /* RS256/ES256 public key file, or NULL */
+    const char *jwks_path;   /* JSON Web Key Set file (RS256/ES256 keys by kid), or NULL */
     const char *issuer;      /* required iss when non-NULL */
     const char *audience;    /* required aud when non-NULL */
     int leeway_s;            /* clock leeway for exp/nbf/iat */
@@ -43,17 +44,38 @@ typedef struct auth_options {
  *   other key, if any, is ignored.
  * - An HS256 secret shorter than 32 bytes is refused: "ROLLCALL_JWT_SECRET must be at least
  *   32 bytes". The same rule applies to auth_mint_hs256().
+ * - jwks_path set: the keys are the set's signing keys, each picked by the kid in a token's
+ *   header; a secret or public key as well is an error, and so is alg HS256 (alg RS256 or
+ *   ES256 keeps only the keys of that kind). The file is {"keys": [JWK...]}; a JWK has kid
+ *   and kty, and n/e (kty RSA, 2048..8192 bits) or crv "P-256"/x/y (kty EC), with optional
+ *   alg (RS256 or ES256) and use ("sig"). Keys for another use, algorithm, key type or
+ *   curve are skipped. The whole file is refused (err names the key) when it is not JSON,
+ *   has no keys array, or holds a key without kid or kty, a malformed or invalid key, an
+ *   RSA key under 2048 bits, two usable keys with one kid, or no usable key at all.
  * - leeway_s < 0 counts as 0. */
 int auth_verifier_new(const auth_options_t *opt, auth_verifier_t **out, char *err,
                       size_t errlen);
 void auth_verifier_free(auth_verifier_t *v);
+
+/* Builds a new verifier from the options old was built with, reading its key files again
+ * (key rotation: SIGHUP). Returns 0 and *out, or BRK_EINVAL with err; old is untouched
+ * either way, so a bad file leaves the caller on the old keys. */
+int auth_verifier_reload(const auth_verifier_t *old, auth_verifier_t **out, char *err,
+                         size_t errlen);
+
+/* Writes key=value text about v's keys for a log line: "source=secret alg=HS256",
+ * "source=public_key alg=RS256" or "source=jwks keys=2 skipped=1". No key material. */
+void auth_verifier_describe(const auth_verifier_t *v, char *buf, size_t len);
 
 /* Verifies token (len bytes, need not be NUL-terminated) at time now_s. Returns 0 and
  * fills *id, or BRK_EAUTH and a short reason in *reason (static string, e.g. "expired",
  * "bad signature", "wrong algorithm", "missing sub", "bad role", "no class", "issuer",
  * "audience", "not yet valid", "malformed"). Never logs. *id is untouched on failure.
  * The complete list of reasons: "missing", "too long" (over 8192 bytes), "malformed",
- * "wrong algorithm" (alg other than the configured one, "none" included), "bad signature",
+ * "unsupported crit" (the header has crit: no extension is understood), "unknown kid"
+ * (with a JWKS: the header's kid is missing or names no signing key of the set),
+ * "wrong algorithm" (alg other than the configured one or the key's, "none" included),
+ * "bad signature",
  * "missing exp", "expired", "not yet valid" (nbf), "issued in the future" (iat), "issuer",
  * "audience", "missing sub", "bad sub", "bad role", "bad name", "bad class",
  * "too many classes", "no class", "no verifier".

@@ -57,6 +57,10 @@ static const cfg_desc_t settings[] = {
      CF_SECRET},
     {"jwt_public_key", "ROLLCALL_JWT_PUBLIC_KEY", "--jwt-public-key", CT_STRING, F(jwt_public_key),
      NULL, 0, 0, NULL, "PATH", "PEM public key file for RS256 or ES256.", 0},
+    {"jwt_jwks", "ROLLCALL_JWT_JWKS", "--jwt-jwks", CT_STRING, F(jwt_jwks), NULL, 0, 0, NULL,
+     "PATH", "JSON Web Key Set file (RSA, EC P-256): a token's kid picks the key. SIGHUP "
+     "reloads it (and a public key file).",
+     0},
     {"jwt_alg", "ROLLCALL_JWT_ALG", "--jwt-alg", CT_STRING, F(jwt_alg), NULL, 0, 0, jwt_algs, "ALG",
      "HS256, RS256 or ES256; derived from the key when unset.", 0},
     {"jwt_issuer", "ROLLCALL_JWT_ISSUER", "--jwt-issuer", CT_STRING, F(jwt_issuer), NULL, 0, 0,
@@ -65,6 +69,11 @@ static const cfg_desc_t settings[] = {
      0, NULL, "AUD", "Required token audience (aud); not checked when unset.", 0},
     {"jwt_leeway", "ROLLCALL_JWT_LEEWAY", "--jwt-leeway", CT_INT, F(jwt_leeway), "30", 0, 600, NULL,
      "SECONDS", "Clock leeway for exp, nbf and iat.", 0},
+    {"token_warning", "ROLLCALL_TOKEN_WARNING", "--token-warning", CT_INT, F(token_warning), "60",
+     0, 86400, NULL, "SECONDS",
+     "Send TOKEN_EXPIRING this long before a connection's token runs out (exp plus the "
+     "leeway); 0 sends none.",
+     0},
     {"data_dir", "ROLLCALL_DATA_DIR", "--data-dir", CT_STRING, F(data_dir), "./rollcall-data", 0, 0,
      NULL, "DIR", "Directory of the attendance journal.", CF_NONEMPTY},
     {"attendance_threshold", "ROLLCALL_ATTENDANCE_THRESHOLD", "--attendance-threshold", CT_INT,

@@ -12,10 +12,12 @@ typedef struct cfg {
     int port;                /* ROLLCALL_PORT, default 8080 (0 = any free port) */
     char *jwt_secret;        /* ROLLCALL_JWT_SECRET (HS256) */
     char *jwt_public_key;    /* ROLLCALL_JWT_PUBLIC_KEY: path to a PEM (RS256/ES256) */
+    char *jwt_jwks;          /* ROLLCALL_JWT_JWKS: path to a JSON Web Key Set */
     char *jwt_alg;           /* ROLLCALL_JWT_ALG: HS256, RS256 or ES256; derived when unset */
     char *jwt_issuer;        /* ROLLCALL_JWT_ISSUER: checked when set */
     char *jwt_audience;      /* ROLLCALL_JWT_AUDIENCE: checked when set */
     int jwt_leeway;          /* ROLLCALL_JWT_LEEWAY seconds, default 30 */
+    int token_warning;       /* ROLLCALL_TOKEN_WARNING seconds before expiry, default 60 */
     char *data_dir;          /* ROLLCALL_DATA_DIR, default "./rollcall-data" */
     int attendance_threshold;/* ROLLCALL_ATTENDANCE_THRESHOLD percent, default 75 */
     /* frame analysis (engagement/) */

@@ -29,6 +29,7 @@ conn_t *conn_new(srv_t *s, struct lws *wsi, const auth_identity_t *id)
     c->rooms = brk_calloc((size_t)id->n_classes, sizeof *c->rooms);
     for (int i = 0; i < id->n_classes; i++)
         c->classes[i] = brk_strdup(id->classes[i]);
+    c->token_exp = id->exp;
     c->opened_ms = brk_now_ms();
     return c;
 }

@@ -56,6 +56,11 @@ struct conn {
     int err_count;
     int oversize_count;
 
+    /* token lifetime (handlers/token.c) */
+    int64_t token_exp;     /* exp of the token the connection lives on, s since the epoch */
+    exp_node_t token_node; /* its place in the server's token deadline heap */
+    int token_warned;      /* TOKEN_EXPIRING was sent for this token */
+
     /* life cycle */
     int closing;             /* close code we want to send, 0 when none */
     const char *close_reason;

@@ -161,11 +161,12 @@ int main(int argc, char **argv)
         log_level = LOG_INFO;
 
     char *secret = cfg.jwt_secret && cfg.jwt_secret[0] ? brk_strdup(cfg.jwt_secret) : NULL;
-    int have_key = cfg.jwt_public_key && cfg.jwt_public_key[0];
+    int have_key =
+        (cfg.jwt_public_key && cfg.jwt_public_key[0]) || (cfg.jwt_jwks && cfg.jwt_jwks[0]);
     if (!secret && !have_key) {
         if (!cfg.dev) {
-            fprintf(stderr, "rollcall: ROLLCALL_JWT_SECRET (HS256) or ROLLCALL_JWT_PUBLIC_KEY "
-                            "(RS256/ES256) is required.\n"
+            fprintf(stderr, "rollcall: ROLLCALL_JWT_SECRET (HS256), ROLLCALL_JWT_PUBLIC_KEY "
+                            "or ROLLCALL_JWT_JWKS (RS256/ES256) is required.\n"
                             "          For a local trial run with --dev (ROLLCALL_DEV=1), "
                             "which generates a development secret.\n");
             rc = 2;

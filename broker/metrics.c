@@ -32,6 +32,8 @@ static const char *const err_names[ERR__COUNT] = {
     [ERR_FRAME_TOO_LARGE] = "FRAME_TOO_LARGE",
     [ERR_RATE_LIMITED] = "RATE_LIMITED",
     [ERR_FRAME_SKIPPED] = "FRAME_SKIPPED",
+    [ERR_TOKEN_INVALID] = "TOKEN_INVALID",
+    [ERR_TOKEN_MISMATCH] = "TOKEN_MISMATCH",
     [ERR_INTERNAL] = "INTERNAL",
 };
 
@@ -98,6 +100,21 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
         (unsigned long long)m->auth_refused);
     put(&b, "rollcall_upgrades_refused_total{reason=\"unavailable\"} %llu\n",
         (unsigned long long)m->conn_refused_full);
+    head(&b, "rollcall_jwt_key_reloads_total", "counter",
+         "JWT key files read again on SIGHUP, by result (failed: the old keys stayed)");
+    put(&b, "rollcall_jwt_key_reloads_total{result=\"ok\"} %llu\n",
+        (unsigned long long)m->jwt_key_reloads[0]);
+    put(&b, "rollcall_jwt_key_reloads_total{result=\"failed\"} %llu\n",
+        (unsigned long long)m->jwt_key_reloads[1]);
+    head(&b, "rollcall_token_expired_closes_total", "counter",
+         "Connections closed with 4003 because their token expired (exp plus the leeway)");
+    put(&b, "rollcall_token_expired_closes_total %llu\n",
+        (unsigned long long)m->token_expired_closes);
+    head(&b, "rollcall_token_renewals_total", "counter", "AUTH token renewals, by result");
+    put(&b, "rollcall_token_renewals_total{result=\"ok\"} %llu\n",
+        (unsigned long long)m->token_renewals[0]);
+    put(&b, "rollcall_token_renewals_total{result=\"refused\"} %llu\n",
+        (unsigned long long)m->token_renewals[1]);
 
     head(&b, "rollcall_messages_in_total", "counter", "Client messages received, by event");
     for (int i = 0; i < EVT__COUNT; i++)

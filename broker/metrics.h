@@ -29,6 +29,8 @@ typedef enum {
     ERR_FRAME_TOO_LARGE, /* over ROLLCALL_FRAME_MAX_BYTES or _MAX_PIXELS */
     ERR_RATE_LIMITED,    /* frames faster than ROLLCALL_FRAME_RATE */
     ERR_FRAME_SKIPPED,   /* analyzer saturated: queue full, frame replaced or stale */
+    ERR_TOKEN_INVALID,   /* AUTH: the new token was refused (auth_verify's reason) */
+    ERR_TOKEN_MISMATCH,  /* AUTH: the new token names another sub or role */
     ERR_INTERNAL,
     ERR__COUNT
 } err_code_t;
@@ -50,6 +52,10 @@ typedef struct metrics {
     uint64_t slow_consumer_closes;
     uint64_t abuse_closes;         /* 1008/1009 closes */
     uint64_t http_requests;
+    /* tokens: key reloads on SIGHUP (server.c), lifetimes and renewals (handlers/token.c) */
+    uint64_t jwt_key_reloads[2]; /* [0] done, [1] failed (the old keys stayed) */
+    uint64_t token_expired_closes; /* connections closed with 4003 */
+    uint64_t token_renewals[2];    /* AUTH: [0] accepted, [1] refused */
     /* frames (the pool's own counters are copied in before rendering) */
     uint64_t frames_received;
     uint64_t frames_refused; /* refused before analysis: size, format, rate, session */

@@ -23,6 +23,8 @@ static const char *const names[OUT__COUNT] = {
     [OUT_ENGAGEMENT_UPDATE] = "ENGAGEMENT_UPDATE",
     [OUT_VIOLATION] = "VIOLATION",
     [OUT_ANNOUNCEMENT] = "ANNOUNCEMENT",
+    [OUT_TOKEN_EXPIRING] = "TOKEN_EXPIRING",
+    [OUT_AUTHENTICATED] = "AUTHENTICATED",
 };
 
 const char *msg_type_name(out_type_t t)

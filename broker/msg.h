@@ -24,6 +24,8 @@ typedef enum {
     OUT_ENGAGEMENT_UPDATE,
     OUT_VIOLATION,
     OUT_ANNOUNCEMENT,
+    OUT_TOKEN_EXPIRING, /* the connection's token is about to expire */
+    OUT_AUTHENTICATED,  /* reply to AUTH */
     OUT__COUNT
 } out_type_t;
 

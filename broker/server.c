@@ -96,8 +96,10 @@ static void finish(srv_t *s)
     uv_close((uv_handle_t *)&s->drain_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sig_hup, on_handle_closed);
     /* Frames still waiting are answered (canceled); workers exit on their own. */
     hdl_frames_stop(s);
+    hdl_tokens_stop(s);
     /* Records already queued are still written and fsync'd before the loop ends. */
     ob_shutdown(s->ob);
     mg_shutdown(s->mg);
@@ -139,6 +141,38 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     srv_begin_drain(s);
+}
+
+/* Makes a message safe inside err="..." of a log line. */
+static void unquote(char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+            *s = '\'';
+}
+
+/* SIGHUP: key rotation. The key files are read into a new verifier, which replaces the
+ * current one between two callbacks of the loop thread (the only thread that verifies);
+ * a file that does not load leaves the current keys in place. Open connections are not
+ * touched: a token counts when it is presented (upgrade, AUTH), and one already accepted
+ * keeps its expiry. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    srv_t *s = h->data;
+    char err[512] = "", desc[96];
+    auth_verifier_t *next = NULL;
+    (void)signum;
+    if (auth_verifier_reload(s->auth, &next, err, sizeof err) != 0) {
+        s->m.jwt_key_reloads[1]++;
+        unquote(err);
+        LOG(WARN, 0, "jwt key reload failed; keeping the current keys", "err=\"%s\"", err);
+        return;
+    }
+    auth_verifier_free(s->auth);
+    s->auth = next;
+    s->m.jwt_key_reloads[0]++;
+    auth_verifier_describe(next, desc, sizeof desc);
+    LOG(INFO, 0, "jwt keys reloaded", "%s", desc);
 }
 
 /* --- start ---------------------------------------------------------------------------- */
@@ -190,6 +224,7 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         .alg = cfg->jwt_alg && cfg->jwt_alg[0] ? cfg->jwt_alg : NULL,
         .secret = jwt_secret,
         .public_key_pem_path = cfg->jwt_public_key,
+        .jwks_path = cfg->jwt_jwks,
         .issuer = cfg->jwt_issuer,
         .audience = cfg->jwt_audience,
         .leeway_s = cfg->jwt_leeway,
@@ -198,6 +233,11 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         fprintf(stderr, "rollcall: %s\n", err);
         LOG(ERROR, 0, "invalid JWT configuration", "err=\"%s\"", err);
         goto out_schema;
+    }
+    {
+        char desc[96];
+        auth_verifier_describe(s.auth, desc, sizeof desc);
+        LOG(INFO, 0, "jwt keys loaded", "%s", desc);
     }
     if (cfg->redis_url && cfg->redis_url[0] && clu_check_url(cfg->redis_url, err, sizeof err)) {
         fprintf(stderr, "rollcall: ROLLCALL_REDIS_URL: %s\n", err);
@@ -276,10 +316,13 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
 
     uv_signal_init(&loop, &s.sig_term);
     uv_signal_init(&loop, &s.sig_int);
+    uv_signal_init(&loop, &s.sig_hup);
     uv_timer_init(&loop, &s.drain_timer);
-    s.sig_term.data = s.sig_int.data = s.drain_timer.data = &s;
+    s.sig_term.data = s.sig_int.data = s.sig_hup.data = s.drain_timer.data = &s;
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
+    uv_signal_start(&s.sig_hup, on_sighup, SIGHUP);
+    hdl_tokens_start(&s);
 
     if (!s.st) {
         int crc = clu_start(&s);
@@ -308,6 +351,7 @@ out_state:
     if (!s.stopped && s.exit_code == 0)
         jr_shutdown(s.jr);
     hdl_frames_free(&s);
+    hdl_tokens_free(&s);
     st_free(s.st);
     clu_free(&s);
     room_free_all(&s);

@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "expiry.h"
 #include "journal.h"
 #include "metrics.h"
 #include "mongo.h"
@@ -50,12 +51,20 @@ typedef struct srv {
     room_t **eng_dirty;        /* rooms with a pending engagement update */
     size_t eng_dirty_len, eng_dirty_cap;
 
+    /* token lifetimes (handlers/token.c): every connection by its next token deadline,
+     * one timer armed at the earliest */
+    exp_heap_t tok_heap;
+    uv_timer_t tok_timer;
+    int tok_timer_on;     /* initialized and not yet closed */
+    int64_t tok_armed_ms; /* the deadline the timer is armed for, INT64_MIN when idle */
+
     metrics_t m;
     int ready;
     int draining;
     int stopped;
     uint64_t drain_deadline_ns;
     uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_hup; /* reloads the JWT key files */
     uv_timer_t drain_timer;
     int exit_code;
 } srv_t;

@@ -27,6 +27,7 @@ static const route_t routes[EVT__COUNT] = {
     [EVT_ATTENDANCE_MARKED] = {R_STAFF, 1, hdl_attendance_marked},
     [EVT_TODAY_SUMMARY] = {R_STAFF, 1, hdl_today_summary},
     [EVT_DONE] = {R_STAFF, 1, hdl_done},
+    [EVT_AUTH] = {R_ANY, 0, hdl_auth},
     [EVT_MY_ATTENDANCE] = {R_STUDENT, 1, hdl_my_attendance},
     [EVT_PING] = {R_ANY, 0, hdl_ping},
     [EVT_FRAME] = {R_STUDENT, 1, hdl_frame},

@@ -84,4 +84,24 @@ void hdl__session_began(srv_t *s, const char *class_id);
 /* A room is about to be freed: forget its pending engagement update. */
 void hdl_frames_room_gone(srv_t *s, room_t *room);
 
+/* Token lifetimes (token.c): a connection is closed with 4003 once its token's exp plus
+ * ROLLCALL_JWT_LEEWAY has passed, after one TOKEN_EXPIRING ROLLCALL_TOKEN_WARNING seconds
+ * before. hdl_tokens_start initializes the deadline timer (before the loop runs),
+ * hdl_tokens_stop closes it (when the server stops), hdl_tokens_free frees what is left
+ * after the loop ended. */
+void hdl_tokens_start(srv_t *s);
+void hdl_tokens_stop(srv_t *s);
+void hdl_tokens_free(srv_t *s);
+/* Schedules c's deadlines for its current token (c->token_exp), sending TOKEN_EXPIRING at
+ * once when that token is already inside the warning window; untrack forgets c. */
+void hdl__token_track(conn_t *c);
+void hdl__token_untrack(conn_t *c);
+/* AUTH: renews the connection's token in place (any role, no class). */
+void hdl_auth(conn_t *c, const env_t *env, const char *class_id);
+/* Membership of c in its class number k (presence.c): the room, then a student's presence
+ * (PRESENCE to the class's staff on the student's first connection) or a staff member's
+ * PRESENCE_SNAPSHOT; and the reverse (PRESENCE offline on the student's last one). */
+void hdl__class_join(conn_t *c, int k);
+void hdl__class_leave(conn_t *c, int k);
+
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Connection life cycle: WELCOME, room membership, live presence for teachers. */
+/* Connection life cycle: WELCOME, room membership, live presence for teachers, and the
+ * token's deadlines (token.c). */
 #include "hdl.h"
 
 #include "brk.h"
@@ -69,9 +70,27 @@ static void on_snapshot_view(int err, const st_view_t *v, void *ud)
     hdl__req_free(r);
 }
 
-void hdl_conn_open(conn_t *c)
+void hdl__class_join(conn_t *c, int k)
 {
     srv_t *s = c->srv;
+    room_join(s, c, k);
+    if (c->role == ROLE_STUDENT) {
+        presence(c, c->classes[k], +1);
+    } else {
+        hdl_req_t *r = hdl__req_new(c, NULL, c->classes[k]);
+        st_view(s->st, c->classes[k], brk_now_ms(), on_snapshot_view, r);
+    }
+}
+
+void hdl__class_leave(conn_t *c, int k)
+{
+    room_leave(c->srv, c, k);
+    if (c->role == ROLE_STUDENT)
+        presence(c, c->classes[k], -1);
+}
+
+void hdl_conn_open(conn_t *c)
+{
     json_t *classes = json_array();
     for (int i = 0; i < c->n_classes; i++)
         json_array_append_new(classes, json_string(c->classes[i]));
@@ -81,22 +100,14 @@ void hdl_conn_open(conn_t *c)
                          c->name[0] ? json_string(c->name) : json_null(), "classes", classes,
                          "server_time", hdl__iso(brk_now_ms()), "protocol", 1),
                NULL);
-    for (int k = 0; k < c->n_classes; k++) {
-        room_join(s, c, k);
-        if (c->role == ROLE_STUDENT) {
-            presence(c, c->classes[k], +1);
-        } else {
-            hdl_req_t *r = hdl__req_new(c, NULL, c->classes[k]);
-            st_view(s->st, c->classes[k], brk_now_ms(), on_snapshot_view, r);
-        }
-    }
+    hdl__token_track(c);
+    for (int k = 0; k < c->n_classes; k++)
+        hdl__class_join(c, k);
 }
 
 void hdl_conn_close(conn_t *c)
 {
-    for (int k = 0; k < c->n_classes; k++) {
-        room_leave(c->srv, c, k);
-        if (c->role == ROLE_STUDENT)
-            presence(c, c->classes[k], -1);
-    }
+    hdl__token_untrack(c);
+    for (int k = 0; k < c->n_classes; k++)
+        hdl__class_leave(c, k);
 }

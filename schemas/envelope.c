@@ -19,6 +19,7 @@ static const char *const event_names[EVT__COUNT] = {
     [EVT_ATTENDANCE_MARKED] = "ATTENDANCE_MARKED",
     [EVT_TODAY_SUMMARY] = "TODAY_SUMMARY",
     [EVT_DONE] = "DONE",
+    [EVT_AUTH] = "AUTH",
     [EVT_MY_ATTENDANCE] = "MY_ATTENDANCE",
     [EVT_PING] = "PING",
     [EVT_FRAME] = "FRAME",

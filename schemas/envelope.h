@@ -17,6 +17,7 @@ typedef enum {
     EVT_ATTENDANCE_MARKED,
     EVT_TODAY_SUMMARY,
     EVT_DONE,
+    EVT_AUTH, /* token renewal (handlers/token.c) */
     EVT_MY_ATTENDANCE,
     EVT_PING,
     EVT_FRAME,

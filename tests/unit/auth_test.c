@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for broker/auth.c: every refusal the protocol lists, the libjwt 1.10.2 traps
  * (alg none, algorithm confusion, HS384 for HS256), RS256/ES256 with keys generated at
- * test time, and the development minting round trip. */
+ * test time, JSON Web Key Sets (kid selection, skipped and refused keys), crit, reloading
+ * the keys, and the development minting round trip. */
 #include "auth.h"
 #include "brk.h"
 #include "test.h"
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -948,6 +951,375 @@ static void test_mint_roundtrip(void)
     ASSERT_NULL(auth_mint_hs256(NULL, "s", "admin", NULL, "c", NOW, 60, NULL, NULL));
 }
 
+/* ---- JSON Web Key Sets, kid, crit, reload ----------------------------------------------- */
+
+/* Signs claims (consumed) with libjwt, with a kid header when kid is non-NULL and the extra
+ * header members of headers_json when non-NULL. */
+static char *sign_kid(jwt_alg_t alg, const void *key, size_t keylen, json_t *claims,
+                      const char *kid, const char *headers_json)
+{
+    char *json = json_dumps(claims, JSON_COMPACT);
+    json_decref(claims);
+    jwt_t *jwt = NULL;
+    char *tok = NULL;
+    if (json && jwt_new(&jwt) == 0 && jwt_add_grants_json(jwt, json) == 0 &&
+        (!kid || jwt_add_header(jwt, "kid", kid) == 0) &&
+        (!headers_json || jwt_add_headers_json(jwt, headers_json) == 0) &&
+        jwt_set_alg(jwt, alg, key, (int)keylen) == 0)
+        tok = jwt_encode_str(jwt);
+    if (jwt)
+        jwt_free(jwt);
+    free(json);
+    return tok;
+}
+
+static char *sign_rsa_kid(const keypair_t *kp, const char *kid, json_t *claims)
+{
+    return sign_kid(JWT_ALG_RS256, kp->priv, kp->priv_len, claims, kid, NULL);
+}
+
+static char *sign_ec_kid(const keypair_t *kp, const char *kid, json_t *claims)
+{
+    return sign_kid(JWT_ALG_ES256, kp->priv, kp->priv_len, claims, kid, NULL);
+}
+
+/* The base64url of a big-endian parameter of pkey, padded to pad bytes when pad > 0. */
+static char *bn_param_b64(EVP_PKEY *pkey, const char *param, int pad)
+{
+    BIGNUM *bn = NULL;
+    ASSERT(EVP_PKEY_get_bn_param(pkey, param, &bn) == 1);
+    int n = pad > 0 ? pad : BN_num_bytes(bn);
+    unsigned char *buf = malloc((size_t)n);
+    ASSERT(BN_bn2binpad(bn, buf, n) == n);
+    char *out = b64url(buf, (size_t)n);
+    free(buf);
+    BN_free(bn);
+    return out;
+}
+
+/* A JWK of kp's public key: {"kty","kid","n","e"} or {"kty","kid","crv","x","y"}. */
+static json_t *jwk_of(const keypair_t *kp, const char *kid)
+{
+    BIO *bio = BIO_new_mem_buf(kp->priv, (int)kp->priv_len);
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ASSERT_NOT_NULL(pkey);
+    json_t *jwk;
+    if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
+        char *n = bn_param_b64(pkey, OSSL_PKEY_PARAM_RSA_N, 0);
+        char *e = bn_param_b64(pkey, OSSL_PKEY_PARAM_RSA_E, 0);
+        jwk = json_pack("{s:s, s:s, s:s, s:s}", "kty", "RSA", "kid", kid, "n", n, "e", e);
+        free(n);
+        free(e);
+    } else {
+        int bits = EVP_PKEY_get_bits(pkey);
+        int size = (bits + 7) / 8;
+        char *x = bn_param_b64(pkey, OSSL_PKEY_PARAM_EC_PUB_X, size);
+        char *y = bn_param_b64(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, size);
+        jwk = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kty", "EC", "kid", kid, "crv",
+                        bits == 256 ? "P-256" : "P-384", "x", x, "y", y);
+        free(x);
+        free(y);
+    }
+    EVP_PKEY_free(pkey);
+    return jwk;
+}
+
+static json_t *with(json_t *obj, const char *key, json_t *value)
+{
+    if (value)
+        json_object_set_new(obj, key, value);
+    else
+        json_object_del(obj, key);
+    return obj;
+}
+
+static char jwks_path[160];
+
+/* Writes {"keys": set} (consumed) to jwks_path, or the raw text when set is NULL. */
+static void write_jwks(json_t *set, const char *raw)
+{
+    snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", keys.dir);
+    if (set) {
+        json_t *doc = json_pack("{s:o}", "keys", set);
+        char *text = json_dumps(doc, JSON_INDENT(2));
+        json_decref(doc);
+        write_file(jwks_path, text, strlen(text));
+        free(text);
+    } else {
+        write_file(jwks_path, raw, strlen(raw));
+    }
+}
+
+static int jwks_verifier(const char *alg, auth_verifier_t **v, char *err, size_t len)
+{
+    auth_options_t o = {.alg = alg, .jwks_path = jwks_path, .leeway_s = 30};
+    return new_verifier(&o, v, err, len);
+}
+
+static void test_jwks_rsa_and_ec(void)
+{
+    keys_init();
+    char err[512], desc[128];
+    auth_verifier_t *v = NULL;
+    /* Two signing keys, and four the broker has no use for. */
+    write_jwks(json_pack("[o, o, o, o, o, o]",
+                         with(with(jwk_of(&keys.rsa, "r1"), "alg", json_string("RS256")), "use",
+                              json_string("sig")),
+                         jwk_of(&keys.ec, "e1"),
+                         with(jwk_of(&keys.ec_other, "enc1"), "use", json_string("enc")),
+                         json_pack("{s:s, s:s, s:s}", "kty", "oct", "kid", "o1", "k", "c2VjcmV0"),
+                         jwk_of(&keys.ec384, "p384"),
+                         with(jwk_of(&keys.rsa, "ps"), "alg", json_string("PS256"))),
+               NULL);
+    ASSERT_EQ(jwks_verifier(NULL, &v, err, sizeof err), 0);
+    auth_verifier_describe(v, desc, sizeof desc);
+    ASSERT_STR_EQ(desc, "source=jwks keys=2 skipped=4");
+
+    /* The kid picks the key, and the key fixes the algorithm. */
+    ACCEPTED(v, sign_rsa_kid(&keys.rsa, "r1", base_claims()));
+    ASSERT_STR_EQ(last_id.sub, "stu-1");
+    ACCEPTED(v, sign_ec_kid(&keys.ec, "e1", base_claims()));
+    ASSERT_STR_EQ(check(v, sign_rsa_kid(&keys.rsa, "e1", base_claims())), "wrong algorithm");
+    ASSERT_STR_EQ(check(v, sign_ec_kid(&keys.ec, "r1", base_claims())), "wrong algorithm");
+    ASSERT_STR_EQ(check(v, sign_ec_kid(&keys.ec_other, "e1", base_claims())), "bad signature");
+    /* No kid, an unknown one, or the kid of a skipped key. */
+    ASSERT_STR_EQ(check(v, sign_rsa_kid(&keys.rsa, NULL, base_claims())), "unknown kid");
+    ASSERT_STR_EQ(check(v, sign_rsa_kid(&keys.rsa, "r2", base_claims())), "unknown kid");
+    ASSERT_STR_EQ(check(v, sign_ec_kid(&keys.ec_other, "enc1", base_claims())), "unknown kid");
+    ASSERT_STR_EQ(check(v, sign_rsa_kid(&keys.rsa, "ps", base_claims())), "unknown kid");
+    ASSERT_STR_EQ(check(v, sign_kid(JWT_ALG_RS256, keys.rsa.priv, keys.rsa.priv_len, base_claims(),
+                                    NULL, "{\"kid\":7}")),
+                  "unknown kid");
+    /* HS256, keyed with the PEM text libjwt was handed, or with the "oct" key's bytes. */
+    ASSERT_STR_EQ(check(v, sign_kid(JWT_ALG_HS256, keys.rsa.pub, keys.rsa.pub_len, base_claims(),
+                                    "r1", NULL)),
+                  "wrong algorithm");
+    ASSERT_STR_EQ(
+        check(v, sign_kid(JWT_ALG_HS256, SECRET, strlen(SECRET), base_claims(), "o1", NULL)),
+        "unknown kid");
+    /* The claims are still checked. */
+    ASSERT_STR_EQ(
+        check(v, sign_rsa_kid(&keys.rsa, "r1", claims_with("exp", json_integer(NOW - 100)))),
+        "expired");
+    auth_verifier_free(v);
+
+    /* ROLLCALL_JWT_ALG keeps only the keys of its kind. */
+    write_jwks(json_pack("[o, o]", jwk_of(&keys.rsa, "r1"), jwk_of(&keys.ec, "e1")), NULL);
+    ASSERT_EQ(jwks_verifier("RS256", &v, err, sizeof err), 0);
+    auth_verifier_describe(v, desc, sizeof desc);
+    ASSERT_STR_EQ(desc, "source=jwks keys=1 skipped=1");
+    ACCEPTED(v, sign_rsa_kid(&keys.rsa, "r1", base_claims()));
+    ASSERT_STR_EQ(check(v, sign_ec_kid(&keys.ec, "e1", base_claims())), "unknown kid");
+    auth_verifier_free(v);
+
+    /* Padding on the base64url members is tolerated. */
+    json_t *padded = jwk_of(&keys.ec, "e2");
+    char x[64];
+    snprintf(x, sizeof x, "%s=", json_string_value(json_object_get(padded, "x")));
+    write_jwks(json_pack("[o]", with(padded, "x", json_string(x))), NULL);
+    ASSERT_EQ(jwks_verifier(NULL, &v, err, sizeof err), 0);
+    ACCEPTED(v, sign_ec_kid(&keys.ec, "e2", base_claims()));
+    auth_verifier_free(v);
+    unlink(jwks_path);
+}
+
+static void test_jwks_bad_files(void)
+{
+    keys_init();
+    char err[512];
+    auth_verifier_t *v = (auth_verifier_t *)1;
+    static const unsigned char junk32[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    char *junk = b64url(junk32, sizeof junk32);
+    char *short_x = b64url(junk32, 31);
+    struct {
+        json_t *keys; /* consumed; NULL: raw */
+        const char *raw;
+        const char *want; /* in the error message */
+    } cases[] = {
+        {NULL, "not json", "not JSON"},
+        {NULL, "[]", "no keys array"},
+        {NULL, "{\"keys\": {}}", "no keys array"},
+        {json_pack("[i]", 5), NULL, "keys[0] is not an object"},
+        {json_pack("[o]", with(jwk_of(&keys.rsa, "r1"), "kid", NULL)), NULL, "has no kid"},
+        {json_pack("[o]", with(jwk_of(&keys.rsa, "r1"), "kid", json_string(""))), NULL,
+         "has no kid"},
+        {json_pack("[o]", with(jwk_of(&keys.rsa, "r1"), "kty", NULL)), NULL, "kty"},
+        {json_pack("[o]", with(jwk_of(&keys.rsa, "r1"), "alg", json_integer(1))), NULL, "alg"},
+        {json_pack("[o]", jwk_of(&keys.rsa1024, "weak")), NULL,
+         "(kid weak): RSA key has 1024 bits"},
+        {json_pack("[o]", with(jwk_of(&keys.rsa, "r1"), "n", json_string("not base64!"))), NULL,
+         "n and e"},
+        {json_pack("[o]", with(jwk_of(&keys.rsa, "r1"), "e", NULL)), NULL, "n and e"},
+        {json_pack("[o]", with(jwk_of(&keys.ec, "e1"), "crv", NULL)), NULL, "crv"},
+        {json_pack("[o]", with(jwk_of(&keys.ec, "e1"), "x", json_string(short_x))), NULL,
+         "32 bytes"},
+        {json_pack("[o]", with(with(jwk_of(&keys.ec, "e1"), "x", json_string(junk)), "y",
+                               json_string(junk))),
+         NULL, "not a valid EC P-256 public key"},
+        {json_pack("[o, o]", jwk_of(&keys.rsa, "same"), jwk_of(&keys.ec, "same")), NULL,
+         "keys[1] (kid same) repeats the kid"},
+        {json_pack("[o]", jwk_of(&keys.ec384, "p384")), NULL, "no usable key"},
+        {json_pack("[]"), NULL, "no usable key"},
+    };
+    for (size_t i = 0; i < BRK_ARRAY_LEN(cases); i++) {
+        write_jwks(cases[i].keys, cases[i].raw);
+        v = (auth_verifier_t *)1;
+        int rc = jwks_verifier(NULL, &v, err, sizeof err);
+        if (rc != BRK_EINVAL || v != NULL)
+            TEST_FAIL("case %zu (%s): accepted", i, cases[i].want);
+        if (!strstr(err, cases[i].want) || !strstr(err, "ROLLCALL_JWT_JWKS"))
+            TEST_FAIL("case %zu: \"%s\" does not say \"%s\"", i, err, cases[i].want);
+    }
+    free(junk);
+    free(short_x);
+
+    /* Only keys of another kind than ROLLCALL_JWT_ALG's. */
+    write_jwks(json_pack("[o]", jwk_of(&keys.rsa, "r1")), NULL);
+    ASSERT_EQ(jwks_verifier("ES256", &v, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "no usable key"));
+    ASSERT_NOT_NULL(strstr(err, "ES256"));
+    /* HS256 has no place in a key set of public keys; nor does a secret or a PEM as well. */
+    ASSERT_EQ(jwks_verifier("HS256", &v, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "ROLLCALL_JWT_JWKS"));
+    auth_options_t with_secret = {.secret = SECRET, .jwks_path = jwks_path};
+    ASSERT_EQ(new_verifier(&with_secret, &v, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "cannot be combined"));
+    ASSERT_NULL(strstr(err, SECRET));
+    auth_options_t with_pem = {.public_key_pem_path = keys.rsa.path, .jwks_path = jwks_path};
+    ASSERT_EQ(new_verifier(&with_pem, &v, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "cannot be combined"));
+    /* A missing file. */
+    auth_options_t missing = {.jwks_path = "/nonexistent/jwks.json"};
+    ASSERT_EQ(new_verifier(&missing, &v, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "/nonexistent/jwks.json"));
+    ASSERT_NULL(v);
+    unlink(jwks_path);
+}
+
+static void test_crit(void)
+{
+    keys_init();
+    char err[512];
+    auth_verifier_t *v = hs_verifier(NULL, NULL, 30);
+    char payload[256];
+    snprintf(payload, sizeof payload,
+             "{\"sub\":\"a\",\"role\":\"admin\",\"class_id\":\"c\",\"exp\":%lld}",
+             (long long)NOW + 60);
+    ASSERT_STR_EQ(
+        check(v, craft("{\"alg\":\"HS256\",\"crit\":[\"exp\"],\"exp\":1}", payload, SECRET)),
+        "unsupported crit");
+    ASSERT_STR_EQ(
+        check(v, craft("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", payload, SECRET)),
+        "unsupported crit");
+    ASSERT_STR_EQ(check(v, craft("{\"alg\":\"HS256\",\"crit\":[]}", payload, SECRET)),
+                  "unsupported crit");
+    ASSERT_STR_EQ(check(v, craft("{\"alg\":\"HS256\",\"crit\":null}", payload, SECRET)),
+                  "unsupported crit");
+    /* Other header parameters are not critical, and a kid means nothing without a JWKS. */
+    ACCEPTED(v, craft("{\"alg\":\"HS256\",\"x5u\":\"https://x.test\",\"kid\":\"any\"}", payload,
+                      SECRET));
+    auth_verifier_free(v);
+
+    /* The same with a JWKS, on a token signed with a known key. */
+    write_jwks(json_pack("[o]", jwk_of(&keys.rsa, "r1")), NULL);
+    ASSERT_EQ(jwks_verifier(NULL, &v, err, sizeof err), 0);
+    ASSERT_STR_EQ(check(v, sign_kid(JWT_ALG_RS256, keys.rsa.priv, keys.rsa.priv_len, base_claims(),
+                                    "r1", "{\"crit\":[\"exp\"],\"exp\":1}")),
+                  "unsupported crit");
+    ACCEPTED(v, sign_rsa_kid(&keys.rsa, "r1", base_claims()));
+    auth_verifier_free(v);
+    unlink(jwks_path);
+}
+
+static void test_reload(void)
+{
+    keys_init();
+    char err[512], desc[128];
+    auth_verifier_t *v = NULL, *next = (auth_verifier_t *)1;
+    ASSERT_EQ(auth_verifier_reload(NULL, &next, err, sizeof err), BRK_EINVAL);
+    ASSERT_NULL(next);
+
+    /* Rotation: the identity provider publishes a new key and drops the old one. */
+    write_jwks(json_pack("[o]", jwk_of(&keys.rsa, "k1")), NULL);
+    ASSERT_EQ(jwks_verifier(NULL, &v, err, sizeof err), 0);
+    ACCEPTED(v, sign_rsa_kid(&keys.rsa, "k1", base_claims()));
+    write_jwks(json_pack("[o, o]", jwk_of(&keys.ec, "k2"), jwk_of(&keys.ec_other, "k3")), NULL);
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), 0);
+    auth_verifier_describe(next, desc, sizeof desc);
+    ASSERT_STR_EQ(desc, "source=jwks keys=2 skipped=0");
+    ACCEPTED(next, sign_ec_kid(&keys.ec, "k2", base_claims()));
+    ACCEPTED(next, sign_ec_kid(&keys.ec_other, "k3", base_claims()));
+    ASSERT_STR_EQ(check(next, sign_rsa_kid(&keys.rsa, "k1", base_claims())), "unknown kid");
+    /* The old verifier is untouched until its owner swaps it. */
+    ACCEPTED(v, sign_rsa_kid(&keys.rsa, "k1", base_claims()));
+    ASSERT_STR_EQ(check(v, sign_ec_kid(&keys.ec, "k2", base_claims())), "unknown kid");
+    auth_verifier_free(v);
+    v = next;
+
+    /* A broken file, a weak key, a missing file: the reload fails and says why, and the
+     * current verifier keeps working. */
+    write_jwks(NULL, "{\"keys\": [");
+    next = (auth_verifier_t *)1;
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), BRK_EINVAL);
+    ASSERT_NULL(next);
+    ASSERT_NOT_NULL(strstr(err, "not JSON"));
+    write_jwks(json_pack("[o]", jwk_of(&keys.rsa1024, "weak")), NULL);
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "1024 bits"));
+    unlink(jwks_path);
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "cannot open"));
+    ACCEPTED(v, sign_ec_kid(&keys.ec, "k2", base_claims()));
+    auth_verifier_free(v);
+
+    /* A PEM public key file is read again too; issuer, audience and leeway carry over. */
+    char pem_path[160];
+    snprintf(pem_path, sizeof pem_path, "%s/rotating.pem", keys.dir);
+    write_file(pem_path, keys.ec.pub, keys.ec.pub_len);
+    auth_options_t o = {.public_key_pem_path = pem_path, .issuer = "idp", .leeway_s = 0};
+    ASSERT_EQ(new_verifier(&o, &v, err, sizeof err), 0);
+    write_file(pem_path, keys.ec_other.pub, keys.ec_other.pub_len);
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), 0);
+    auth_verifier_describe(next, desc, sizeof desc);
+    ASSERT_STR_EQ(desc, "source=public_key alg=ES256");
+    ACCEPTED(next, sign(JWT_ALG_ES256, keys.ec_other.priv, keys.ec_other.priv_len,
+                        with(base_claims(), "iss", json_string("idp"))));
+    ASSERT_STR_EQ(check(next, sign(JWT_ALG_ES256, keys.ec.priv, keys.ec.priv_len,
+                                   with(base_claims(), "iss", json_string("idp")))),
+                  "bad signature");
+    ASSERT_STR_EQ(
+        check(next, sign(JWT_ALG_ES256, keys.ec_other.priv, keys.ec_other.priv_len, base_claims())),
+        "issuer");
+    ASSERT_STR_EQ(
+        check_at(next,
+                 sign(JWT_ALG_ES256, keys.ec_other.priv, keys.ec_other.priv_len,
+                      with(claims_with("exp", json_integer(NOW)), "iss", json_string("idp"))),
+                 NOW + 1),
+        "expired");
+    auth_verifier_free(next);
+    /* An RSA key in place of the EC one is fine too: the algorithm was derived, not set. */
+    write_file(pem_path, keys.rsa.pub, keys.rsa.pub_len);
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), 0);
+    auth_verifier_describe(next, desc, sizeof desc);
+    ASSERT_STR_EQ(desc, "source=public_key alg=RS256");
+    auth_verifier_free(next);
+    write_file(pem_path, "junk", 4);
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "PEM"));
+    auth_verifier_free(v);
+    unlink(pem_path);
+
+    /* A secret is kept for the reload (it comes from the environment, not a file). */
+    v = hs_verifier(NULL, NULL, 30);
+    ASSERT_EQ(auth_verifier_reload(v, &next, err, sizeof err), 0);
+    auth_verifier_free(v);
+    auth_verifier_describe(next, desc, sizeof desc);
+    ASSERT_STR_EQ(desc, "source=secret alg=HS256");
+    ACCEPTED(next, sign_hs(base_claims()));
+    auth_verifier_free(next);
+}
+
 static const test_case_t tests[] = {
     {"verifier_new_errors", test_verifier_new_errors},
     {"alg_derivation", test_alg_derivation},
@@ -969,6 +1341,10 @@ static const test_case_t tests[] = {
     {"has_class", test_has_class},
     {"roles", test_roles},
     {"mint_roundtrip", test_mint_roundtrip},
+    {"jwks_rsa_and_ec", test_jwks_rsa_and_ec},
+    {"jwks_bad_files", test_jwks_bad_files},
+    {"crit", test_crit},
+    {"reload", test_reload},
 };
 
 TEST_MAIN(tests)

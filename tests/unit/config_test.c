@@ -16,10 +16,12 @@ static const char *const all_vars[] = {
     "ROLLCALL_PORT",
     "ROLLCALL_JWT_SECRET",
     "ROLLCALL_JWT_PUBLIC_KEY",
+    "ROLLCALL_JWT_JWKS",
     "ROLLCALL_JWT_ALG",
     "ROLLCALL_JWT_ISSUER",
     "ROLLCALL_JWT_AUDIENCE",
     "ROLLCALL_JWT_LEEWAY",
+    "ROLLCALL_TOKEN_WARNING",
     "ROLLCALL_DATA_DIR",
     "ROLLCALL_ATTENDANCE_THRESHOLD",
     "ROLLCALL_ANALYZER_THREADS",
@@ -104,6 +106,8 @@ static void test_defaults(void)
     ASSERT_NULL(cfg.jwt_issuer);
     ASSERT_NULL(cfg.jwt_audience);
     ASSERT_EQ(cfg.jwt_leeway, 30);
+    ASSERT_NULL(cfg.jwt_jwks);
+    ASSERT_EQ(cfg.token_warning, 60);
     ASSERT_STR_EQ(cfg.data_dir, "./rollcall-data");
     ASSERT_EQ(cfg.attendance_threshold, 75);
     ASSERT_STR_EQ(cfg.log_level, "info");
@@ -146,6 +150,8 @@ static void test_env_overrides(void)
     setenv("ROLLCALL_DRAIN_TIMEOUT", "600", 1);
     setenv("ROLLCALL_PORT_FILE", "/tmp/rc/port", 1);
     setenv("ROLLCALL_JWT_PUBLIC_KEY", "/etc/key.pem", 1);
+    setenv("ROLLCALL_JWT_JWKS", "/etc/jwks.json", 1);
+    setenv("ROLLCALL_TOKEN_WARNING", "0", 1);
 
     cfg_t cfg;
     cfg_command_t cmd;
@@ -158,6 +164,8 @@ static void test_env_overrides(void)
     ASSERT_STR_EQ(cfg.jwt_secret, "0123456789abcdef0123456789abcdef");
     ASSERT_STR_EQ(cfg.jwt_alg, "HS256"); /* canonical spelling */
     ASSERT_STR_EQ(cfg.jwt_public_key, "/etc/key.pem");
+    ASSERT_STR_EQ(cfg.jwt_jwks, "/etc/jwks.json");
+    ASSERT_EQ(cfg.token_warning, 0);
     ASSERT_STR_EQ(cfg.jwt_issuer, "https://idp.example");
     ASSERT_STR_EQ(cfg.jwt_audience, "rollcall");
     ASSERT_EQ(cfg.jwt_leeway, 0);
@@ -222,11 +230,15 @@ static void test_flags_override_env(void)
     setenv("ROLLCALL_HOST", "10.0.0.1", 1);
     setenv("ROLLCALL_DEV", "0", 1);
     setenv("ROLLCALL_JWT_LEEWAY", "5", 1);
+    setenv("ROLLCALL_TOKEN_WARNING", "30", 1);
+    setenv("ROLLCALL_JWT_JWKS", "/env/jwks.json", 1);
     cfg_t cfg;
     cfg_command_t cmd;
     int argi;
-    char *argv[] = {"rollcall",         "--port",       "9100",  "--host=::1",    "--dev",
-                    "--log-level=warn", "--jwt-issuer", "iss-1", "--jwt-leeway=0"};
+    char *argv[] = {"rollcall",       "--port",           "9100",         "--host=::1",
+                    "--dev",          "--log-level=warn", "--jwt-issuer", "iss-1",
+                    "--jwt-leeway=0", "--token-warning",  "86400",        "--jwt-jwks",
+                    "/flag/jwks.json"};
     ASSERT_EQ(load(&cfg, ARGC(argv), argv, &cmd, &argi), 0);
     ASSERT_STR_EQ(errbuf, "");
     ASSERT_EQ(cmd, CFG_RUN);
@@ -237,6 +249,8 @@ static void test_flags_override_env(void)
     ASSERT_STR_EQ(cfg.log_level, "warn");
     ASSERT_STR_EQ(cfg.jwt_issuer, "iss-1");
     ASSERT_EQ(cfg.jwt_leeway, 0);
+    ASSERT_EQ(cfg.token_warning, 86400);
+    ASSERT_STR_EQ(cfg.jwt_jwks, "/flag/jwks.json");
     cfg_free(&cfg);
 
     /* The last flag wins, and "--flag=" clears an optional string. */
@@ -274,6 +288,9 @@ static void test_invalid_values(void)
         {"--port", "+80", "ROLLCALL_PORT"},
         {"--port", "99999999999999999999999", "ROLLCALL_PORT"},
         {"--jwt-leeway", "601", "ROLLCALL_JWT_LEEWAY"},
+        {"--token-warning", "-1", "ROLLCALL_TOKEN_WARNING"},
+        {"--token-warning", "86401", "ROLLCALL_TOKEN_WARNING"},
+        {"--token-warning", "1m", "ROLLCALL_TOKEN_WARNING"},
         {"--attendance-threshold", "101", "ROLLCALL_ATTENDANCE_THRESHOLD"},
         {"--max-message-bytes", "255", "ROLLCALL_MAX_MESSAGE_BYTES"},
         {"--max-message-bytes", "16777217", "ROLLCALL_MAX_MESSAGE_BYTES"},
@@ -490,7 +507,8 @@ static void test_help_lists_every_variable(void)
     }
     /* Each variable appears with its flag, and ranges and defaults are shown. */
     int ok = strstr(text, "--port N") && strstr(text, "--dev ") &&
-             strstr(text, "--jwt-public-key PATH") && strstr(text, "0..65535") &&
+             strstr(text, "--jwt-public-key PATH") && strstr(text, "--jwt-jwks PATH") &&
+             strstr(text, "--token-warning SECONDS") && strstr(text, "0..65535") &&
              strstr(text, "256..16777216") && strstr(text, "default 8080") &&
              strstr(text, "Usage: rollcall") && strstr(text, "token") && strstr(text, "--help") &&
              strstr(text, "--version");
@@ -577,6 +595,7 @@ static void test_log_redacts_secret(void)
     int ok = strstr(text, "msg=\"config\"") && strstr(text, "port=9123") &&
              strstr(text, "host=0.0.0.0") && strstr(text, "jwt_secret=(redacted)") &&
              strstr(text, "jwt_issuer=\"my issuer\"") && strstr(text, "jwt_public_key=\"\"") &&
+             strstr(text, "jwt_jwks=\"\"") && strstr(text, "token_warning=60") &&
              strstr(text, "drain_timeout=10") && strstr(text, "port_file=") &&
              !strstr(text, "super-secret");
     if (!ok) {

@@ -149,6 +149,7 @@ static void test_every_event(void)
         {"{\"event\":\"FRAME\",\"data\":{\"image\":\"AAAA\",\"class_id\":\"c\",\"ts\":1.5}}",
          EVT_FRAME},
         {" \n{ \"data\" : { } , \"event\" : \"DONE\" }\t\r\n", EVT_DONE},
+        {"{\"event\":\"AUTH\",\"data\":{\"token\":\"a.b.c\"},\"id\":\"r\"}", EVT_AUTH},
     };
     for (size_t i = 0; i < BRK_ARRAY_LEN(ok); i++) {
         env_t e = parse_ok(ok[i].msg, ok[i].type);
@@ -291,6 +292,13 @@ static void test_invalid_payload(void)
            "data.ts: expected number");
     refuse("{\"event\":\"PING\",\"data\":{\"x\":1}}", "INVALID_PAYLOAD", NULL,
            "data.x: unknown field");
+    /* AUTH: a token, nothing else; its value is never quoted back. */
+    refuse("{\"event\":\"AUTH\",\"id\":\"a\"}", "INVALID_PAYLOAD", "\"a\"",
+           "data.token: is required");
+    refuse("{\"event\":\"AUTH\",\"data\":{\"token\":\"\"}}", "INVALID_PAYLOAD", NULL,
+           "data.token: must have at least 1 character");
+    refuse("{\"event\":\"AUTH\",\"data\":{\"token\":\"a.b.c\",\"sub\":\"x\"}}",
+           "INVALID_PAYLOAD", NULL, "data.sub: unknown field");
 
     /* Length limits: class_id 64, name 128 (code points). */
     char msg[1024], s65[80], n129[300];

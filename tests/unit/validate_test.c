@@ -479,9 +479,9 @@ static size_t list_json(const char *dir, char names[][64], size_t max)
 
 static void test_in_schema_files(void)
 {
-    static const char *const want[] = {"ANNOUNCE",      "ATTENDANCE_MARKED", "DONE",
-                                       "FRAME",         "MY_ATTENDANCE",     "PING",
-                                       "SESSION_START", "TODAY_SUMMARY"};
+    static const char *const want[] = {"ANNOUNCE", "ATTENDANCE_MARKED", "AUTH",
+                                       "DONE",     "FRAME",             "MY_ATTENDANCE",
+                                       "PING",     "SESSION_START",     "TODAY_SUMMARY"};
     char dir[512], path[600], names[32][64];
     schema_dir("in", dir, sizeof dir);
     size_t n = list_json(dir, names, 32);
@@ -649,6 +649,16 @@ static const struct {
      "{\"event\":\"VIOLATION\",\"data\":{\"class_id\":\"c\",\"student_id\":\"s1\",\"name\":\"A\",\"kind\":\"no_face\",\"count\":1,\"trust_score\":90,\"at\":\"2026-11-22T08:00:00.000Z\"}}",
      "{\"event\":\"VIOLATION\",\"data\":{\"class_id\":\"c\",\"student_id\":\"s1\",\"name\":\"A\",\"kind\":\"no_face\",\"count\":0,\"trust_score\":90,\"at\":\"2026-11-22T08:00:00.000Z\"}}",
      "msg.data.count: must be >= 1"},
+    {"AUTHENTICATED",
+     "{\"event\":\"AUTHENTICATED\",\"id\":\"a1\",\"data\":{\"user_id\":\"s1\",\"role\":"
+     "\"student\",\"classes\":[\"c\"],\"expires_at\":" TS "}}",
+     "{\"event\":\"AUTHENTICATED\",\"data\":{\"user_id\":\"s1\",\"role\":\"student\","
+     "\"classes\":[],\"expires_at\":" TS "}}",
+     "msg.data.classes: must have at least 1 item"},
+    {"TOKEN_EXPIRING",
+     "{\"event\":\"TOKEN_EXPIRING\",\"data\":{\"expires_at\":" TS ",\"expires_in\":59}}",
+     "{\"event\":\"TOKEN_EXPIRING\",\"data\":{\"expires_at\":" TS ",\"expires_in\":-1}}",
+     "msg.data.expires_in: must be >= 0"},
 };
 
 static void test_out_schema_files(void)
