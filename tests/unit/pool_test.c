@@ -2,7 +2,8 @@
 /* Unit tests of the analyzer pool (engagement/pool.h) with the real analyzer and real
  * photos: results come back on the loop, a waiting frame is replaced by its key's newer
  * one, a full queue refuses, a frame that waited too long is dropped as stale, and a
- * shutdown cancels what still waits and lets the loop close. Skips (77) without models. */
+ * shutdown cancels what still waits and lets the loop close. Skips (77) without models;
+ * fails without its two photos. */
 #include "brk.h"
 #include "pool.h"
 #include "test.h"
@@ -232,13 +233,24 @@ int main(void)
     struct stat sb;
     snprintf(path, sizeof path, "%s/face_detection_front_128x128_barracuda.onnx",
              md ? md : ".");
-    face = test_read_photo("aflw2000_image00050.jpg", &face_len);
-    noface = test_read_photo("dlib_ffmpeg_eagle.jpg", &noface_len);
-    if (!md || stat(path, &sb) != 0 || !face || !noface) {
-        printf("SKIP: models (ROLLCALL_MODEL_DIR) or photos missing\n");
-        free(face);
-        free(noface);
+    if (!md || stat(path, &sb) != 0) {
+        printf("SKIP: no analyzer models at %s (ROLLCALL_MODEL_DIR; "
+               "engagement/fetch_models.sh)\n",
+               path);
         return SKIP_CODE;
+    }
+    /* The photos are test data of the project: without them the tests cannot say anything,
+     * which is a failure, not a skip. */
+    const char *names[2] = {"aflw2000_image00050.jpg", "dlib_ffmpeg_eagle.jpg"};
+    face = test_read_photo_at(names[0], &face_len, path, sizeof path);
+    if (face)
+        noface = test_read_photo_at(names[1], &noface_len, path, sizeof path);
+    if (!face || !noface) {
+        printf("FAIL: test photo %s missing or empty: the test data (../shared/data/faces "
+               "next to the checkout) is incomplete\n0 passed, 1 failed\n",
+               path);
+        free(face);
+        return 1;
     }
     int failed = test_run_all(tests, BRK_ARRAY_LEN(tests));
     free(face);
