@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the analyzer pool (engagement/pool.h) with the real analyzer and real
  * photos: results come back on the loop, a waiting frame is replaced by its key's newer
- * one, a full queue refuses, a frame that waited too long is dropped as stale, and a
- * shutdown cancels what still waits and lets the loop close. Skips (77) without models;
+ * one, a full queue refuses, a frame that waited too long is dropped as stale, a
+ * shutdown cancels what still waits and lets the loop close, and no worker touches the
+ * loop's handle once the loop has closed it. Skips (77) without models;
  * fails without its two photos. */
 #include "brk.h"
 #include "pool.h"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SKIP_CODE 77
 
@@ -217,7 +219,54 @@ static void test_preload_readiness(void)
     finish(&loop, p);
 }
 
+/* Every uv_async_send() of the pool goes through this wrapper: pool_test is linked with
+ * -Wl,--wrap=uv_async_send (tests/CMakeLists.txt). With send_delay_us set, a send first waits
+ * that long, which widens the window between a thread deciding to send and the send, then
+ * reads the handle as libuv is about to. A send that can still run after the loop thread
+ * closed and freed the handle then reads freed memory: a heap-use-after-free report under
+ * ASan, a race with free() under TSan. Set only between pool runs (thread start and join
+ * order the accesses). */
+static unsigned send_delay_us;
+
+int __real_uv_async_send(uv_async_t *async);
+int __wrap_uv_async_send(uv_async_t *async);
+int __wrap_uv_async_send(uv_async_t *async)
+{
+    if (send_delay_us)
+        usleep(send_delay_us);
+    volatile int type = (int)async->type;
+    (void)type;
+    return __real_uv_async_send(async);
+}
+
+/* fp_shutdown() while the workers are waking up to exit, many times over, with 1 to 4
+ * workers, some stopped at once and some once they wait for work. The loop closes the async
+ * handle (and frees it) as soon as it has seen every worker exit; the last worker's "I
+ * exited" send must not be able to come after that. */
+static void test_shutdown_while_workers_exit(void)
+{
+    send_delay_us = 300;
+    for (int round = 0; round < 120; round++) {
+        uv_loop_t loop;
+        ASSERT_EQ(uv_loop_init(&loop), 0);
+        seen_t s = {0};
+        fp_config_t c = base_cfg(1 + (unsigned)round % 4, 8, 0);
+        fp_t *p;
+        char err[256];
+        ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
+        if (round % 2)
+            uv_sleep(1);
+        fp_shutdown(p);
+        ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        fp_free(p);
+        ASSERT_EQ(uv_loop_close(&loop), 0);
+        ASSERT_EQ(s.calls, 0);
+    }
+    send_delay_us = 0;
+}
+
 static const test_case_t tests[] = {
+    {"shutdown_while_workers_exit", test_shutdown_while_workers_exit},
     {"preload_readiness", test_preload_readiness},
     {"results_on_loop", test_results_on_loop},
     {"latest_wins_and_full_queue", test_latest_wins_and_full_queue},
