@@ -98,9 +98,7 @@ static void *worker(void *arg)
             j->r.err = FP_ESTALE;
             p->stats.stale++;
             push_done(p, j);
-            pthread_mutex_unlock(&p->mu);
-            uv_async_send(p->async);
-            pthread_mutex_lock(&p->mu);
+            uv_async_send(p->async); /* under the lock: see the end of this function */
             continue;
         }
         p->stats.busy++;
@@ -127,13 +125,16 @@ static void *worker(void *arg)
             p->stats.failed++;
         }
         push_done(p, j);
-        pthread_mutex_unlock(&p->mu);
-        uv_async_send(p->async);
-        pthread_mutex_lock(&p->mu);
+        uv_async_send(p->async); /* under the lock: see below */
     }
+    /* Every send happens under the lock, this last one included, as in the journal and the
+     * MongoDB sink. The loop thread closes (and frees) the handle only after it has seen,
+     * under this lock, every worker counted as exited; so by then each worker's sends have
+     * returned and none touches the handle again. Sending after the unlock left a window in
+     * which the loop could close and free the handle before the last worker's send. */
     p->exited++;
-    pthread_mutex_unlock(&p->mu);
     uv_async_send(p->async);
+    pthread_mutex_unlock(&p->mu);
     eng_analyzer_free(a);
     return NULL;
 }
@@ -149,6 +150,7 @@ static void on_async(uv_async_t *h)
     pthread_mutex_lock(&p->mu);
     job_t *list = p->done_head;
     p->done_head = p->done_tail = NULL;
+    /* Seen under the lock, after which no worker sends again (worker()). */
     int all_exited = p->closing && p->exited == p->n_threads;
     pthread_mutex_unlock(&p->mu);
 

@@ -383,8 +383,9 @@ static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, 
         goto refuse;
     }
     uint32_t w, h;
+    size_t image_len;
     int rc = fd_check_image(bytes, len, (size_t)cfg->frame_max_bytes,
-                            (uint64_t)cfg->frame_max_pixels, &w, &h);
+                            (uint64_t)cfg->frame_max_pixels, &w, &h, &image_len);
     if (rc != FD_OK) {
         s->m.frames_refused++;
         switch (rc) {
@@ -401,6 +402,10 @@ static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, 
             break;
         case FD_E_TRUNCATED:
             conn_error(c, ERR_BAD_FRAME, "truncated image (no end-of-image marker)", id);
+            break;
+        case FD_E_MALFORMED:
+            conn_error(c, ERR_BAD_FRAME, "malformed image (its segments or chunks do not parse)",
+                       id);
             break;
         default:
             snprintf(msg, sizeof msg, "image of %ux%u pixels is over the limit of %d pixels",
@@ -427,7 +432,8 @@ static void submit(conn_t *c, const char *class_id, uint8_t *bytes, size_t len, 
     snprintf(j->name, sizeof j->name, "%s", c->name ? c->name : "");
     j->received_ms = now;
     void *replaced = NULL;
-    rc = fp_submit(s->fp, c->id, bytes, len, j, &replaced);
+    /* Only the image proper goes to the analyzer: its decoders need not see a trailer. */
+    rc = fp_submit(s->fp, c->id, bytes, image_len, j, &replaced);
     if (rc == BRK_EFULL && s->draining) {
         conn_error_soft(c, ERR_UNAVAILABLE, "the broker is shutting down", id);
         job_free(j);

@@ -45,13 +45,16 @@ static eng_analyzer_t *analyzer(void)
 static void analyze(const uint8_t *b, size_t len)
 {
     uint32_t w, h;
-    int rc = fd_check_image(b, len, MAX_BYTES, MAX_PIXELS, &w, &h);
-    if (rc < FD_E_PIXELS || rc > FD_OK)
+    size_t image_len;
+    int rc = fd_check_image(b, len, MAX_BYTES, MAX_PIXELS, &w, &h, &image_len);
+    if (rc < FD_E_MALFORMED || rc > FD_OK)
+        abort();
+    if (rc == FD_OK && (image_len < 4 || image_len > len))
         abort();
     if (rc != FD_OK || !analyzer())
         return;
     eng_result_t r;
-    int er = eng_analyze(analyzer(), b, len, &r);
+    int er = eng_analyze(analyzer(), b, image_len, &r);
     if (er != 0 && er != ENG_E_FORMAT && er != ENG_E_DECODE && er != ENG_E_EMPTY &&
         er != ENG_E_TOO_BIG_PIXELS && er != ENG_E_TOO_BIG_BYTES)
         abort();

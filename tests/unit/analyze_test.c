@@ -3,7 +3,7 @@
  * headers, refusal of huge dimensions before any decoding, and eng_analyze() on empty,
  * random, truncated and corrupted inputs, which must return 0 or a stable ENG_E_* code and
  * never crash. Images are built here (a stored-deflate PNG writer below); one real JPEG from
- * ../shared/data/faces is used for the corruption tests when that folder exists, and is
+ * ../shared/data/faces is used for the corruption tests (missing, those tests fail), and is
  * re-encoded with libjpeg in other colour spaces (grey, CMYK) for the decoder's paths. */
 #include "engagement.h"
 #include "test.h"
@@ -150,33 +150,28 @@ static size_t make_jpeg_header(uint8_t *b, uint16_t w, uint16_t h, uint8_t sof)
 
 /* ---- fixtures -------------------------------------------------------------------------- */
 
+/* One analyzer shared by the tests that need models, made on first use; main() frees it
+ * after the last test. */
+static eng_analyzer_t *shared;
+
 static eng_analyzer_t *shared_analyzer(void)
 {
-    static eng_analyzer_t *a;
     static int tried;
     if (!tried) {
         tried = 1;
         char err[512] = "";
-        a = eng_analyzer_new(NULL, err, sizeof err);
-        if (!a)
+        shared = eng_analyzer_new(NULL, err, sizeof err);
+        if (!shared)
             fprintf(stderr, "  analyzer: %s (set ROLLCALL_MODEL_DIR; run "
                             "engagement/fetch_models.sh)\n", err);
     }
-    return a;
+    return shared;
 }
 
-static uint8_t *read_photo(const char *name, size_t *len)
+/* The real face photo the JPEG tests use; a test fails when it is missing. */
+static uint8_t *face_photo(size_t *len)
 {
-    return test_read_photo(name, len);
-}
-
-/* The real face photo the JPEG tests use, or NULL (and a note) without the photo folder. */
-static uint8_t *face_photo_or_skip(size_t *len)
-{
-    uint8_t *jpg = read_photo("genki_file1231.jpg", len);
-    if (!jpg)
-        printf("     (skipped: no photos in ../shared/data/faces)\n");
-    return jpg;
+    return test_photo("genki_file1231.jpg", len);
 }
 
 static int is_known_code(int rc)
@@ -414,9 +409,7 @@ static void test_corrupt_real_jpeg(void)
     eng_analyzer_t *a = shared_analyzer();
     ASSERT_NOT_NULL(a);
     size_t len = 0;
-    uint8_t *jpg = face_photo_or_skip(&len);
-    if (!jpg)
-        return;
+    uint8_t *jpg = face_photo(&len);
     eng_result_t r;
     ASSERT_EQ(eng_analyze(a, jpg, len, &r), 0);
     ASSERT_EQ(r.faces, 1);
@@ -524,9 +517,7 @@ static void test_jpeg_color_spaces(void)
     eng_analyzer_t *a = shared_analyzer();
     ASSERT_NOT_NULL(a);
     size_t len = 0;
-    uint8_t *jpg = face_photo_or_skip(&len);
-    if (!jpg)
-        return;
+    uint8_t *jpg = face_photo(&len);
     int w = 0, h = 0;
     eng_result_t r;
     /* A greyscale JPEG of the same face: still one face. */
@@ -579,9 +570,7 @@ static void test_jpeg_progressive_scan_limit(void)
     eng_analyzer_t *a = shared_analyzer();
     ASSERT_NOT_NULL(a);
     size_t len = 0;
-    uint8_t *jpg = face_photo_or_skip(&len);
-    if (!jpg)
-        return;
+    uint8_t *jpg = face_photo(&len);
     int w = 0, h = 0;
     uint8_t *rgb = jpeg_pixels(jpg, len, JCS_RGB, &w, &h);
     eng_result_t r;
@@ -598,10 +587,6 @@ static void test_jpeg_progressive_scan_limit(void)
     free(jpg);
 }
 
-static void test_cleanup(void)
-{
-    eng_analyzer_free(shared_analyzer());
-}
 
 static const test_case_t tests[] = {
     {"probe_png", test_probe_png},
@@ -617,11 +602,12 @@ static const test_case_t tests[] = {
     {"corrupt_real_jpeg", test_corrupt_real_jpeg},
     {"jpeg_color_spaces", test_jpeg_color_spaces},
     {"jpeg_progressive_scan_limit", test_jpeg_progressive_scan_limit},
-    {"cleanup", test_cleanup},
 };
 
 int main(void)
 {
     crc_init();
-    return test_run_all(tests, sizeof(tests) / sizeof(tests[0]));
+    int rc = test_run_all(tests, sizeof(tests) / sizeof(tests[0]));
+    eng_analyzer_free(shared);
+    return rc;
 }

@@ -373,7 +373,7 @@ static void test_outage_fails_fast_then_recovers(void)
     jr_record_t r[2];
     char msg[256];
     if (real)
-        return;
+        TEST_SKIP("needs the test server's fault injection");
     setup();
     ASSERT_EQ(uv_loop_init(&loop), 0);
     mg_t *m = open_sink(&loop);
@@ -404,7 +404,7 @@ static void test_write_errors_are_reported(void)
     jr_record_t r[2];
     char msg[256];
     if (real)
-        return;
+        TEST_SKIP("needs the test server's fault injection");
     setup();
     ASSERT_EQ(uv_loop_init(&loop), 0);
     mg_t *m = open_sink(&loop);

@@ -1,15 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the analyzer pool (engagement/pool.h) with the real analyzer and real
  * photos: results come back on the loop, a waiting frame is replaced by its key's newer
- * one, a full queue refuses, a frame that waited too long is dropped as stale, and a
- * shutdown cancels what still waits and lets the loop close. Skips (77) without models. */
+ * one, a full queue refuses, a frame that waited too long is dropped as stale, a
+ * shutdown cancels what still waits and lets the loop close, and no worker touches the
+ * loop's handle once the loop has closed it. Skips (77) without models;
+ * fails without its two photos.
+ *
+ * Built with RC_FAKE_ANALYZER (the ThreadSanitizer build, tests/CMakeLists.txt), the pool
+ * runs the analyzer stand-in of tests/support/fake_analyzer.h instead, told here to answer
+ * for the two photos what the real analyzer answers (which the other build checks), and
+ * needs no models. */
 #include "brk.h"
 #include "pool.h"
 #include "test.h"
+#ifdef RC_FAKE_ANALYZER
+#include "fake_analyzer.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SKIP_CODE 77
 
@@ -216,7 +227,54 @@ static void test_preload_readiness(void)
     finish(&loop, p);
 }
 
+/* Every uv_async_send() of the pool goes through this wrapper: pool_test is linked with
+ * -Wl,--wrap=uv_async_send (tests/CMakeLists.txt). With send_delay_us set, a send first waits
+ * that long, which widens the window between a thread deciding to send and the send, then
+ * reads the handle as libuv is about to. A send that can still run after the loop thread
+ * closed and freed the handle then reads freed memory: a heap-use-after-free report under
+ * ASan, a race with free() under TSan. Set only between pool runs (thread start and join
+ * order the accesses). */
+static unsigned send_delay_us;
+
+int __real_uv_async_send(uv_async_t *async);
+int __wrap_uv_async_send(uv_async_t *async);
+int __wrap_uv_async_send(uv_async_t *async)
+{
+    if (send_delay_us)
+        usleep(send_delay_us);
+    volatile int type = (int)async->type;
+    (void)type;
+    return __real_uv_async_send(async);
+}
+
+/* fp_shutdown() while the workers are waking up to exit, many times over, with 1 to 4
+ * workers, some stopped at once and some once they wait for work. The loop closes the async
+ * handle (and frees it) as soon as it has seen every worker exit; the last worker's "I
+ * exited" send must not be able to come after that. */
+static void test_shutdown_while_workers_exit(void)
+{
+    send_delay_us = 300;
+    for (int round = 0; round < 120; round++) {
+        uv_loop_t loop;
+        ASSERT_EQ(uv_loop_init(&loop), 0);
+        seen_t s = {0};
+        fp_config_t c = base_cfg(1 + (unsigned)round % 4, 8, 0);
+        fp_t *p;
+        char err[256];
+        ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
+        if (round % 2)
+            uv_sleep(1);
+        fp_shutdown(p);
+        ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        fp_free(p);
+        ASSERT_EQ(uv_loop_close(&loop), 0);
+        ASSERT_EQ(s.calls, 0);
+    }
+    send_delay_us = 0;
+}
+
 static const test_case_t tests[] = {
+    {"shutdown_while_workers_exit", test_shutdown_while_workers_exit},
     {"preload_readiness", test_preload_readiness},
     {"results_on_loop", test_results_on_loop},
     {"latest_wins_and_full_queue", test_latest_wins_and_full_queue},
@@ -227,19 +285,38 @@ int main(void)
 {
     for (int i = 0; i < 16; i++)
         ud_slot[i] = i;
-    const char *md = getenv("ROLLCALL_MODEL_DIR");
     char path[1024];
+#ifndef RC_FAKE_ANALYZER
+    const char *md = getenv("ROLLCALL_MODEL_DIR");
     struct stat sb;
     snprintf(path, sizeof path, "%s/face_detection_front_128x128_barracuda.onnx",
              md ? md : ".");
-    face = test_read_photo("aflw2000_image00050.jpg", &face_len);
-    noface = test_read_photo("dlib_ffmpeg_eagle.jpg", &noface_len);
-    if (!md || stat(path, &sb) != 0 || !face || !noface) {
-        printf("SKIP: models (ROLLCALL_MODEL_DIR) or photos missing\n");
-        free(face);
-        free(noface);
+    if (!md || stat(path, &sb) != 0) {
+        printf("SKIP: no analyzer models at %s (ROLLCALL_MODEL_DIR; "
+               "engagement/fetch_models.sh)\n",
+               path);
         return SKIP_CODE;
     }
+#endif
+    /* The photos are test data of the project: without them the tests cannot say anything,
+     * which is a failure, not a skip. */
+    const char *names[2] = {"aflw2000_image00050.jpg", "dlib_ffmpeg_eagle.jpg"};
+    face = test_read_photo_at(names[0], &face_len, path, sizeof path);
+    if (face)
+        noface = test_read_photo_at(names[1], &noface_len, path, sizeof path);
+    if (!face || !noface) {
+        printf("FAIL: test photo %s missing or empty: the test data (../shared/data/faces "
+               "next to the checkout) is incomplete\n0 passed, 1 failed\n",
+               path);
+        free(face);
+        return 1;
+    }
+#ifdef RC_FAKE_ANALYZER
+    const eng_result_t looking = {.faces = 1, .looking = 1, .eyes = ENG_EYES_OPEN, .has_pose = 1};
+    const eng_result_t nobody = {.faces = 0, .eyes = ENG_EYES_UNKNOWN};
+    fake_analyzer_answer(face, face_len, &looking);
+    fake_analyzer_answer(noface, noface_len, &nobody);
+#endif
     int failed = test_run_all(tests, BRK_ARRAY_LEN(tests));
     free(face);
     free(noface);
