@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* A token is honoured for its lifetime, no longer. Every connection sits in one deadline
- * heap on the server (broker/expiry.h), keyed by its next token deadline: first the moment
+ * heap on the server (base/expiry.h), keyed by its next token deadline: first the moment
  * to warn (TOKEN_EXPIRING, ROLLCALL_TOKEN_WARNING seconds ahead), then the end (the token's
  * exp plus ROLLCALL_JWT_LEEWAY), when the connection is closed with 4003. One uv_timer_t
  * armed at the heap's earliest deadline serves every connection, so a connection costs a

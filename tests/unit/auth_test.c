@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for broker/auth.c: every refusal the protocol lists, the libjwt 1.10.2 traps
+/* Unit tests for auth/auth.c: every refusal the protocol lists, the libjwt 1.10.2 traps
  * (alg none, algorithm confusion, HS384 for HS256), RS256/ES256 with keys generated at
  * test time, JSON Web Key Sets (kid selection, skipped and refused keys), crit, reloading
  * the keys, and the development minting round trip. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for broker/config.c: defaults, environment, flags, validation messages,
+/* Unit tests for config/config.c: defaults, environment, flags, validation messages,
  * --help, subcommand detection and the redacted dump. */
 #include "brk.h"
 #include "config.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for broker/expiry.c: the intrusive deadline heap. Every operation is checked
+/* Unit tests for base/expiry.c: the intrusive deadline heap. Every operation is checked
  * against the heap order and the nodes' back-pointers, and a long random run is compared
  * with a plain array that answers the same questions by brute force. */
 #include "expiry.h"
