@@ -73,7 +73,7 @@ static void on_changes(int err, const st_redis_change_t *ch, size_t n, void *ud)
             s->m.redis_presence_swept++;
         LOG(INFO, 0, "presence changed by another instance's state", "class=%s student=%s online=%d",
             ch[i].class_id, ch[i].student_id, ch[i].online);
-        hdl_presence_changed(s, ch[i].class_id, ch[i].student_id, ch[i].name, ch[i].online,
+        hdl_presence_changed(s->hdl, ch[i].class_id, ch[i].student_id, ch[i].name, ch[i].online,
                              ch[i].online_students);
     }
 }
@@ -115,7 +115,7 @@ static void on_timer(uv_timer_t *t)
 
 static int cmp_conn_sub(const void *a, const void *b)
 {
-    return strcmp((*(conn_t *const *)a)->sub, (*(conn_t *const *)b)->sub);
+    return strcmp((*(conn_t *const *)a)->p.sub, (*(conn_t *const *)b)->p.sub);
 }
 
 /* Re-asserts the students connected here in every class, after (re)connecting. */
@@ -134,12 +134,12 @@ static void sync_rooms(srv_t *s)
             int *counts = brk_calloc(n + 1, sizeof *counts);
             size_t k = 0;
             for (size_t i = 0; i < n; i++) {
-                if (k > 0 && strcmp(ids[k - 1], v[i]->sub) == 0) {
+                if (k > 0 && strcmp(ids[k - 1], v[i]->p.sub) == 0) {
                     counts[k - 1]++;
                     continue;
                 }
-                ids[k] = v[i]->sub;
-                names[k] = v[i]->name;
+                ids[k] = v[i]->p.sub;
+                names[k] = v[i]->p.name;
                 counts[k++] = 1;
             }
             st_redis_sync(s->st, r->class_id, k, ids, counts, names, brk_now_ms(), on_changes,
@@ -211,7 +211,7 @@ static void on_message(const char *channel, const char *payload, size_t len, voi
         return;
     const char *json = nl + 1;
     if (type == OUT_SESSION_STARTED)
-        hdl__session_began(s, class_id); /* students' frames count at once */
+        hdl_session_began(s->hdl, class_id); /* students' frames count at once */
     evt_msg_t *m = msg_new_raw((out_type_t)type, json, len - (size_t)(json - payload));
     room_broadcast(room, m, to, (to & ROOM_TO_SUBJECT) ? subject : NULL, NULL);
     msg_unref(m);

@@ -18,18 +18,17 @@
 conn_t *conn_new(srv_t *s, struct lws *wsi, const auth_identity_t *id)
 {
     conn_t *c = brk_calloc(1, sizeof *c);
-    c->id = ++s->next_conn_id;
+    c->p.id = ++s->next_conn_id;
     c->wsi = wsi;
     c->srv = s;
-    c->role = id->role;
-    c->sub = brk_strdup(id->sub);
-    c->name = brk_strdup(id->name);
-    c->n_classes = id->n_classes;
-    c->classes = brk_calloc((size_t)id->n_classes, sizeof *c->classes);
-    c->rooms = brk_calloc((size_t)id->n_classes, sizeof *c->rooms);
+    c->p.role = id->role;
+    c->p.sub = brk_strdup(id->sub);
+    c->p.name = brk_strdup(id->name);
+    c->p.n_classes = id->n_classes;
+    c->p.classes = brk_calloc((size_t)id->n_classes, sizeof *c->p.classes);
     for (int i = 0; i < id->n_classes; i++)
-        c->classes[i] = brk_strdup(id->classes[i]);
-    c->token_exp = id->exp;
+        c->p.classes[i] = brk_strdup(id->classes[i]);
+    c->p.token_exp = id->exp;
     c->opened_ms = brk_now_ms();
     return c;
 }
@@ -51,12 +50,12 @@ void conn_free(conn_t *c)
         return;
     drop_queue(c);
     free(c->q);
-    for (int i = 0; i < c->n_classes; i++)
-        free(c->classes[i]);
-    free(c->classes);
+    for (int i = 0; i < c->p.n_classes; i++)
+        free(c->p.classes[i]);
+    free(c->p.classes);
     free(c->rooms);
-    free(c->sub);
-    free(c->name);
+    free(c->p.sub);
+    free(c->p.name);
     free(c->rx);
     free(c);
 }
@@ -84,7 +83,7 @@ int conn_send(conn_t *c, evt_msg_t *m)
         c->q_bytes + m->len > (size_t)cfg->outbox_bytes) {
         c->srv->m.queue_drops++;
         c->srv->m.slow_consumer_closes++;
-        LOG(WARN, c->id, "slow consumer", "queued=%zu bytes=%zu", c->q_len, c->q_bytes);
+        LOG(WARN, c->p.id, "slow consumer", "queued=%zu bytes=%zu", c->q_len, c->q_bytes);
         conn_close(c, 4001, "slow consumer");
         return BRK_EFULL;
     }
@@ -119,7 +118,7 @@ void conn_error_soft(conn_t *c, err_code_t code, const char *message, const json
 {
     srv_t *s = c->srv;
     s->m.errors[code]++;
-    LOG(DEBUG, c->id, "error reply", "code=%s", err_code_name(code));
+    LOG(DEBUG, c->p.id, "error reply", "code=%s", err_code_name(code));
     json_t *data = json_object();
     json_object_set_new(data, "code", json_string(err_code_name(code)));
     json_object_set_new(data, "message", json_string(message ? message : ""));
@@ -177,22 +176,4 @@ int conn_on_writeable(conn_t *c)
     if (c->q_len > 0)
         lws_callback_on_writable(c->wsi);
     return 0;
-}
-
-const char *conn_resolve_class(conn_t *c, const json_t *data, const json_t *id)
-{
-    const json_t *cls = data ? json_object_get(data, "class_id") : NULL;
-    if (cls && json_is_string(cls)) {
-        const char *want = json_string_value(cls);
-        for (int i = 0; i < c->n_classes; i++)
-            if (strcmp(c->classes[i], want) == 0)
-                return c->classes[i];
-        conn_error(c, ERR_CLASS_FORBIDDEN, "class_id is not in your token", id);
-        return NULL;
-    }
-    if (c->n_classes == 1)
-        return c->classes[0];
-    conn_error(c, ERR_CLASS_REQUIRED, "your token allows several classes: set data.class_id",
-               id);
-    return NULL;
 }

@@ -6,6 +6,7 @@
 #define BRK_CONN_H
 
 #include "auth.h"
+#include "host.h"
 #include "msg.h"
 #include "srv.h"
 
@@ -16,6 +17,7 @@ struct lws;
 
 typedef struct room_seat room_seat_t;
 
+/* One room the connection is a member of. */
 typedef struct conn_room {
     room_t *room;
     size_t idx;        /* position in the room's member array */
@@ -23,15 +25,11 @@ typedef struct conn_room {
 } conn_room_t;
 
 struct conn {
-    uint64_t id;
+    peer_t p; /* what the handlers see: identity, token deadlines, proctoring (host.h) */
     struct lws *wsi;
     srv_t *srv;
-    auth_role_t role;
-    char *sub;
-    char *name;
-    int n_classes;
-    char **classes;
-    conn_room_t *rooms; /* n_classes entries, parallel to classes */
+    conn_room_t *rooms; /* the rooms joined, in no particular order */
+    int n_rooms, cap_rooms;
 
     /* outbound ring of shared messages */
     evt_msg_t **q;
@@ -46,20 +44,10 @@ struct conn {
     int rx_binary;
     int rx_frame; /* a text message that starts as a FRAME event (larger size limit) */
 
-    /* frames of a student (handlers/frame.c) */
-    int64_t no_session_until_ms; /* refuse frames at once until then (no active session) */
-    int64_t viol_since_ms[4];    /* by st_violation_t: when the condition began, 0 if not */
-    int viol_raised[4];          /* the current episode already raised its violation */
-
     /* abuse accounting */
     int64_t err_window_start_ms;
     int err_count;
     int oversize_count;
-
-    /* token lifetime (handlers/token.c) */
-    int64_t token_exp;     /* exp of the token the connection lives on, s since the epoch */
-    exp_node_t token_node; /* its place in the server's token deadline heap */
-    int token_warned;      /* TOKEN_EXPIRING was sent for this token */
 
     /* life cycle */
     int closing;             /* close code we want to send, 0 when none */
@@ -99,8 +87,10 @@ void conn_close(conn_t *c, int code, const char *reason);
  * must close the connection. */
 int conn_on_writeable(conn_t *c);
 
-/* The class an event acts on: data.class_id if present, else the token's only class.
- * Returns it, or NULL after sending CLASS_REQUIRED / CLASS_FORBIDDEN. */
-const char *conn_resolve_class(conn_t *c, const json_t *data, const json_t *id);
+/* The connection whose peer_t p is. */
+static inline conn_t *conn_of_peer(peer_t *p)
+{
+    return (conn_t *)(void *)((char *)p - offsetof(conn_t, p));
+}
 
 #endif

@@ -308,7 +308,7 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
     if (strcmp(uri, "/healthz") == 0) {
         respond_text(tx, 200, "ok\n");
     } else if (strcmp(uri, "/readyz") == 0) {
-        int ready = s->ready && !s->draining && clu_ready(s) && hdl_frames_ready(s);
+        int ready = s->ready && !s->draining && clu_ready(s) && hdl_ready(s->hdl);
         if (s->ob) {
             respond_readyz_outbox(s, tx, ready);
         } else {
@@ -318,10 +318,10 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
         jr_stats_t js;
         jr_get_stats(s->jr, &js);
         size_t len;
-        hdl_frames_sync_metrics(s);
+        hdl_sync_stats(s->hdl);
         char *text = metrics_render(&s->m, &js,
                                     s->ready && !s->draining && clu_ready(s) &&
-                                        hdl_frames_ready(s),
+                                        hdl_ready(s->hdl),
                                     &len);
         if (s->ob) {
             ob_stats_t os;

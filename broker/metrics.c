@@ -13,43 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const err_names[ERR__COUNT] = {
-    [ERR_BAD_JSON] = "BAD_JSON",
-    [ERR_INVALID_UTF8] = "INVALID_UTF8",
-    [ERR_TOO_DEEP] = "TOO_DEEP",
-    [ERR_MESSAGE_TOO_LARGE] = "MESSAGE_TOO_LARGE",
-    [ERR_BAD_ENVELOPE] = "BAD_ENVELOPE",
-    [ERR_UNKNOWN_EVENT] = "UNKNOWN_EVENT",
-    [ERR_INVALID_PAYLOAD] = "INVALID_PAYLOAD",
-    [ERR_FORBIDDEN] = "FORBIDDEN",
-    [ERR_CLASS_REQUIRED] = "CLASS_REQUIRED",
-    [ERR_CLASS_FORBIDDEN] = "CLASS_FORBIDDEN",
-    [ERR_NO_SESSION] = "NO_SESSION",
-    [ERR_SESSION_FINALIZED] = "SESSION_FINALIZED",
-    [ERR_NOT_IMPLEMENTED] = "NOT_IMPLEMENTED",
-    [ERR_UNAVAILABLE] = "UNAVAILABLE",
-    [ERR_BAD_FRAME] = "BAD_FRAME",
-    [ERR_FRAME_TOO_LARGE] = "FRAME_TOO_LARGE",
-    [ERR_RATE_LIMITED] = "RATE_LIMITED",
-    [ERR_FRAME_SKIPPED] = "FRAME_SKIPPED",
-    [ERR_TOKEN_INVALID] = "TOKEN_INVALID",
-    [ERR_TOKEN_MISMATCH] = "TOKEN_MISMATCH",
-    [ERR_INTERNAL] = "INTERNAL",
-};
-
-const char *err_code_name(err_code_t c)
-{
-    return (unsigned)c < ERR__COUNT ? err_names[c] : "INTERNAL";
-}
-
-err_code_t err_code_from_name(const char *name)
-{
-    for (int i = 0; i < ERR__COUNT; i++)
-        if (strcmp(err_names[i], name) == 0)
-            return (err_code_t)i;
-    return ERR_INTERNAL;
-}
-
 typedef struct {
     char *buf;
     size_t len, cap;
@@ -109,12 +72,12 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
     head(&b, "rollcall_token_expired_closes_total", "counter",
          "Connections closed with 4003 because their token expired (exp plus the leeway)");
     put(&b, "rollcall_token_expired_closes_total %llu\n",
-        (unsigned long long)m->token_expired_closes);
+        (unsigned long long)m->hdl.token_expired_closes);
     head(&b, "rollcall_token_renewals_total", "counter", "AUTH token renewals, by result");
     put(&b, "rollcall_token_renewals_total{result=\"ok\"} %llu\n",
-        (unsigned long long)m->token_renewals[0]);
+        (unsigned long long)m->hdl.token_renewals[0]);
     put(&b, "rollcall_token_renewals_total{result=\"refused\"} %llu\n",
-        (unsigned long long)m->token_renewals[1]);
+        (unsigned long long)m->hdl.token_renewals[1]);
 
     head(&b, "rollcall_messages_in_total", "counter", "Client messages received, by event");
     for (int i = 0; i < EVT__COUNT; i++)
@@ -147,25 +110,25 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
     head(&b, "rollcall_frames_total", "counter", "Student frames, by outcome");
     static const char *const outcomes[] = {"received", "refused", "analyzed", "failed",
                                            "skipped",  "replaced", "stale"};
-    const uint64_t counts[] = {m->frames_received, m->frames_refused, m->frames_analyzed,
-                               m->frames_failed,   m->frames_skipped, m->frames_replaced,
-                               m->frames_stale};
+    const uint64_t counts[] = {m->hdl.frames_received, m->hdl.frames_refused, m->hdl.frames_analyzed,
+                               m->hdl.frames_failed,   m->hdl.frames_skipped, m->hdl.frames_replaced,
+                               m->hdl.frames_stale};
     for (size_t i = 0; i < BRK_ARRAY_LEN(outcomes); i++)
         put(&b, "rollcall_frames_total{outcome=\"%s\"} %llu\n", outcomes[i],
             (unsigned long long)counts[i]);
     head(&b, "rollcall_analyzer_queue", "gauge", "Frames waiting for an analyzer worker");
-    put(&b, "rollcall_analyzer_queue %llu\n", (unsigned long long)m->frames_queued);
+    put(&b, "rollcall_analyzer_queue %llu\n", (unsigned long long)m->hdl.frames_queued);
     head(&b, "rollcall_analyzer_busy", "gauge", "Analyzer workers analyzing a frame now");
-    put(&b, "rollcall_analyzer_busy %llu\n", (unsigned long long)m->frames_busy);
+    put(&b, "rollcall_analyzer_busy %llu\n", (unsigned long long)m->hdl.frames_busy);
     head(&b, "rollcall_analysis_seconds_total", "counter", "Time spent analyzing frames");
-    put(&b, "rollcall_analysis_seconds_total %.6f\n", m->analysis_seconds_total);
+    put(&b, "rollcall_analysis_seconds_total %.6f\n", m->hdl.analysis_seconds_total);
     head(&b, "rollcall_engagement_updates_total", "counter",
          "ENGAGEMENT_UPDATE messages built (each shared by a class's teachers)");
-    put(&b, "rollcall_engagement_updates_total %llu\n", (unsigned long long)m->engagement_updates);
+    put(&b, "rollcall_engagement_updates_total %llu\n", (unsigned long long)m->hdl.engagement_updates);
     head(&b, "rollcall_violations_total", "counter", "Proctoring violations raised, by kind");
     for (int k = ST_VIOL_NO_FACE; k <= ST_VIOL_LOOKING_AWAY; k++)
         put(&b, "rollcall_violations_total{kind=\"%s\"} %llu\n",
-            st_violation_name((st_violation_t)k), (unsigned long long)m->violations[k]);
+            st_violation_name((st_violation_t)k), (unsigned long long)m->hdl.violations[k]);
 
     if (m->redis_enabled) {
         head(&b, "rollcall_redis_up", "gauge", "1 while Redis (live state, fan-out) is reachable");

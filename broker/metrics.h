@@ -4,40 +4,11 @@
 #define BRK_METRICS_H
 
 #include "envelope.h"
-#include "msg.h"
+#include "hdl.h"
+#include "protocol.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* Stable error codes of docs/PROTOCOL.md, used as metric labels. */
-typedef enum {
-    ERR_BAD_JSON = 0,
-    ERR_INVALID_UTF8,
-    ERR_TOO_DEEP,
-    ERR_MESSAGE_TOO_LARGE,
-    ERR_BAD_ENVELOPE,
-    ERR_UNKNOWN_EVENT,
-    ERR_INVALID_PAYLOAD,
-    ERR_FORBIDDEN,
-    ERR_CLASS_REQUIRED,
-    ERR_CLASS_FORBIDDEN,
-    ERR_NO_SESSION,
-    ERR_SESSION_FINALIZED,
-    ERR_NOT_IMPLEMENTED,
-    ERR_UNAVAILABLE,
-    ERR_BAD_FRAME,       /* not a decodable JPEG/PNG, or bad base64 */
-    ERR_FRAME_TOO_LARGE, /* over ROLLCALL_FRAME_MAX_BYTES or _MAX_PIXELS */
-    ERR_RATE_LIMITED,    /* frames faster than ROLLCALL_FRAME_RATE */
-    ERR_FRAME_SKIPPED,   /* analyzer saturated: queue full, frame replaced or stale */
-    ERR_TOKEN_INVALID,   /* AUTH: the new token was refused (auth_verify's reason) */
-    ERR_TOKEN_MISMATCH,  /* AUTH: the new token names another sub or role */
-    ERR_INTERNAL,
-    ERR__COUNT
-} err_code_t;
-
-const char *err_code_name(err_code_t c);
-/* Maps a code string (from env_error_t) to its enum; ERR_INTERNAL when unknown. */
-err_code_t err_code_from_name(const char *name);
 
 typedef struct metrics {
     uint64_t connections[3];       /* open now, by auth_role_t */
@@ -52,18 +23,8 @@ typedef struct metrics {
     uint64_t slow_consumer_closes;
     uint64_t abuse_closes;         /* 1008/1009 closes */
     uint64_t http_requests;
-    /* tokens: key reloads on SIGHUP (server.c), lifetimes and renewals (handlers/token.c) */
-    uint64_t jwt_key_reloads[2]; /* [0] done, [1] failed (the old keys stayed) */
-    uint64_t token_expired_closes; /* connections closed with 4003 */
-    uint64_t token_renewals[2];    /* AUTH: [0] accepted, [1] refused */
-    /* frames (the pool's own counters are copied in before rendering) */
-    uint64_t frames_received;
-    uint64_t frames_refused; /* refused before analysis: size, format, rate, session */
-    uint64_t frames_analyzed, frames_failed, frames_skipped, frames_replaced, frames_stale;
-    uint64_t frames_queued, frames_busy;
-    double analysis_seconds_total;
-    uint64_t engagement_updates; /* ENGAGEMENT_UPDATE messages built */
-    uint64_t violations[4];      /* by st_violation_t */
+    uint64_t jwt_key_reloads[2]; /* SIGHUP (server.c): [0] done, [1] failed (old keys stay) */
+    hdl_stats_t hdl;             /* the handlers' counters: tokens, frames, engagement */
     /* Redis (cluster.c), rendered only when redis_enabled */
     int redis_enabled;
     int redis_up;

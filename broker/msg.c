@@ -8,30 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[OUT__COUNT] = {
-    [OUT_WELCOME] = "WELCOME",
-    [OUT_PRESENCE_SNAPSHOT] = "PRESENCE_SNAPSHOT",
-    [OUT_PRESENCE] = "PRESENCE",
-    [OUT_SESSION_STARTED] = "SESSION_STARTED",
-    [OUT_ATTENDANCE_MARKED] = "ATTENDANCE_MARKED",
-    [OUT_TODAY_SUMMARY] = "TODAY_SUMMARY",
-    [OUT_ATTENDANCE_FINALIZED] = "ATTENDANCE_FINALIZED",
-    [OUT_MY_ATTENDANCE] = "MY_ATTENDANCE",
-    [OUT_PONG] = "PONG",
-    [OUT_ERROR] = "ERROR",
-    [OUT_FRAME_RESULT] = "FRAME_RESULT",
-    [OUT_ENGAGEMENT_UPDATE] = "ENGAGEMENT_UPDATE",
-    [OUT_VIOLATION] = "VIOLATION",
-    [OUT_ANNOUNCEMENT] = "ANNOUNCEMENT",
-    [OUT_TOKEN_EXPIRING] = "TOKEN_EXPIRING",
-    [OUT_AUTHENTICATED] = "AUTHENTICATED",
-};
-
-const char *msg_type_name(out_type_t t)
-{
-    return (unsigned)t < OUT__COUNT ? names[t] : "?";
-}
-
 static evt_msg_t *alloc_msg(out_type_t t, size_t len)
 {
     evt_msg_t *m = brk_malloc(sizeof *m + LWS_PRE + len + 1);

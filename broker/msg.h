@@ -5,29 +5,11 @@
 #ifndef BRK_MSG_H
 #define BRK_MSG_H
 
+#include "protocol.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef enum {
-    OUT_WELCOME = 0,
-    OUT_PRESENCE_SNAPSHOT,
-    OUT_PRESENCE,
-    OUT_SESSION_STARTED,
-    OUT_ATTENDANCE_MARKED,
-    OUT_TODAY_SUMMARY,
-    OUT_ATTENDANCE_FINALIZED,
-    OUT_MY_ATTENDANCE,
-    OUT_PONG,
-    OUT_ERROR,
-    OUT_FRAME_RESULT,
-    OUT_ENGAGEMENT_UPDATE,
-    OUT_VIOLATION,
-    OUT_ANNOUNCEMENT,
-    OUT_TOKEN_EXPIRING, /* the connection's token is about to expire */
-    OUT_AUTHENTICATED,  /* reply to AUTH */
-    OUT__COUNT
-} out_type_t;
 
 typedef struct evt_msg {
     uint32_t refs;
@@ -36,8 +18,6 @@ typedef struct evt_msg {
     unsigned char *payload; /* points LWS_PRE bytes into buf */
     unsigned char buf[];
 } evt_msg_t;
-
-const char *msg_type_name(out_type_t t);
 
 /* Builds {"event":NAME,"data":data,"id":id}. Takes ownership of data; borrows id (NULL or
  * a JSON string/integer, omitted when NULL). Returns a new reference. */

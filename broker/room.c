@@ -57,6 +57,7 @@ static room_t *room_get(srv_t *s, const char *class_id)
         rehash(s, s->rooms_cap ? s->rooms_cap * 2 : 64);
     r = brk_calloc(1, sizeof *r);
     r->class_id = brk_strdup(class_id);
+    r->h.class_id = r->class_id;
     size_t b = hash_str(class_id) % s->rooms_cap;
     r->next = s->rooms[b];
     s->rooms[b] = r;
@@ -72,8 +73,7 @@ static void room_destroy(srv_t *s, room_t *r)
         pp = &(*pp)->next;
     *pp = r->next;
     s->rooms_len--;
-    if (r->eng)
-        hdl_frames_room_gone(s, r);
+    hdl_class_gone(s->hdl, &r->h);
     clu_room_closed(s, r->class_id);
     BRK_ASSERT(r->n_seats == 0);
     free(r->seats);
@@ -85,7 +85,7 @@ static void room_destroy(srv_t *s, room_t *r)
 
 static int is_staff(const conn_t *c)
 {
-    return c->role != ROLE_STUDENT;
+    return c->p.role != ROLE_STUDENT;
 }
 
 /* --- seats ---------------------------------------------------------------------------- */
@@ -98,12 +98,6 @@ room_seat_t *room_seat_find(const room_t *r, const char *student_id)
         if (strcmp(t->sub, student_id) == 0)
             return t;
     return NULL;
-}
-
-room_seat_t *room_seat_of(const conn_t *c, int k)
-{
-    BRK_ASSERT(k >= 0 && k < c->n_classes && c->rooms[k].seat);
-    return c->rooms[k].seat;
 }
 
 static void seats_grow(room_t *r)
@@ -128,13 +122,13 @@ static void seats_grow(room_t *r)
 /* Seats student connection c in r (creating the student's seat on their first one). */
 static room_seat_t *seat_add(room_t *r, conn_t *c)
 {
-    room_seat_t *t = room_seat_find(r, c->sub);
+    room_seat_t *t = room_seat_find(r, c->p.sub);
     if (!t) {
         if (r->n_seats + 1 > r->seats_cap)
             seats_grow(r);
-        size_t len = strlen(c->sub);
+        size_t len = strlen(c->p.sub);
         t = brk_calloc(1, sizeof *t + len + 1);
-        memcpy(t->sub, c->sub, len + 1);
+        memcpy(t->sub, c->p.sub, len + 1);
         size_t b = hash_str(t->sub) & (r->seats_cap - 1);
         t->next = r->seats[b];
         r->seats[b] = t;
@@ -167,9 +161,30 @@ static void seat_remove(room_t *r, room_seat_t *t, conn_t *c)
     free(t);
 }
 
-void room_join(srv_t *s, conn_t *c, int k)
+/* Index of class_id among c's memberships, or -1. */
+static int slot_of_class(const conn_t *c, const char *class_id)
 {
-    room_t *r = room_get(s, c->classes[k]);
+    for (int i = 0; i < c->n_rooms; i++)
+        if (strcmp(c->rooms[i].room->class_id, class_id) == 0)
+            return i;
+    return -1;
+}
+
+/* Index of room r among c's memberships. */
+static int slot_of(const conn_t *c, const room_t *r)
+{
+    for (int i = 0; i < c->n_rooms; i++)
+        if (c->rooms[i].room == r)
+            return i;
+    BRK_ASSERT(!"member without its room");
+    return -1;
+}
+
+void room_join(srv_t *s, conn_t *c, const char *class_id)
+{
+    if (slot_of_class(c, class_id) >= 0)
+        return;
+    room_t *r = room_get(s, class_id);
     conn_t ***arr = is_staff(c) ? &r->staff : &r->students;
     size_t *n = is_staff(c) ? &r->n_staff : &r->n_students;
     size_t *cap = is_staff(c) ? &r->cap_staff : &r->cap_students;
@@ -178,26 +193,22 @@ void room_join(srv_t *s, conn_t *c, int k)
         *arr = brk_realloc(*arr, *cap * sizeof **arr);
     }
     (*arr)[*n] = c;
-    c->rooms[k].room = r;
-    c->rooms[k].idx = (*n)++;
-    c->rooms[k].seat = is_staff(c) ? NULL : seat_add(r, c);
+    if (c->n_rooms == c->cap_rooms) {
+        c->cap_rooms = c->cap_rooms ? c->cap_rooms * 2 : 1;
+        c->rooms = brk_realloc(c->rooms, (size_t)c->cap_rooms * sizeof *c->rooms);
+    }
+    conn_room_t *m = &c->rooms[c->n_rooms++];
+    m->room = r;
+    m->idx = (*n)++;
+    m->seat = is_staff(c) ? NULL : seat_add(r, c);
 }
 
-/* Index of room r among c's memberships. */
-static int slot_of(const conn_t *c, const room_t *r)
+void room_leave(srv_t *s, conn_t *c, const char *class_id)
 {
-    for (int i = 0; i < c->n_classes; i++)
-        if (c->rooms[i].room == r)
-            return i;
-    BRK_ASSERT(!"member without its room");
-    return -1;
-}
-
-void room_leave(srv_t *s, conn_t *c, int k)
-{
-    room_t *r = c->rooms[k].room;
-    if (!r)
+    int k = slot_of_class(c, class_id);
+    if (k < 0)
         return;
+    room_t *r = c->rooms[k].room;
     conn_t **arr = is_staff(c) ? r->staff : r->students;
     size_t *n = is_staff(c) ? &r->n_staff : &r->n_students;
     size_t idx = c->rooms[k].idx;
@@ -209,8 +220,7 @@ void room_leave(srv_t *s, conn_t *c, int k)
     (*n)--;
     if (c->rooms[k].seat)
         seat_remove(r, c->rooms[k].seat, c);
-    c->rooms[k].room = NULL;
-    c->rooms[k].seat = NULL;
+    c->rooms[k] = c->rooms[--c->n_rooms];
     if (r->n_staff == 0 && r->n_students == 0)
         room_destroy(s, r);
 }
@@ -260,8 +270,7 @@ void room_free_all(srv_t *s)
         room_t *r = s->rooms[i];
         while (r) {
             room_t *next = r->next;
-            if (r->eng)
-                hdl_frames_room_gone(s, r);
+            hdl_class_gone(s->hdl, &r->h);
             BRK_ASSERT(r->n_seats == 0);
             free(r->seats);
             free(r->students);

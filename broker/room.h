@@ -18,8 +18,7 @@ typedef struct room_seat {
     struct room_seat *next; /* hash chain */
     conn_t **conns;
     size_t n_conns, cap_conns;
-    double frame_tokens; /* frame rate bucket (handlers/frame.c), refilled per second */
-    int64_t frame_tokens_ms;
+    hdl_seat_t h; /* the handlers' data of the seat (the frame rate budget) */
     char sub[]; /* the student id */
 } room_seat_t;
 
@@ -32,7 +31,7 @@ struct room {
     size_t n_staff, cap_staff;
     room_seat_t **seats; /* students by id: chained hash, seats_cap a power of two */
     size_t n_seats, seats_cap;
-    void *eng; /* pending engagement update (handlers/frame.c), NULL when none */
+    hdl_class_t h; /* the handlers' data of the class (pending engagement update...) */
 };
 
 /* Who receives a class event. ROOM_TO_SUBJECT is the one student the event is about (the
@@ -40,24 +39,23 @@ struct room {
  * what is about them, staff receive the class. ROOM_TO_STUDENTS is for events that are the
  * same for and about the whole class (a session opening, an announcement). */
 enum {
-    ROOM_TO_STUDENTS = 1,
-    ROOM_TO_STAFF = 2,
-    ROOM_TO_ALL = 3,
-    ROOM_TO_SUBJECT = 4,
+    ROOM_TO_STUDENTS = HOST_TO_STUDENTS,
+    ROOM_TO_STAFF = HOST_TO_STAFF,
+    ROOM_TO_ALL = HOST_TO_ALL,
+    ROOM_TO_SUBJECT = HOST_TO_SUBJECT,
 };
 
 /* Returns the room of class_id, or NULL when nobody of that class is connected here. */
 room_t *room_find(srv_t *s, const char *class_id);
 
-/* Adds c to the room of its class number k (creating the room). */
-void room_join(srv_t *s, conn_t *c, int k);
-/* Removes c from the room of its class number k (freeing an empty room). */
-void room_leave(srv_t *s, conn_t *c, int k);
+/* Adds c to the room of class_id (creating the room); nothing when c is in it already. */
+void room_join(srv_t *s, conn_t *c, const char *class_id);
+/* Removes c from the room of class_id (freeing an empty room); nothing when c is not in
+ * it. */
+void room_leave(srv_t *s, conn_t *c, const char *class_id);
 
 /* The seat of student_id in room r, or NULL when that student has no connection in it. */
 room_seat_t *room_seat_find(const room_t *r, const char *student_id);
-/* The seat of c in its class number k (c must be a student in that room). */
-room_seat_t *room_seat_of(const conn_t *c, int k);
 
 /* Queues m to the members selected by to, except `except` (may be NULL). subject is the
  * student of ROOM_TO_SUBJECT (borrowed; NULL when to has no ROOM_TO_SUBJECT). */

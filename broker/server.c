@@ -39,7 +39,7 @@ static void regrow(srv_t *s)
         conn_t *c = old[i];
         while (c) {
             conn_t *next = c->hnext;
-            size_t b = bucket(s, c->id);
+            size_t b = bucket(s, c->p.id);
             c->hnext = s->conns[b];
             s->conns[b] = c;
             c = next;
@@ -52,7 +52,7 @@ void srv__conn_add(srv_t *s, conn_t *c)
 {
     if (s->conns_len + 1 > s->conns_cap)
         regrow(s);
-    size_t b = bucket(s, c->id);
+    size_t b = bucket(s, c->p.id);
     c->hnext = s->conns[b];
     s->conns[b] = c;
     s->conns_len++;
@@ -60,7 +60,7 @@ void srv__conn_add(srv_t *s, conn_t *c)
 
 void srv__conn_remove(srv_t *s, conn_t *c)
 {
-    for (conn_t **pp = &s->conns[bucket(s, c->id)]; *pp; pp = &(*pp)->hnext) {
+    for (conn_t **pp = &s->conns[bucket(s, c->p.id)]; *pp; pp = &(*pp)->hnext) {
         if (*pp == c) {
             *pp = c->hnext;
             s->conns_len--;
@@ -75,7 +75,7 @@ conn_t *srv_conn_find(srv_t *s, uint64_t id)
     if (!s->conns_cap)
         return NULL;
     for (conn_t *c = s->conns[bucket(s, id)]; c; c = c->hnext)
-        if (c->id == id)
+        if (c->p.id == id)
             return c;
     return NULL;
 }
@@ -98,8 +98,7 @@ static void finish(srv_t *s)
     uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_hup, on_handle_closed);
     /* Frames still waiting are answered (canceled); workers exit on their own. */
-    hdl_frames_stop(s);
-    hdl_tokens_stop(s);
+    hdl_stop(s->hdl);
     /* Records already queued are still written and fsync'd before the loop ends. */
     ob_shutdown(s->ob);
     mg_shutdown(s->mg);
@@ -199,6 +198,25 @@ static void lws_log_bridge(int level, const char *line)
         LOG(WARN, 0, "lws", "detail=\"%.*s\"", (int)n, line);
     else
         LOG(DEBUG, 0, "lws", "detail=\"%.*s\"", (int)n, line);
+}
+
+/* Builds the handlers over the server's components and starts their pool and timers.
+ * After listening succeeded, so a refused start spawns no analyzer thread; before the loop
+ * runs, so no frame can arrive first. */
+static int start_handlers(srv_t *s)
+{
+    srv__host_init(s);
+    hdl_deps_t d = {.loop = s->loop,
+                    .cfg = s->cfg,
+                    .st = s->st,
+                    .jr = s->jr,
+                    .auth = &s->auth,
+                    .host = &s->host,
+                    .stats = &s->m.hdl,
+                    .draining = &s->draining,
+                    .clustered = s->clu != NULL};
+    s->hdl = hdl_new(&d);
+    return hdl_start(s->hdl);
 }
 
 int srv_run(const cfg_t *cfg, const char *jwt_secret)
@@ -304,9 +322,11 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         goto out_lws;
     }
     s.port = lws_get_vhost_listen_port(s.vhost);
-    /* After listening succeeded, so a refused start spawns no analyzer thread; before the
-     * loop runs, so no frame can arrive first. */
-    if (hdl_frames_start(&s) != 0)
+    if (!s.st) {
+        int crc = clu_start(&s); /* the Redis live-state engine and fan-out */
+        BRK_ASSERT(crc == 0);    /* the URL was checked above */
+    }
+    if (start_handlers(&s) != 0)
         goto out_lws;
 
     if (cfg->port_file && cfg->port_file[0] && write_port_file(cfg->port_file, s.port) != 0) {
@@ -322,12 +342,6 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, on_sighup, SIGHUP);
-    hdl_tokens_start(&s);
-
-    if (!s.st) {
-        int crc = clu_start(&s);
-        BRK_ASSERT(crc == 0); /* the URL was checked above */
-    }
     s.ready = 1;
     LOG(INFO, 0, "listening", "host=%s port=%d pid=%d", cfg->host, s.port, (int)getpid());
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -341,7 +355,9 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
 out_lws:
     /* Closing after a failed start: let lws release its loop handles. */
     lws_context_destroy(s.lws);
-    hdl_frames_stop(&s);
+    if (s.hdl)
+        hdl_stop(s.hdl);
+    clu_stop(&s);
     ob_shutdown(s.ob);
     mg_shutdown(s.mg);
     jr_shutdown(s.jr);
@@ -350,8 +366,7 @@ out_lws:
 out_state:
     if (!s.stopped && s.exit_code == 0)
         jr_shutdown(s.jr);
-    hdl_frames_free(&s);
-    hdl_tokens_free(&s);
+    hdl_free(s.hdl);
     st_free(s.st);
     clu_free(&s);
     room_free_all(&s);

@@ -7,7 +7,7 @@
 
 #include "auth.h"
 #include "config.h"
-#include "expiry.h"
+#include "hdl.h"
 #include "journal.h"
 #include "metrics.h"
 #include "mongo.h"
@@ -44,19 +44,9 @@ typedef struct srv {
     room_t **rooms;
     size_t rooms_cap, rooms_len;
 
-    /* frame analysis (handlers/frame.c) */
-    struct fp *fp;             /* analyzer pool */
-    uv_timer_t eng_timer;      /* flushes coalesced ENGAGEMENT_UPDATEs */
-    int eng_timer_init;
-    room_t **eng_dirty;        /* rooms with a pending engagement update */
-    size_t eng_dirty_len, eng_dirty_cap;
-
-    /* token lifetimes (handlers/token.c): every connection by its next token deadline,
-     * one timer armed at the earliest */
-    exp_heap_t tok_heap;
-    uv_timer_t tok_timer;
-    int tok_timer_on;     /* initialized and not yet closed */
-    int64_t tok_armed_ms; /* the deadline the timer is armed for, INT64_MIN when idle */
+    /* the event handlers, and the operations they reach the server by (host.c) */
+    hdl_t *hdl;
+    hdl_host_t host;
 
     metrics_t m;
     int ready;
@@ -76,6 +66,9 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret);
 void srv__conn_add(srv_t *s, conn_t *c);
 void srv__conn_remove(srv_t *s, conn_t *c);
 conn_t *srv_conn_find(srv_t *s, uint64_t id);
+
+/* Fills s->host with the server's side of handlers/host.h (host.c). */
+void srv__host_init(srv_t *s);
 
 /* Starts a drain (as on SIGTERM). */
 void srv_begin_drain(srv_t *s);

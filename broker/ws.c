@@ -109,13 +109,13 @@ static int established(srv_t *s, struct lws *wsi, ws_pss_t *pss)
     free(id);
     pss->conn = c;
     srv__conn_add(s, c);
-    s->m.connections[c->role]++;
-    s->m.connections_total[c->role]++;
+    s->m.connections[c->p.role]++;
+    s->m.connections_total[c->p.role]++;
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    LOG(INFO, c->id, "conn open", "role=%s sub=%s classes=%d peer=%s",
-        auth_role_name(c->role), c->sub, c->n_classes, peer);
-    hdl_conn_open(c);
+    LOG(INFO, c->p.id, "conn open", "role=%s sub=%s classes=%d peer=%s",
+        auth_role_name(c->p.role), c->p.sub, c->p.n_classes, peer);
+    hdl_conn_open(s->hdl, &c->p);
     return 0;
 }
 
@@ -125,9 +125,9 @@ static void closed(srv_t *s, ws_pss_t *pss)
     if (!c)
         return;
     pss->conn = NULL;
-    hdl_conn_close(c);
+    hdl_conn_close(s->hdl, &c->p);
     srv__conn_remove(s, c);
-    s->m.connections[c->role]--;
+    s->m.connections[c->p.role]--;
     const char *reason = c->close_reason;
     int code = c->closing;
     if (!code && c->peer_close_code) {
@@ -136,7 +136,7 @@ static void closed(srv_t *s, ws_pss_t *pss)
     } else if (!code) {
         reason = "connection lost";
     }
-    LOG(INFO, c->id, "conn close", "code=%d reason=\"%s\" duration_ms=%lld in=%llu out=%llu",
+    LOG(INFO, c->p.id, "conn close", "code=%d reason=\"%s\" duration_ms=%lld in=%llu out=%llu",
         code, reason, (long long)(brk_now_ms() - c->opened_ms), (unsigned long long)c->msgs_in,
         (unsigned long long)c->msgs_out);
     conn_free(c);
@@ -148,7 +148,7 @@ static void on_message(conn_t *c, const char *buf, size_t len, int binary)
     c->msgs_in++;
     if (binary) {
         s->m.messages_in_binary++;
-        hdl_frame_binary(c, (const uint8_t *)buf, len);
+        hdl_frame_binary(s->hdl, &c->p, (const uint8_t *)buf, len);
         return;
     }
     env_t env;
@@ -159,7 +159,7 @@ static void on_message(conn_t *c, const char *buf, size_t len, int binary)
         return;
     }
     s->m.messages_in[env.type]++;
-    hdl_dispatch(c, &env);
+    hdl_dispatch(s->hdl, &c->p, &env);
     env_free(&env);
 }
 
@@ -213,7 +213,7 @@ static size_t rx_limit(const conn_t *c)
     size_t text = (size_t)cfg->max_message_bytes;
     if (c->rx_binary)
         return (size_t)cfg->frame_max_bytes;
-    if (c->role == ROLE_STUDENT && c->rx_frame) {
+    if (c->p.role == ROLE_STUDENT && c->rx_frame) {
         size_t b64 = ((size_t)cfg->frame_max_bytes + 2) / 3 * 4 + 4096;
         return b64 > text ? b64 : text;
     }
@@ -267,7 +267,7 @@ static int receive(conn_t *c, struct lws *wsi, const char *in, size_t len)
         snprintf(msg, sizeof msg, "%s of %zu bytes is over the limit of %zu",
                  c->rx_binary ? "frame" : "message", c->rx_total, limit);
         if (c->rx_binary)
-            s->m.frames_refused++;
+            s->m.hdl.frames_refused++;
         conn_error(c, c->rx_binary ? ERR_FRAME_TOO_LARGE : ERR_MESSAGE_TOO_LARGE, msg, NULL);
         if (++c->oversize_count >= MAX_OVERSIZE) {
             s->m.abuse_closes++;

@@ -1,59 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 /* ATTENDANCE_MARKED, TODAY_SUMMARY and MY_ATTENDANCE. */
-#include "hdl.h"
+#include "hdl_int.h"
+
+#include "scoring.h"
 
 #include "brk.h"
-#include "finalize.h"
 #include "log.h"
-#include "room.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static double round2(double v)
-{
-    return round(v * 100.0) / 100.0;
-}
-
-/* Engagement so far: engaged seconds over the session's elapsed seconds. */
-static double engagement_pct(const st_session_t *s, const st_student_t *st, int64_t now_ms)
-{
-    if (s->state == ST_SESSION_NONE || s->started_at_ms <= 0)
-        return 0.0;
-    int64_t end = s->ended_at_ms > 0 ? s->ended_at_ms : now_ms;
-    double elapsed = (double)(end - s->started_at_ms) / 1000.0;
-    if (elapsed <= 0)
-        return 0.0;
-    double pct = st->engaged_seconds / elapsed * 100.0;
-    return round2(pct > 100.0 ? 100.0 : pct);
-}
 
 /* --- ATTENDANCE_MARKED --------------------------------------------------------------- */
 
 static void on_marked(int err, const st_session_t *sess, int created, void *ud)
 {
     hdl_req_t *r = ud;
-    srv_t *s = r->srv;
-    conn_t *c = hdl__req_conn(r);
+    hdl_t *h = r->h;
+    peer_t *c = hdl__req_peer(r);
     if (err == BRK_ESTATE) {
         if (c)
-            conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
+            hx_error(h, c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
         hdl__req_free(r);
         return;
     }
     if (err) {
         if (c)
-            conn_error(c, hdl__state_error(err), "the mark could not be stored", r->id);
+            hx_error(h, c, hdl__state_error(err), "the mark could not be stored", r->id);
         hdl__req_free(r);
         return;
     }
     if (created) {
         /* A legacy client marked without SESSION_START: tell everyone, the marker too. */
-        hdl__session_began(s, r->class_id);
-        evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
-        room_publish(s, r->class_id, m, ROOM_TO_ALL, NULL);
-        msg_unref(m);
+        hdl_session_began(h, r->class_id);
+        hx_publish(h, r->class_id, HOST_TO_ALL, NULL, OUT_SESSION_STARTED,
+                   hdl__session_json(sess, 0));
     }
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "class_id", r->class_id,
                              "session_id", sess->session_id, "studentId", r->student_id,
@@ -61,11 +41,10 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
                              "marked_by", r->sub, "marked_at", hdl__iso(brk_now_ms()));
     /* A mark is about one student: the class's staff and that student see it, no other
      * student does. */
-    evt_msg_t *m = msg_build(OUT_ATTENDANCE_MARKED, json_incref(data), NULL);
-    room_publish_about(s, r->class_id, r->student_id, m, ROOM_TO_STAFF | ROOM_TO_SUBJECT, c);
-    msg_unref(m);
+    hx_publish_about(h, r->class_id, r->student_id, HOST_TO_STAFF | HOST_TO_SUBJECT, c,
+                     OUT_ATTENDANCE_MARKED, json_incref(data));
     if (c)
-        conn_reply(c, OUT_ATTENDANCE_MARKED, data, r->id);
+        hx_reply(h, c, OUT_ATTENDANCE_MARKED, data, r->id);
     else
         json_decref(data);
     hdl__req_free(r);
@@ -73,7 +52,7 @@ static void on_marked(int err, const st_session_t *sess, int created, void *ud)
 
 static void do_mark(hdl_req_t *r)
 {
-    st_mark(r->srv->st, r->class_id, r->student_id, r->name, r->mark, r->sub, brk_now_ms(),
+    st_mark(r->h->st, r->class_id, r->student_id, r->name, r->mark, r->sub, brk_now_ms(),
             on_marked, r);
 }
 
@@ -87,7 +66,7 @@ static void on_mark_session(int err, const st_session_t *sess, int created, void
     hdl__unless_finalized(r, err || !sess ? NULL : &v, do_mark);
 }
 
-void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)
+void hdl_attendance_marked(hdl_t *h, peer_t *c, const env_t *env, const char *class_id)
 {
     const json_t *sid = json_object_get(env->data, "studentId");
     if (!sid)
@@ -97,15 +76,15 @@ void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id)
     st_mark_t mark;
     /* The schema guarantees both; this guards against a schema edit that drops them. */
     if (!json_is_string(sid) || !status || st_parse_mark(status, &mark) != 0) {
-        conn_error(c, ERR_INVALID_PAYLOAD, "data.studentId and data.status are required",
+        hx_error(h, c, ERR_INVALID_PAYLOAD, "data.studentId and data.status are required",
                    env->id);
         return;
     }
-    hdl_req_t *r = hdl__req_new(c, env, class_id);
+    hdl_req_t *r = hdl__req_new(h, c, env, class_id);
     snprintf(r->student_id, sizeof r->student_id, "%s", json_string_value(sid));
     snprintf(r->name, sizeof r->name, "%s", name ? name : "");
     r->mark = mark;
-    st_session_get(c->srv->st, class_id, brk_now_ms(), on_mark_session, r);
+    st_session_get(h->st, class_id, brk_now_ms(), on_mark_session, r);
 }
 
 /* --- TODAY_SUMMARY ------------------------------------------------------------------- */
@@ -129,7 +108,7 @@ static void student_status(const st_view_t *v, const st_student_t *st, int thres
         *source = "manual";
     } else if (v->session.state == ST_SESSION_FINALIZED &&
                st->first_seen_ms <= v->session.ended_at_ms) {
-        *status = engagement_pct(&v->session, st, 0) >= threshold ? "present" : "absent";
+        *status = sc_session_pct(&v->session, st, 0) >= threshold ? "present" : "absent";
         *source = "engagement";
     } else {
         *status = NULL;
@@ -140,13 +119,13 @@ static void student_status(const st_view_t *v, const st_student_t *st, int thres
 static void on_summary_view(int err, const st_view_t *v, void *ud)
 {
     hdl_req_t *r = ud;
-    conn_t *c = hdl__req_conn(r);
+    peer_t *c = hdl__req_peer(r);
     if (!c) {
         hdl__req_free(r);
         return;
     }
     if (err) {
-        conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+        hx_error(r->h, c, ERR_UNAVAILABLE, "live state unavailable", r->id);
         hdl__req_free(r);
         return;
     }
@@ -156,7 +135,7 @@ static void on_summary_view(int err, const st_view_t *v, void *ud)
     for (size_t i = 0; i < v->n; i++) {
         const st_student_t *st = &v->students[i];
         const char *status, *source;
-        student_status(v, st, r->srv->cfg->attendance_threshold, &status, &source);
+        student_status(v, st, r->h->cfg->attendance_threshold, &status, &source);
         if (!status)
             unmarked++;
         else if (strcmp(status, "present") == 0)
@@ -173,9 +152,9 @@ static void on_summary_view(int err, const st_view_t *v, void *ud)
                       st->student_id, "name", st->name, "status", status ? status : "unmarked",
                       "source", source ? json_string(source) : json_null(), "online",
                       st->online > 0, "engagement_percentage",
-                      engagement_pct(&v->session, st, now), "engaged_seconds",
-                      round2(st->engaged_seconds), "frames_analyzed",
-                      (json_int_t)st->frames_analyzed, "trust_score", fin_trust_score(st)));
+                      sc_session_pct(&v->session, st, now), "engaged_seconds",
+                      sc_round2(st->engaged_seconds), "frames_analyzed",
+                      (json_int_t)st->frames_analyzed, "trust_score", sc_trust_score(st)));
     }
     const st_session_t *s = &v->session;
     json_t *data = json_pack(
@@ -185,14 +164,14 @@ static void on_summary_view(int err, const st_view_t *v, void *ud)
         "state", session_state_name(s->state), "started_at", hdl__iso(s->started_at_ms),
         "counts", "present", present, "absent", absent, "late", late, "unmarked", unmarked,
         "online", online, "total", (int)v->n, "students", students);
-    conn_reply(c, OUT_TODAY_SUMMARY, data, r->id);
+    hx_reply(r->h, c, OUT_TODAY_SUMMARY, data, r->id);
     hdl__req_free(r);
 }
 
-void hdl_today_summary(conn_t *c, const env_t *env, const char *class_id)
+void hdl_today_summary(hdl_t *h, peer_t *c, const env_t *env, const char *class_id)
 {
-    hdl_req_t *r = hdl__req_new(c, env, class_id);
-    st_view(c->srv->st, class_id, brk_now_ms(), on_summary_view, r);
+    hdl_req_t *r = hdl__req_new(h, c, env, class_id);
+    st_view(h->st, class_id, brk_now_ms(), on_summary_view, r);
 }
 
 /* --- MY_ATTENDANCE ------------------------------------------------------------------- */
@@ -216,13 +195,13 @@ static const st_student_t *find_student(const st_view_t *v, const char *id)
 static void on_my_view(int err, const st_view_t *v, void *ud)
 {
     hdl_req_t *r = ud;
-    conn_t *c = hdl__req_conn(r);
+    peer_t *c = hdl__req_peer(r);
     if (!c) {
         hdl__req_free(r);
         return;
     }
     if (err) {
-        conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+        hx_error(r->h, c, ERR_UNAVAILABLE, "live state unavailable", r->id);
         hdl__req_free(r);
         return;
     }
@@ -234,8 +213,8 @@ static void on_my_view(int err, const st_view_t *v, void *ud)
     memset(&none, 0, sizeof none);
     const st_student_t *mine = st ? st : &none;
     if (st) {
-        student_status(v, st, r->srv->cfg->attendance_threshold, &status, &source);
-        pct = engagement_pct(s, st, brk_now_ms());
+        student_status(v, st, r->h->cfg->attendance_threshold, &status, &source);
+        pct = sc_session_pct(s, st, brk_now_ms());
     }
     int finalized = s->state == ST_SESSION_FINALIZED;
     if (!status && finalized) {
@@ -247,15 +226,15 @@ static void on_my_view(int err, const st_view_t *v, void *ud)
         "session_id", s->state == ST_SESSION_NONE ? json_null() : json_string(s->session_id),
         "date", s->date, "status", status ? status : "pending", "source",
         source ? json_string(source) : json_null(), "finalized", finalized,
-        "engagement_percentage", pct, "engaged_seconds", round2(mine->engaged_seconds),
+        "engagement_percentage", pct, "engaged_seconds", sc_round2(mine->engaged_seconds),
         "frames_analyzed", (json_int_t)mine->frames_analyzed, "trust_score",
-        fin_trust_score(mine));
-    conn_reply(c, OUT_MY_ATTENDANCE, data, r->id);
+        sc_trust_score(mine));
+    hx_reply(r->h, c, OUT_MY_ATTENDANCE, data, r->id);
     hdl__req_free(r);
 }
 
-void hdl_my_attendance(conn_t *c, const env_t *env, const char *class_id)
+void hdl_my_attendance(hdl_t *h, peer_t *c, const env_t *env, const char *class_id)
 {
-    hdl_req_t *r = hdl__req_new(c, env, class_id);
-    st_view(c->srv->st, class_id, brk_now_ms(), on_my_view, r);
+    hdl_req_t *r = hdl__req_new(h, c, env, class_id);
+    st_view(h->st, class_id, brk_now_ms(), on_my_view, r);
 }

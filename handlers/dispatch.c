@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The route table: event -> roles allowed, whether it acts on a class, handler. */
-#include "hdl.h"
+#include "hdl_int.h"
 
 #include "brk.h"
 #include "log.h"
@@ -13,8 +13,6 @@
 #define R_ADMIN (1u << ROLE_ADMIN)
 #define R_STAFF (R_TEACHER | R_ADMIN)
 #define R_ANY (R_STUDENT | R_STAFF)
-
-typedef void (*hdl_fn)(conn_t *c, const env_t *env, const char *class_id);
 
 typedef struct route {
     unsigned roles;
@@ -34,7 +32,7 @@ static const route_t routes[EVT__COUNT] = {
     [EVT_ANNOUNCE] = {R_STAFF, 1, hdl_announce},
 };
 
-void hdl_dispatch(conn_t *c, const env_t *env)
+void hdl_dispatch(hdl_t *h, peer_t *c, const env_t *env)
 {
     const route_t *r = &routes[env->type];
     BRK_ASSERT(r->fn);
@@ -42,22 +40,40 @@ void hdl_dispatch(conn_t *c, const env_t *env)
         char msg[96];
         snprintf(msg, sizeof msg, "a %s may not send %s", auth_role_name(c->role),
                  env_type_name(env->type));
-        conn_error(c, ERR_FORBIDDEN, msg, env->id);
+        hx_error(h, c, ERR_FORBIDDEN, msg, env->id);
         return;
     }
     const char *class_id = NULL;
     if (r->needs_class) {
-        class_id = conn_resolve_class(c, env->data, env->id);
+        class_id = hdl__resolve_class(h, c, env->data, env->id);
         if (!class_id)
             return;
     }
-    r->fn(c, env, class_id);
+    r->fn(h, c, env, class_id);
 }
 
-hdl_req_t *hdl__req_new(conn_t *c, const env_t *env, const char *class_id)
+const char *hdl__resolve_class(hdl_t *h, peer_t *p, const json_t *data, const json_t *id)
+{
+    const json_t *cls = data ? json_object_get(data, "class_id") : NULL;
+    if (cls && json_is_string(cls)) {
+        const char *want = json_string_value(cls);
+        for (int i = 0; i < p->n_classes; i++)
+            if (strcmp(p->classes[i], want) == 0)
+                return p->classes[i];
+        hx_error(h, p, ERR_CLASS_FORBIDDEN, "class_id is not in your token", id);
+        return NULL;
+    }
+    if (p->n_classes == 1)
+        return p->classes[0];
+    hx_error(h, p, ERR_CLASS_REQUIRED, "your token allows several classes: set data.class_id",
+             id);
+    return NULL;
+}
+
+hdl_req_t *hdl__req_new(hdl_t *h, peer_t *c, const env_t *env, const char *class_id)
 {
     hdl_req_t *r = brk_calloc(1, sizeof *r);
-    r->srv = c->srv;
+    r->h = h;
     r->conn_id = c->id;
     r->id = env && env->id ? json_incref(env->id) : NULL;
     if (class_id)
@@ -75,10 +91,9 @@ void hdl__req_free(hdl_req_t *r)
     free(r);
 }
 
-conn_t *hdl__req_conn(const hdl_req_t *r)
+peer_t *hdl__req_peer(const hdl_req_t *r)
 {
-    conn_t *c = srv_conn_find(r->srv, r->conn_id);
-    return c && !c->closing ? c : NULL;
+    return hx_find(r->h, r->conn_id);
 }
 
 static void on_day_lookup(jr_result_t *res, void *ud)
@@ -90,11 +105,11 @@ static void on_day_lookup(jr_result_t *res, void *ud)
         r->then(r);
         return;
     }
-    conn_t *c = hdl__req_conn(r);
+    peer_t *c = hdl__req_peer(r);
     if (c && err == 0)
-        conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
+        hx_error(r->h, c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
     else if (c)
-        conn_error(c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
+        hx_error(r->h, c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
     hdl__req_free(r);
 }
 
@@ -102,7 +117,7 @@ void hdl__unless_finalized(hdl_req_t *r, const st_view_t *v, void (*then)(hdl_re
 {
     r->then = then;
     if (v && v->session.state == ST_SESSION_NONE)
-        jr_report_day(r->srv->jr, r->class_id, v->session.date, on_day_lookup, r);
+        jr_report_day(r->h->jr, r->class_id, v->session.date, on_day_lookup, r);
     else
         then(r); /* an active or finalized live session answers for itself */
 }

@@ -4,6 +4,8 @@
  * handler can compute, persist through the journal, and only then publish. */
 #include "finalize.h"
 
+#include "scoring.h"
+
 #include "brk.h"
 
 #include <stdlib.h>
@@ -15,22 +17,6 @@ static void copy_str(char *dst, size_t size, const char *src)
     if (len)
         memcpy(dst, src, len);
     dst[len] = '\0';
-}
-
-/* Rounds a non-negative value to 2 decimals without libm. Values here are percentages in
- * [0, 100], far inside int64_t. */
-static double round2(double x)
-{
-    if (x <= 0)
-        return 0;
-    return (double)(int64_t)(x * 100.0 + 0.5) / 100.0;
-}
-
-int fin_trust_score(const st_student_t *s)
-{
-    int64_t penalty = 10 * (int64_t)s->violations_no_face + 15 * (int64_t)s->violations_multi_face +
-                      5 * (int64_t)s->violations_looking_away;
-    return penalty >= 100 ? 0 : (int)(100 - (penalty > 0 ? penalty : 0));
 }
 
 void fin_compute(const st_view_t *view, int threshold_pct, int64_t ended_at_ms, jr_daily_t *daily,
@@ -75,15 +61,12 @@ void fin_compute(const st_view_t *view, int threshold_pct, int64_t ended_at_ms, 
         if (engaged > total)
             engaged = total;
         r->engagement_duration_seconds = engaged;
-        double pct = total > 0 ? engaged / total * 100.0 : 0;
-        if (pct > 100)
-            pct = 100;
-        /* Decide on the rounded value so the status always agrees with the percentage the
+        /* Decided on the rounded value, so the status always agrees with the percentage the
          * teacher is shown (74.996 shows as 75.00 and counts as 75). */
-        pct = round2(pct);
+        double pct = sc_engagement_pct(s->engaged_seconds, ses->started_at_ms, ended_at_ms);
         r->engagement_percentage = pct;
         r->frames_analyzed = s->frames_analyzed;
-        r->trust_score = fin_trust_score(s);
+        r->trust_score = sc_trust_score(s);
 
         /* Anything but a real mark (an engine might hand over a stray value) leaves the
          * decision to engagement. */
@@ -103,6 +86,6 @@ void fin_compute(const st_view_t *view, int threshold_pct, int64_t ended_at_ms, 
             daily->absent++;
     }
     daily->total = (int)view->n;
-    daily->percentage = round2((double)(daily->present + daily->late) / daily->total * 100.0);
+    daily->percentage = sc_round2((double)(daily->present + daily->late) / daily->total * 100.0);
     *recs = out;
 }

@@ -18,8 +18,4 @@
 void fin_compute(const st_view_t *view, int threshold_pct, int64_t ended_at_ms,
                  jr_daily_t *daily, jr_record_t **recs, size_t *n);
 
-/* The trust score of a student, 0..100: 100 minus 10 per no-face violation, 15 per
- * several-faces violation and 5 per looking-away violation, never below 0. */
-int fin_trust_score(const st_student_t *s);
-
 #endif

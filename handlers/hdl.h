@@ -1,107 +1,81 @@
 /* SPDX-License-Identifier: MIT */
-/* Event handlers: one file per event family, pure logic over the live-state API, the
- * journal and the room/connection API. dispatch.c maps each event to its handler and
- * enforces roles and classes first. Loop thread only. Every handler may complete later
- * (the state engine or the journal answers through callbacks), so handlers keep the
- * connection's id, never its pointer, across a callback. */
+/* The event handlers, as the server sees them: one object (hdl_t) built at start from the
+ * components the handlers use and the server's host operations (host.h), then a few entry
+ * points: an event to dispatch, a binary frame, a connection opening or closing, and the
+ * hooks for what other instances report. The server never calls a handler's internals;
+ * the handlers never see the server's (hdl_int.h and host.h are the whole contract).
+ * Loop thread only. */
 #ifndef BRK_HDL_H
 #define BRK_HDL_H
 
-#include "conn.h"
+#include "auth.h"
+#include "config.h"
 #include "envelope.h"
-#include "srv.h"
+#include "host.h"
+#include "journal.h"
+#include "state.h"
 
-#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
 
-/* Handles one parsed request from c (env is borrowed). */
-void hdl_dispatch(conn_t *c, const env_t *env);
+typedef struct hdl hdl_t;
 
-/* Connection life cycle: welcome, room joins and presence; and the reverse. */
-void hdl_conn_open(conn_t *c);
-void hdl_conn_close(conn_t *c);
+/* The handlers' counters, rendered at GET /metrics (the server embeds them in its own). */
+typedef struct hdl_stats {
+    uint64_t token_expired_closes; /* connections closed with 4003 */
+    uint64_t token_renewals[2];    /* AUTH: [0] accepted, [1] refused */
+    uint64_t frames_received;
+    uint64_t frames_refused; /* refused before analysis: size, format, rate, session */
+    /* the analyzer pool's own counters, copied in by hdl_sync_stats */
+    uint64_t frames_analyzed, frames_failed, frames_skipped, frames_replaced, frames_stale;
+    uint64_t frames_queued, frames_busy;
+    double analysis_seconds_total;
+    uint64_t engagement_updates; /* ENGAGEMENT_UPDATE messages built */
+    uint64_t violations[4];      /* by st_violation_t */
+} hdl_stats_t;
 
-/* A request that outlives the handler call. */
-typedef struct hdl_req {
-    srv_t *srv;
-    uint64_t conn_id;
-    json_t *id; /* request id (own reference) or NULL */
-    char class_id[ST_ID];
-    char sub[ST_ID];
-    char student_id[ST_ID];
-    char name[ST_NAME];
-    st_mark_t mark;
-    int attempts; /* guards retry loops against a misbehaving engine */
-    void (*then)(struct hdl_req *r); /* continuation of hdl__unless_finalized */
-    void *aux; /* a result kept across one more callback (DONE: the journal's) */
-} hdl_req_t;
+/* What the handlers work with; every pointer is borrowed and outlives the hdl_t. */
+typedef struct hdl_deps {
+    uv_loop_t *loop;
+    const cfg_t *cfg;
+    st_t *st;
+    jr_t *jr;
+    auth_verifier_t *const *auth; /* the server's verifier, which SIGHUP replaces */
+    const hdl_host_t *host;
+    hdl_stats_t *stats;
+    const int *draining; /* the server's flag: set once it stops taking work */
+    int clustered;       /* other instances share the classes (Redis fan-out) */
+} hdl_deps_t;
 
-hdl_req_t *hdl__req_new(conn_t *c, const env_t *env, const char *class_id);
-void hdl__req_free(hdl_req_t *r);
-/* The requester, or NULL when it disconnected or is closing. */
-conn_t *hdl__req_conn(const hdl_req_t *r);
-
-/* Runs then(r) unless the class's day is already finalized. With a live session the view
- * says so; with none, the day may have been finalized before a restart, so the journal is
- * asked. A finalized day gets SESSION_FINALIZED (and r is freed). Takes ownership of r. */
-void hdl__unless_finalized(hdl_req_t *r, const st_view_t *v, void (*then)(hdl_req_t *r));
-
-/* Tells the staff of class_id (on every instance) that a student went online or offline. */
-void hdl_presence_changed(srv_t *s, const char *class_id, const char *student_id,
-                          const char *name, int online_now, int online_students);
-
-/* The ERROR code for a failed live-state operation: UNAVAILABLE when the engine could not
- * do it (full, or its backend unreachable), INTERNAL otherwise. */
-err_code_t hdl__state_error(int err);
-
-/* JSON helpers. */
-json_t *hdl__iso(int64_t ms);                /* ISO-8601 string, or null for 0 */
-json_t *hdl__session_json(const st_session_t *s, int already_active);
-
-void hdl_session_start(conn_t *c, const env_t *env, const char *class_id);
-void hdl_done(conn_t *c, const env_t *env, const char *class_id);
-void hdl_attendance_marked(conn_t *c, const env_t *env, const char *class_id);
-void hdl_today_summary(conn_t *c, const env_t *env, const char *class_id);
-void hdl_my_attendance(conn_t *c, const env_t *env, const char *class_id);
-void hdl_ping(conn_t *c, const env_t *env, const char *class_id);
-void hdl_announce(conn_t *c, const env_t *env, const char *class_id);
-void hdl_frame(conn_t *c, const env_t *env, const char *class_id);
-/* A binary WebSocket message: the raw bytes of a frame (borrowed). */
-void hdl_frame_binary(conn_t *c, const uint8_t *bytes, size_t len);
-
-/* Frame analysis life cycle (frame.c): starts the analyzer pool and the engagement-update
- * timer (0, or -1 with a message on stderr); stops them without blocking (on drain); frees
- * them after the loop ended. */
-int hdl_frames_start(srv_t *s);
-void hdl_frames_stop(srv_t *s);
-void hdl_frames_free(srv_t *s);
+hdl_t *hdl_new(const hdl_deps_t *deps);
+/* Starts the analyzer pool, the engagement-update timer and the token deadline timer.
+ * Returns 0, or -1 with a message on stderr (the models are missing). */
+int hdl_start(hdl_t *h);
+/* Stops the timers and the analyzer without blocking (on drain): frames still arriving
+ * are refused, results still arriving go out at once. */
+void hdl_stop(hdl_t *h);
+/* Frees everything, after the loop ended. */
+void hdl_free(hdl_t *h);
 /* 1 when the analyzer can take frames (its models are loaded, or load on demand). */
-int hdl_frames_ready(srv_t *s);
-/* Copies the analyzer pool's counters into s->m (before /metrics renders them). */
-void hdl_frames_sync_metrics(srv_t *s);
-/* A session began in class_id: students' frames count again at once (frame.c keeps a
- * short per-connection memory of "no session" to refuse frames without analyzing them). */
-void hdl__session_began(srv_t *s, const char *class_id);
-/* A room is about to be freed: forget its pending engagement update. */
-void hdl_frames_room_gone(srv_t *s, room_t *room);
+int hdl_ready(const hdl_t *h);
+/* Copies the analyzer pool's counters into the stats (before /metrics renders them). */
+void hdl_sync_stats(hdl_t *h);
 
-/* Token lifetimes (token.c): a connection is closed with 4003 once its token's exp plus
- * ROLLCALL_JWT_LEEWAY has passed, after one TOKEN_EXPIRING ROLLCALL_TOKEN_WARNING seconds
- * before. hdl_tokens_start initializes the deadline timer (before the loop runs),
- * hdl_tokens_stop closes it (when the server stops), hdl_tokens_free frees what is left
- * after the loop ended. */
-void hdl_tokens_start(srv_t *s);
-void hdl_tokens_stop(srv_t *s);
-void hdl_tokens_free(srv_t *s);
-/* Schedules c's deadlines for its current token (c->token_exp), sending TOKEN_EXPIRING at
- * once when that token is already inside the warning window; untrack forgets c. */
-void hdl__token_track(conn_t *c);
-void hdl__token_untrack(conn_t *c);
-/* AUTH: renews the connection's token in place (any role, no class). */
-void hdl_auth(conn_t *c, const env_t *env, const char *class_id);
-/* Membership of c in its class number k (presence.c): the room, then a student's presence
- * (PRESENCE to the class's staff on the student's first connection) or a staff member's
- * PRESENCE_SNAPSHOT; and the reverse (PRESENCE offline on the student's last one). */
-void hdl__class_join(conn_t *c, int k);
-void hdl__class_leave(conn_t *c, int k);
+/* Handles one parsed request from p (env is borrowed). */
+void hdl_dispatch(hdl_t *h, peer_t *p, const env_t *env);
+/* A binary WebSocket message: the raw bytes of a frame (borrowed). */
+void hdl_frame_binary(hdl_t *h, peer_t *p, const uint8_t *bytes, size_t len);
+/* A connection opened (WELCOME, its classes joined, presence, token deadlines), or is
+ * gone (the reverse). */
+void hdl_conn_open(hdl_t *h, peer_t *p);
+void hdl_conn_close(hdl_t *h, peer_t *p);
+
+/* Hooks. A student went online or offline on another instance: tells the class's staff
+ * here. A session began in class_id (here or elsewhere): the students' frames count at
+ * once. A class has nobody left here: its data (hdl_class_t) is about to be freed. */
+void hdl_presence_changed(hdl_t *h, const char *class_id, const char *student_id,
+                          const char *name, int online_now, int online_students);
+void hdl_session_began(hdl_t *h, const char *class_id);
+void hdl_class_gone(hdl_t *h, hdl_class_t *cls);
 
 #endif

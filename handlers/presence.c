@@ -1,28 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* Connection life cycle: WELCOME, room membership, live presence for teachers, and the
  * token's deadlines (token.c). */
-#include "hdl.h"
+#include "hdl_int.h"
 
 #include "brk.h"
 #include "log.h"
-#include "room.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void hdl_presence_changed(srv_t *s, const char *class_id, const char *student_id,
+void hdl_presence_changed(hdl_t *h, const char *class_id, const char *student_id,
                           const char *name, int online_now, int online_students)
 {
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:i}", "class_id", class_id, "student_id",
                              student_id, "name", name, "status",
                              online_now ? "online" : "offline", "online", online_students);
-    evt_msg_t *m = msg_build(OUT_PRESENCE, data, NULL);
-    room_publish(s, class_id, m, ROOM_TO_STAFF, NULL);
-    msg_unref(m);
+    hx_publish(h, class_id, HOST_TO_STAFF, NULL, OUT_PRESENCE,
+               data);
 }
 
 typedef struct presence_req {
-    srv_t *srv;
+    hdl_t *h;
     char class_id[ST_ID];
     char student_id[ST_ID];
     char name[ST_NAME];
@@ -36,26 +34,26 @@ static void on_presence(int err, int changed, int online_students, void *ud)
         LOG(WARN, 0, "presence not recorded", "class=%s err=\"%s\"", p->class_id,
             brk_strerror(err));
     else if (changed)
-        hdl_presence_changed(p->srv, p->class_id, p->student_id, p->name, p->delta > 0,
+        hdl_presence_changed(p->h, p->class_id, p->student_id, p->name, p->delta > 0,
                            online_students);
     free(p);
 }
 
-static void presence(conn_t *c, const char *class_id, int delta)
+static void presence(hdl_t *h, peer_t *c, const char *class_id, int delta)
 {
     presence_req_t *p = brk_calloc(1, sizeof *p);
-    p->srv = c->srv;
+    p->h = h;
     snprintf(p->class_id, sizeof p->class_id, "%s", class_id);
     snprintf(p->student_id, sizeof p->student_id, "%s", c->sub);
     snprintf(p->name, sizeof p->name, "%s", c->name);
     p->delta = delta;
-    st_presence(c->srv->st, class_id, c->sub, c->name, delta, brk_now_ms(), on_presence, p);
+    st_presence(h->st, class_id, c->sub, c->name, delta, brk_now_ms(), on_presence, p);
 }
 
 static void on_snapshot_view(int err, const st_view_t *v, void *ud)
 {
     hdl_req_t *r = ud;
-    conn_t *c = hdl__req_conn(r);
+    peer_t *c = hdl__req_peer(r);
     if (c && !err) {
         json_t *students = json_array();
         for (size_t i = 0; i < v->n; i++)
@@ -64,50 +62,49 @@ static void on_snapshot_view(int err, const st_view_t *v, void *ud)
                                       json_pack("{s:s, s:s}", "student_id",
                                                 v->students[i].student_id, "name",
                                                 v->students[i].name));
-        conn_reply(c, OUT_PRESENCE_SNAPSHOT,
+        hx_reply(r->h, c, OUT_PRESENCE_SNAPSHOT,
                    json_pack("{s:s, s:o}", "class_id", r->class_id, "students", students), NULL);
     }
     hdl__req_free(r);
 }
 
-void hdl__class_join(conn_t *c, int k)
+void hdl__class_join(hdl_t *h, peer_t *c, const char *class_id)
 {
-    srv_t *s = c->srv;
-    room_join(s, c, k);
+    h->host->join(h->host->ud, c, class_id);
     if (c->role == ROLE_STUDENT) {
-        presence(c, c->classes[k], +1);
+        presence(h, c, class_id, +1);
     } else {
-        hdl_req_t *r = hdl__req_new(c, NULL, c->classes[k]);
-        st_view(s->st, c->classes[k], brk_now_ms(), on_snapshot_view, r);
+        hdl_req_t *r = hdl__req_new(h, c, NULL, class_id);
+        st_view(h->st, class_id, brk_now_ms(), on_snapshot_view, r);
     }
 }
 
-void hdl__class_leave(conn_t *c, int k)
+void hdl__class_leave(hdl_t *h, peer_t *c, const char *class_id)
 {
-    room_leave(c->srv, c, k);
+    h->host->leave(h->host->ud, c, class_id);
     if (c->role == ROLE_STUDENT)
-        presence(c, c->classes[k], -1);
+        presence(h, c, class_id, -1);
 }
 
-void hdl_conn_open(conn_t *c)
+void hdl_conn_open(hdl_t *h, peer_t *c)
 {
     json_t *classes = json_array();
     for (int i = 0; i < c->n_classes; i++)
         json_array_append_new(classes, json_string(c->classes[i]));
-    conn_reply(c, OUT_WELCOME,
+    hx_reply(h, c, OUT_WELCOME,
                json_pack("{s:s, s:s, s:o, s:o, s:o, s:i}", "user_id", c->sub, "role",
                          auth_role_name(c->role), "name",
                          c->name[0] ? json_string(c->name) : json_null(), "classes", classes,
                          "server_time", hdl__iso(brk_now_ms()), "protocol", 1),
                NULL);
-    hdl__token_track(c);
+    hdl__token_track(h, c);
     for (int k = 0; k < c->n_classes; k++)
-        hdl__class_join(c, k);
+        hdl__class_join(h, c, c->classes[k]);
 }
 
-void hdl_conn_close(conn_t *c)
+void hdl_conn_close(hdl_t *h, peer_t *c)
 {
-    hdl__token_untrack(c);
+    hdl__token_untrack(h, c);
     for (int k = 0; k < c->n_classes; k++)
-        hdl__class_leave(c, k);
+        hdl__class_leave(h, c, c->classes[k]);
 }

@@ -1,49 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /* SESSION_START and DONE: opening today's session and finalizing it into the journal. */
-#include "hdl.h"
+#include "hdl_int.h"
 
 #include "brk.h"
 #include "finalize.h"
 #include "log.h"
-#include "room.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static void broadcast_session_started(srv_t *s, const st_session_t *sess, const conn_t *except)
+static void broadcast_session_started(hdl_t *h, const st_session_t *sess, const peer_t *except)
 {
-    hdl__session_began(s, sess->class_id);
-    evt_msg_t *m = msg_build(OUT_SESSION_STARTED, hdl__session_json(sess, 0), NULL);
-    room_publish(s, sess->class_id, m, ROOM_TO_ALL, except);
-    msg_unref(m);
+    hdl_session_began(h, sess->class_id);
+    hx_publish(h, sess->class_id, HOST_TO_ALL, except, OUT_SESSION_STARTED,
+               hdl__session_json(sess, 0));
 }
 
 static void on_session_open(int err, const st_session_t *sess, int created, void *ud)
 {
     hdl_req_t *r = ud;
-    conn_t *c = hdl__req_conn(r);
+    peer_t *c = hdl__req_peer(r);
     if (err == BRK_ESTATE) {
         if (c)
-            conn_error(c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
+            hx_error(r->h, c, ERR_SESSION_FINALIZED, "today's session is already finalized", r->id);
     } else if (err) {
         LOG(ERROR, r->conn_id, "session open failed", "err=\"%s\"", brk_strerror(err));
         if (c)
-            conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+            hx_error(r->h, c, ERR_UNAVAILABLE, "live state unavailable", r->id);
     } else {
         if (created) {
             LOG(INFO, r->conn_id, "session started", "class=%s session=%s", sess->class_id,
                 sess->session_id);
-            broadcast_session_started(r->srv, sess, c);
+            broadcast_session_started(r->h, sess, c);
         }
         if (c)
-            conn_reply(c, OUT_SESSION_STARTED, hdl__session_json(sess, !created), r->id);
+            hx_reply(r->h, c, OUT_SESSION_STARTED, hdl__session_json(sess, !created), r->id);
     }
     hdl__req_free(r);
 }
 
 static void do_open(hdl_req_t *r)
 {
-    st_session_open(r->srv->st, r->class_id, r->sub, brk_now_ms(), on_session_open, r);
+    st_session_open(r->h->st, r->class_id, r->sub, brk_now_ms(), on_session_open, r);
 }
 
 static void on_open_session(int err, const st_session_t *sess, int created, void *ud)
@@ -56,10 +54,10 @@ static void on_open_session(int err, const st_session_t *sess, int created, void
     hdl__unless_finalized(r, err || !sess ? NULL : &v, do_open);
 }
 
-void hdl_session_start(conn_t *c, const env_t *env, const char *class_id)
+void hdl_session_start(hdl_t *h, peer_t *c, const env_t *env, const char *class_id)
 {
-    hdl_req_t *r = hdl__req_new(c, env, class_id);
-    st_session_get(c->srv->st, class_id, brk_now_ms(), on_open_session, r);
+    hdl_req_t *r = hdl__req_new(h, c, env, class_id);
+    st_session_get(h->st, class_id, brk_now_ms(), on_open_session, r);
 }
 
 /* --- DONE ---------------------------------------------------------------------------- */
@@ -92,40 +90,37 @@ static json_t *finalized_json(const jr_result_t *res)
 /* Tells the class: its staff get every record (data, borrowed), each student only their
  * own record. The class counts stay with the staff too: in a small class they would tell
  * a student their classmates' statuses. */
-static void announce_finalized(srv_t *s, const jr_result_t *res, json_t *data,
-                               const conn_t *except)
+static void announce_finalized(hdl_t *h, const jr_result_t *res, json_t *data,
+                               const peer_t *except)
 {
     const jr_daily_t *d = &res->daily;
-    evt_msg_t *m = msg_build(OUT_ATTENDANCE_FINALIZED, json_incref(data), NULL);
-    room_publish(s, d->class_id, m, ROOM_TO_STAFF, except);
-    msg_unref(m);
-    room_t *room = room_find(s, d->class_id);
+    hx_publish(h, d->class_id, HOST_TO_STAFF, except, OUT_ATTENDANCE_FINALIZED,
+               json_incref(data));
     for (size_t i = 0; i < res->n; i++) {
         const jr_record_t *rec = &res->records[i];
         /* Without other instances, a student with no connection here has no one to tell. */
-        if (!s->clu && !room_seat_find(room, rec->student_id))
+        if (!h->clustered && !h->host->seat_find(h->host->ud, d->class_id, rec->student_id))
             continue;
         json_t *mine = json_pack("{s:s, s:s, s:s, s:b, s:o}", "class_id", d->class_id,
                                  "session_id", d->session_id, "date", d->date,
                                  "already_finalized", res->already, "record",
                                  record_json(rec));
-        evt_msg_t *pm = msg_build(OUT_ATTENDANCE_FINALIZED, mine, NULL);
-        room_publish_about(s, d->class_id, rec->student_id, pm, ROOM_TO_SUBJECT, NULL);
-        msg_unref(pm);
+        hx_publish_about(h, d->class_id, rec->student_id, HOST_TO_SUBJECT, NULL,
+                         OUT_ATTENDANCE_FINALIZED, mine);
     }
 }
 
 /* Replies to the DONE and, when announce is set, tells the class. */
 static void finish_done(hdl_req_t *r, jr_result_t *res, int announce)
 {
-    conn_t *c = hdl__req_conn(r);
+    peer_t *c = hdl__req_peer(r);
     LOG(INFO, r->conn_id, "session finalized", "class=%s session=%s records=%zu already=%d",
         res->daily.class_id, res->daily.session_id, res->n, res->already);
     json_t *data = finalized_json(res);
     if (announce)
-        announce_finalized(r->srv, res, data, c);
+        announce_finalized(r->h, res, data, c);
     if (c)
-        conn_reply(c, OUT_ATTENDANCE_FINALIZED, data, r->id);
+        hx_reply(r->h, c, OUT_ATTENDANCE_FINALIZED, data, r->id);
     else
         json_decref(data);
     jr_result_free(res);
@@ -152,8 +147,8 @@ static void on_claimed(int err, int first, void *ud)
 static void on_journal(jr_result_t *res, void *ud)
 {
     hdl_req_t *r = ud;
-    srv_t *s = r->srv;
-    conn_t *c = hdl__req_conn(r);
+    hdl_t *h = r->h;
+    peer_t *c = hdl__req_peer(r);
     if (!res->err) {
         if (res->already) {
             finish_done(r, res, 0);
@@ -161,14 +156,14 @@ static void on_journal(jr_result_t *res, void *ud)
             /* The first DONE to reach the journal tells the class; later ones only get
              * their reply. */
             r->aux = res;
-            st_claim(s->st, r->class_id, res->daily.session_id, on_claimed, r);
+            st_claim(h->st, r->class_id, res->daily.session_id, on_claimed, r);
         }
         return;
     }
     LOG(ERROR, r->conn_id, "finalize not stored", "class=%s err=\"%s\"", r->class_id,
         res->errmsg);
     if (c)
-        conn_error(c, ERR_UNAVAILABLE,
+        hx_error(h, c, ERR_UNAVAILABLE,
                    "the records could not be stored; nothing was finalized, send DONE again",
                    r->id);
     jr_result_free(res);
@@ -180,15 +175,15 @@ static void on_done_view(int err, const st_view_t *view, void *ud);
 static void on_stored_day(jr_result_t *res, void *ud)
 {
     hdl_req_t *r = ud;
-    conn_t *c = hdl__req_conn(r);
+    peer_t *c = hdl__req_peer(r);
     if (res->err == 0) {
         res->already = 1;
         if (c)
-            conn_reply(c, OUT_ATTENDANCE_FINALIZED, finalized_json(res), r->id);
+            hx_reply(r->h, c, OUT_ATTENDANCE_FINALIZED, finalized_json(res), r->id);
     } else if (c && res->err == BRK_ENOTFOUND) {
-        conn_error(c, ERR_NO_SESSION, "no session today and no student seen", r->id);
+        hx_error(r->h, c, ERR_NO_SESSION, "no session today and no student seen", r->id);
     } else if (c) {
-        conn_error(c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
+        hx_error(r->h, c, ERR_UNAVAILABLE, "the journal is unavailable", r->id);
     }
     jr_result_free(res);
     hdl__req_free(r);
@@ -196,7 +191,7 @@ static void on_stored_day(jr_result_t *res, void *ud)
 
 static void submit_finalize(hdl_req_t *r, const st_view_t *view)
 {
-    srv_t *s = r->srv;
+    hdl_t *h = r->h;
     jr_daily_t daily;
     jr_record_t *recs = NULL;
     size_t n = 0;
@@ -211,10 +206,10 @@ static void submit_finalize(hdl_req_t *r, const st_view_t *view)
             view->students[i].first_seen_ms <= view->session.ended_at_ms)
             kept[frozen.n++] = view->students[i];
     frozen.students = kept;
-    fin_compute(&frozen, s->cfg->attendance_threshold, view->session.ended_at_ms, &daily, &recs,
+    fin_compute(&frozen, h->cfg->attendance_threshold, view->session.ended_at_ms, &daily, &recs,
                 &n);
     free(kept);
-    jr_finalize(s->jr, &daily, recs, n, on_journal, r);
+    jr_finalize(h->jr, &daily, recs, n, on_journal, r);
     free(recs);
 }
 
@@ -222,30 +217,30 @@ static void on_done_frozen(int err, const st_session_t *sess, int created, void 
 {
     hdl_req_t *r = ud;
     /* Frozen now (or by a concurrent DONE a moment ago): read the final view. */
-    st_view(r->srv->st, r->class_id, brk_now_ms(), on_done_view, r);
+    st_view(r->h->st, r->class_id, brk_now_ms(), on_done_view, r);
 }
 
 static void on_done_opened(int err, const st_session_t *sess, int created, void *ud)
 {
     hdl_req_t *r = ud;
     if (err && err != BRK_ESTATE) {
-        conn_t *c = hdl__req_conn(r);
+        peer_t *c = hdl__req_peer(r);
         if (c)
-            conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+            hx_error(r->h, c, ERR_UNAVAILABLE, "live state unavailable", r->id);
         hdl__req_free(r);
         return;
     }
-    st_view(r->srv->st, r->class_id, brk_now_ms(), on_done_view, r);
+    st_view(r->h->st, r->class_id, brk_now_ms(), on_done_view, r);
 }
 
 static void on_done_view(int err, const st_view_t *view, void *ud)
 {
     hdl_req_t *r = ud;
-    srv_t *s = r->srv;
+    hdl_t *h = r->h;
     if (err) {
-        conn_t *c = hdl__req_conn(r);
+        peer_t *c = hdl__req_peer(r);
         if (c)
-            conn_error(c, ERR_UNAVAILABLE, "live state unavailable", r->id);
+            hx_error(h, c, ERR_UNAVAILABLE, "live state unavailable", r->id);
         hdl__req_free(r);
         return;
     }
@@ -253,24 +248,24 @@ static void on_done_view(int err, const st_view_t *view, void *ud)
     case ST_SESSION_NONE:
         if (view->n == 0) {
             /* Nothing live: the day may have been finalized before a restart. */
-            jr_report_day(s->jr, r->class_id, view->session.date, on_stored_day, r);
+            jr_report_day(h->jr, r->class_id, view->session.date, on_stored_day, r);
             return;
         }
         /* Students appeared but nobody opened a session: open it, then finalize. */
-        st_session_open(s->st, r->class_id, r->sub, brk_now_ms(), on_done_opened, r);
+        st_session_open(h->st, r->class_id, r->sub, brk_now_ms(), on_done_opened, r);
         return;
     case ST_SESSION_ACTIVE:
         if (++r->attempts > 3) {
-            conn_t *c = hdl__req_conn(r);
+            peer_t *c = hdl__req_peer(r);
             if (c)
-                conn_error(c, ERR_INTERNAL, "the session could not be frozen", r->id);
+                hx_error(h, c, ERR_INTERNAL, "the session could not be frozen", r->id);
             hdl__req_free(r);
             return;
         }
         /* Freeze the session before computing, so no mark can be acknowledged after the
          * snapshot the records are made of. A journal failure leaves it frozen and a
          * repeated DONE stores the same records. */
-        st_finalized(s->st, r->class_id, view->session.session_id, brk_now_ms(),
+        st_finalized(h->st, r->class_id, view->session.session_id, brk_now_ms(),
                      on_done_frozen, r);
         return;
     case ST_SESSION_FINALIZED:
@@ -279,8 +274,8 @@ static void on_done_view(int err, const st_view_t *view, void *ud)
     }
 }
 
-void hdl_done(conn_t *c, const env_t *env, const char *class_id)
+void hdl_done(hdl_t *h, peer_t *c, const env_t *env, const char *class_id)
 {
-    hdl_req_t *r = hdl__req_new(c, env, class_id);
-    st_view(c->srv->st, class_id, brk_now_ms(), on_done_view, r);
+    hdl_req_t *r = hdl__req_new(h, c, env, class_id);
+    st_view(h->st, class_id, brk_now_ms(), on_done_view, r);
 }

@@ -227,7 +227,7 @@ async def test_dev_mode_without_secret():
 
 
 def test_help_lists_every_variable():
-    with open(os.path.join(SRC, "broker", "config.h")) as f:
+    with open(os.path.join(SRC, "config", "config.h")) as f:
         names = sorted(set(re.findall(r"\bROLLCALL_[A-Z0-9_]+\b", f.read())))
     check(len(names) >= 15, f"found only {names} in config.h")
     rc, out, err = run_bin(["--help"])

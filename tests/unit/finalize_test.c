@@ -3,6 +3,7 @@
  * engagement, the threshold boundary, caps, zero-length sessions and the daily summary. */
 #include "brk.h"
 #include "finalize.h"
+#include "scoring.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -312,19 +313,19 @@ static void test_trust_score(void)
 {
     st_student_t s;
     memset(&s, 0, sizeof s);
-    ASSERT_EQ(fin_trust_score(&s), 100);
+    ASSERT_EQ(sc_trust_score(&s), 100);
     s.violations_no_face = 1;
-    ASSERT_EQ(fin_trust_score(&s), 90);
+    ASSERT_EQ(sc_trust_score(&s), 90);
     s.violations_multi_face = 2;
-    ASSERT_EQ(fin_trust_score(&s), 60);
+    ASSERT_EQ(sc_trust_score(&s), 60);
     s.violations_looking_away = 3;
-    ASSERT_EQ(fin_trust_score(&s), 45);
+    ASSERT_EQ(sc_trust_score(&s), 45);
     s.violations_looking_away = 1000000;
-    ASSERT_EQ(fin_trust_score(&s), 0);
+    ASSERT_EQ(sc_trust_score(&s), 0);
     s.violations_no_face = INT32_MAX;
     s.violations_multi_face = INT32_MAX;
     s.violations_looking_away = INT32_MAX;
-    ASSERT_EQ(fin_trust_score(&s), 0);
+    ASSERT_EQ(sc_trust_score(&s), 0);
 }
 
 static const test_case_t tests[] = {
