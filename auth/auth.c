@@ -9,6 +9,7 @@
  * rotation builds a new one (auth_verifier_reload). */
 #include "auth.h"
 
+#include "b64.h"
 #include "brk.h"
 
 #include <errno.h>
@@ -87,46 +88,21 @@ static void wipe_free(void *p, size_t len)
 
 /* ---- base64url ------------------------------------------------------------------------ */
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 /* Decodes unpadded base64url into a new NUL-terminated buffer (so jansson can read it).
  * Returns NULL when the input is not valid unpadded base64url. */
 static char *b64url_decode(const char *in, size_t len, size_t *outlen)
 {
-    if (len % 4 == 1)
+    size_t n = b64_decoded_len(len);
+    if (n == (size_t)-1)
         return NULL;
-    char *out = brk_malloc(len / 4 * 3 + 3);
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)in[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
+    char *out = brk_malloc(n + 1);
+    long got = b64_decode(in, len, B64_URL, (uint8_t *)out);
+    if (got < 0) {
+        free(out);
+        return NULL;
     }
-    out[n] = '\0';
-    *outlen = n;
+    out[got] = '\0';
+    *outlen = (size_t)got;
     return out;
 }
 
@@ -722,20 +698,10 @@ static json_t *decode_segment_object(const char *seg, size_t len)
     return obj;
 }
 
-/* sub and class ids end up in log lines, Redis keys and file names: allow only letters,
- * digits and - _ . : @ so that none of them needs quoting anywhere. */
+/* sub and class ids: base's id alphabet (brk_id_ok), at most AUTH_MAX_ID bytes. */
 static bool valid_id(const char *s, size_t len)
 {
-    if (len == 0 || len > AUTH_MAX_ID)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.' || c == ':' || c == '@';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return brk_id_ok(s, len, AUTH_MAX_ID);
 }
 
 /* Reads a NumericDate claim. Returns 1 with *out set when present and a number, 0 when
@@ -934,7 +900,7 @@ int auth_verify(const auth_verifier_t *v, const char *token, size_t len, int64_t
                 goto cleanup;
             }
             dot[ndots++] = i;
-        } else if (b64url_value((unsigned char)token[i]) < 0) {
+        } else if (b64_value((unsigned char)token[i], B64_URL) < 0) {
             why = "malformed";
             goto cleanup;
         }

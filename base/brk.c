@@ -138,3 +138,16 @@ void brk_hex(const void *in, size_t n, char *out)
     }
     out[2 * n] = '\0';
 }
+
+int brk_id_ok(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':' || c == '@'))
+            return 0;
+    }
+    return 1;
+}

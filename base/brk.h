@@ -49,6 +49,11 @@ int64_t brk_now_ms(void);
 uint64_t brk_mono_ns(void);
 /* Formats ms since the epoch as "2026-11-22T08:10:00.123Z" into out (at least 25 bytes). */
 void brk_iso8601(int64_t ms, char *out, size_t outlen);
+
+/* 1 when s (len bytes) is a usable id: 1 to max bytes of letters, digits and - _ . : @.
+ * User, class and student ids end up in log lines, Redis keys, file names and URL paths;
+ * this alphabet needs quoting in none of them. */
+int brk_id_ok(const char *s, size_t len, size_t max);
 /* Formats the UTC date of ms as "2026-11-22" into out (at least 11 bytes). */
 void brk_date(int64_t ms, char *out, size_t outlen);
 /* Fills out with n random bytes from the OS; returns 0 or BRK_EIO. */

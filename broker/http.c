@@ -114,18 +114,10 @@ int http_refuse(struct lws *wsi, int status, const char *www_authenticate, const
     return 1;
 }
 
-/* Ids in report paths: the same conservative alphabet tokens allow. */
+/* Ids in report paths: the alphabet tokens allow (brk_id_ok). */
 static int id_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_' || ch == '.' || ch == ':' || ch == '@'))
-            return 0;
-    }
-    return 1;
+    return brk_id_ok(s, n, AUTH_MAX_ID);
 }
 
 static json_t *record_json(const jr_record_t *r)

@@ -2,57 +2,32 @@
 /* Frame intake without I/O (frame_decode.h). */
 #include "frame_decode.h"
 
+#include "b64.h"
 #include "engagement.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+' || ch == '-')
-        return 62;
-    if (ch == '/' || ch == '_')
-        return 63;
-    return -1;
-}
-
 /* Standard or URL-safe base64, padded or not; no whitespace. */
-static int b64_decode(const char *s, size_t len, size_t max, uint8_t **out, size_t *out_len)
+static int decode_base64(const char *s, size_t len, size_t max, uint8_t **out, size_t *out_len)
 {
     while (len > 0 && s[len - 1] == '=')
         len--;
-    if (len % 4 == 1)
+    size_t n = b64_decoded_len(len);
+    if (n == (size_t)-1)
         return FD_E_BASE64;
-    size_t n = (len / 4) * 3 + (len % 4 ? len % 4 - 1 : 0);
     if (n > max)
         return FD_E_BYTES;
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf)
         return FD_E_BYTES;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0) {
-            free(buf);
-            return FD_E_BASE64;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (uint8_t)(acc >> bits);
-        }
+    long got = b64_decode(s, len, B64_ANY, buf);
+    if (got < 0) {
+        free(buf);
+        return FD_E_BASE64;
     }
     *out = buf;
-    *out_len = o;
+    *out_len = (size_t)got;
     return FD_OK;
 }
 
@@ -69,7 +44,7 @@ int fd_decode_field(const char *s, size_t len, size_t max_bytes, uint8_t **out, 
         len -= (size_t)(comma + 1 - s);
         s = comma + 1;
     }
-    return b64_decode(s, len, max_bytes, out, n);
+    return decode_base64(s, len, max_bytes, out, n);
 }
 
 static uint32_t be16(const uint8_t *p)
