@@ -200,6 +200,133 @@ static void lws_log_bridge(int level, const char *line)
         LOG(DEBUG, 0, "lws", "detail=\"%.*s\"", (int)n, line);
 }
 
+/* --- the steps of srv_run ------------------------------------------------------------- */
+
+/* The JWT verifier from the configuration (secret, public key or JWKS). */
+static int open_auth(srv_t *s, const char *jwt_secret)
+{
+    const cfg_t *cfg = s->cfg;
+    char err[256] = "";
+    auth_options_t ao = {
+        .alg = cfg->jwt_alg && cfg->jwt_alg[0] ? cfg->jwt_alg : NULL,
+        .secret = jwt_secret,
+        .public_key_pem_path = cfg->jwt_public_key,
+        .jwks_path = cfg->jwt_jwks,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .leeway_s = cfg->jwt_leeway,
+    };
+    if (auth_verifier_new(&ao, &s->auth, err, sizeof err) != 0) {
+        fprintf(stderr, "rollcall: %s\n", err);
+        LOG(ERROR, 0, "invalid JWT configuration", "err=\"%s\"", err);
+        return -1;
+    }
+    char desc[96];
+    auth_verifier_describe(s->auth, desc, sizeof desc);
+    LOG(INFO, 0, "jwt keys loaded", "%s", desc);
+    return 0;
+}
+
+/* Where state and records live: the journal (always), the MongoDB sink and its outbox
+ * (with ROLLCALL_MONGODB_URI), the memory live-state engine (without Redis; the Redis one
+ * starts with the cluster glue, once listening). */
+static int open_storage(srv_t *s)
+{
+    const cfg_t *cfg = s->cfg;
+    char err[256] = "";
+    if (cfg->redis_url && cfg->redis_url[0] && clu_check_url(cfg->redis_url, err, sizeof err)) {
+        fprintf(stderr, "rollcall: ROLLCALL_REDIS_URL: %s\n", err);
+        LOG(ERROR, 0, "invalid redis url", "err=\"%s\"", err);
+        return -1;
+    }
+    if (jr_open(s->loop, cfg->data_dir, &s->jr, err, sizeof err) != 0) {
+        fprintf(stderr, "rollcall: cannot open the journal in %s: %s\n", cfg->data_dir, err);
+        LOG(ERROR, 0, "journal open failed", "dir=%s err=\"%s\"", cfg->data_dir, err);
+        return -1;
+    }
+    if (cfg->mongodb_uri && cfg->mongodb_uri[0]) {
+        mg_opts_t mo = {.uri = cfg->mongodb_uri,
+                        .database = cfg->mongodb_database,
+                        .write_concern = cfg->mongodb_write_concern,
+                        .timeout_ms = cfg->mongodb_timeout_ms};
+        if (mg_open(s->loop, &mo, &s->mg, NULL, err, sizeof err) != 0) {
+            fprintf(stderr, "rollcall: %s\n", err);
+            LOG(ERROR, 0, "mongodb configuration refused", "err=\"%s\"", err);
+            return -1;
+        }
+        s->ob = ob_new(s->loop, s->jr, s->mg, NULL);
+    }
+    if (!cfg->redis_url || !cfg->redis_url[0])
+        s->st = st_memory_new(100000);
+    return 0;
+}
+
+/* The lws context on the server's libuv loop (a foreign loop: STACK-NOTES.md). */
+static int create_lws(srv_t *s)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN | (log_level <= LOG_DEBUG ? LLL_NOTICE : 0),
+                      lws_log_bridge);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *foreign[1] = {s->loop};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.foreign_loops = foreign;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.user = s;
+    info.max_http_header_data = 8192 + 1024;
+    info.count_threads = 1;
+    s->lws = lws_create_context(&info);
+    if (!s->lws) {
+        fprintf(stderr, "rollcall: libwebsockets context creation failed\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The listening vhost with the rollcall protocol, its ping and idle policy; s->port is the
+ * bound port. */
+static int listen_vhost(srv_t *s)
+{
+    const cfg_t *cfg = s->cfg;
+    static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
+    static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "rollcall", ""};
+    lws_retry_bo_t retry;
+    memset(&retry, 0, sizeof retry);
+    retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
+    retry.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
+    struct lws_context_creation_info vinfo;
+    memset(&vinfo, 0, sizeof vinfo);
+    vinfo.port = cfg->port;
+    vinfo.iface = cfg->host;
+    vinfo.protocols = ws_protocols();
+    vinfo.pvo = &pvo;
+    vinfo.vhost_name = "rollcall";
+    if (cfg->ping_interval > 0)
+        vinfo.retry_and_idle_policy = &retry;
+    s->vhost = lws_create_vhost(s->lws, &vinfo);
+    if (!s->vhost) {
+        fprintf(stderr, "rollcall: cannot listen on %s:%d (address in use or not available)\n",
+                cfg->host, cfg->port);
+        LOG(ERROR, 0, "listen failed", "host=%s port=%d", cfg->host, cfg->port);
+        return -1;
+    }
+    s->port = lws_get_vhost_listen_port(s->vhost);
+    return 0;
+}
+
+/* SIGTERM and SIGINT drain, SIGHUP reloads the JWT keys. */
+static void install_signals(srv_t *s)
+{
+    uv_signal_init(s->loop, &s->sig_term);
+    uv_signal_init(s->loop, &s->sig_int);
+    uv_signal_init(s->loop, &s->sig_hup);
+    uv_timer_init(s->loop, &s->drain_timer);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s->drain_timer.data = s;
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, on_sighup, SIGHUP);
+}
+
 /* Builds the handlers over the server's components and starts their pool and timers.
  * After listening succeeded, so a refused start spawns no analyzer thread; before the loop
  * runs, so no frame can arrive first. */
@@ -225,7 +352,6 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
     s.exit_code = 1;
-    char err[256] = "";
     uv_loop_t loop;
     int rc = uv_loop_init(&loop);
     if (rc) {
@@ -238,90 +364,14 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         LOG(ERROR, 0, "schemas failed to load", "hint=%s", "build defect");
         goto out_loop;
     }
-    auth_options_t ao = {
-        .alg = cfg->jwt_alg && cfg->jwt_alg[0] ? cfg->jwt_alg : NULL,
-        .secret = jwt_secret,
-        .public_key_pem_path = cfg->jwt_public_key,
-        .jwks_path = cfg->jwt_jwks,
-        .issuer = cfg->jwt_issuer,
-        .audience = cfg->jwt_audience,
-        .leeway_s = cfg->jwt_leeway,
-    };
-    if (auth_verifier_new(&ao, &s.auth, err, sizeof err) != 0) {
-        fprintf(stderr, "rollcall: %s\n", err);
-        LOG(ERROR, 0, "invalid JWT configuration", "err=\"%s\"", err);
+    if (open_auth(&s, jwt_secret) != 0)
         goto out_schema;
-    }
-    {
-        char desc[96];
-        auth_verifier_describe(s.auth, desc, sizeof desc);
-        LOG(INFO, 0, "jwt keys loaded", "%s", desc);
-    }
-    if (cfg->redis_url && cfg->redis_url[0] && clu_check_url(cfg->redis_url, err, sizeof err)) {
-        fprintf(stderr, "rollcall: ROLLCALL_REDIS_URL: %s\n", err);
-        LOG(ERROR, 0, "invalid redis url", "err=\"%s\"", err);
+    if (open_storage(&s) != 0)
         goto out_auth;
-    }
-    if (jr_open(&loop, cfg->data_dir, &s.jr, err, sizeof err) != 0) {
-        fprintf(stderr, "rollcall: cannot open the journal in %s: %s\n", cfg->data_dir, err);
-        LOG(ERROR, 0, "journal open failed", "dir=%s err=\"%s\"", cfg->data_dir, err);
-        goto out_auth;
-    }
-    if (cfg->mongodb_uri && cfg->mongodb_uri[0]) {
-        mg_opts_t mo = {.uri = cfg->mongodb_uri,
-                        .database = cfg->mongodb_database,
-                        .write_concern = cfg->mongodb_write_concern,
-                        .timeout_ms = cfg->mongodb_timeout_ms};
-        if (mg_open(&loop, &mo, &s.mg, NULL, err, sizeof err) != 0) {
-            fprintf(stderr, "rollcall: %s\n", err);
-            LOG(ERROR, 0, "mongodb configuration refused", "err=\"%s\"", err);
-            goto out_auth;
-        }
-        s.ob = ob_new(&loop, s.jr, s.mg, NULL);
-    }
-    if (!cfg->redis_url || !cfg->redis_url[0])
-        s.st = st_memory_new(100000);
-
-    lws_set_log_level(LLL_ERR | LLL_WARN | (log_level <= LOG_DEBUG ? LLL_NOTICE : 0),
-                      lws_log_bridge);
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    void *foreign[1] = {&loop};
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-    info.foreign_loops = foreign;
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.user = &s;
-    info.max_http_header_data = 8192 + 1024;
-    info.count_threads = 1;
-    s.lws = lws_create_context(&info);
-    if (!s.lws) {
-        fprintf(stderr, "rollcall: libwebsockets context creation failed\n");
+    if (create_lws(&s) != 0)
         goto out_state;
-    }
-
-    static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
-    static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "rollcall", ""};
-    lws_retry_bo_t retry;
-    memset(&retry, 0, sizeof retry);
-    retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
-    retry.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
-    struct lws_context_creation_info vinfo;
-    memset(&vinfo, 0, sizeof vinfo);
-    vinfo.port = cfg->port;
-    vinfo.iface = cfg->host;
-    vinfo.protocols = ws_protocols();
-    vinfo.pvo = &pvo;
-    vinfo.vhost_name = "rollcall";
-    if (cfg->ping_interval > 0)
-        vinfo.retry_and_idle_policy = &retry;
-    s.vhost = lws_create_vhost(s.lws, &vinfo);
-    if (!s.vhost) {
-        fprintf(stderr, "rollcall: cannot listen on %s:%d (address in use or not available)\n",
-                cfg->host, cfg->port);
-        LOG(ERROR, 0, "listen failed", "host=%s port=%d", cfg->host, cfg->port);
+    if (listen_vhost(&s) != 0)
         goto out_lws;
-    }
-    s.port = lws_get_vhost_listen_port(s.vhost);
     if (!s.st) {
         int crc = clu_start(&s); /* the Redis live-state engine and fan-out */
         BRK_ASSERT(crc == 0);    /* the URL was checked above */
@@ -334,14 +384,7 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         goto out_lws;
     }
 
-    uv_signal_init(&loop, &s.sig_term);
-    uv_signal_init(&loop, &s.sig_int);
-    uv_signal_init(&loop, &s.sig_hup);
-    uv_timer_init(&loop, &s.drain_timer);
-    s.sig_term.data = s.sig_int.data = s.sig_hup.data = s.drain_timer.data = &s;
-    uv_signal_start(&s.sig_term, on_signal, SIGTERM);
-    uv_signal_start(&s.sig_int, on_signal, SIGINT);
-    uv_signal_start(&s.sig_hup, on_sighup, SIGHUP);
+    install_signals(&s);
     s.ready = 1;
     LOG(INFO, 0, "listening", "host=%s port=%d pid=%d", cfg->host, s.port, (int)getpid());
     uv_run(&loop, UV_RUN_DEFAULT);
