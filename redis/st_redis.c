@@ -3,331 +3,25 @@
  * one Lua script, so every decision that depends on what is stored (is the session frozen?
  * is this the first connection of the student anywhere?) is taken inside Redis, atomically
  * with the write. Day roll-over follows the memory engine (state/memory.c, is_past). The
- * scripts touch keys derived from the class id, which standalone Redis allows; on Redis
- * Cluster every key of a class carries the same hash tag {class_id}. */
+ * scripts are the files of redis/lua, embedded at build time (st_redis_lua.h). This file
+ * builds the key names and passes them in KEYS, the instance id in ARGV; only the sweep
+ * still reaches keys it discovers while it runs (redis/lua/sweep.lua says which). Every
+ * key of a class carries the hash tag {class_id}. */
 #include "st_redis.h"
 
 #include "brk.h"
 #include "log.h"
+#include "st_redis_lua.h"
 #include "state_int.h"
 
 #include <jansson.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ST_MAX_STUDENTS 10000
-#define STR_(x) #x
-#define XSTR(x) STR_(x)
-
 /* ---- scripts ---- */
 
-/* Shared by every class script: ARGV[1] is the class id. */
-static const char lua_prelude[] =
-    "local TTL = 180000\n"
-    "local ME = ''\n"
-    /* student_id -> connections over every instance (rc:{C}:online holds the sums; the
-     * per-instance hashes say what to subtract when an instance dies) */
-    "local function online_map(pre)\n"
-    "  local m = {}\n"
-    "  local h = redis.call('HGETALL', pre .. 'online')\n"
-    "  for i = 1, #h, 2 do\n"
-    "    if tonumber(h[i + 1]) > 0 then m[h[i]] = tonumber(h[i + 1]) end\n"
-    "  end\n"
-    "  return m\n"
-    "end\n"
-    /* adds d to a student's connection sum; returns the sum before and after */
-    "local function add_online(pre, sid, d)\n"
-    "  local O = pre .. 'online'\n"
-    "  local after = redis.call('HINCRBY', O, sid, d)\n"
-    "  if after <= 0 then redis.call('HDEL', O, sid) end\n"
-    "  redis.call('EXPIRE', O, TTL)\n"
-    "  return after - d, after\n"
-    "end\n"
-    "local function n_online(pre)\n"
-    "  return redis.call('HLEN', pre .. 'online')\n"
-    "end\n"
-    "local cid = ARGV[1]\n"
-    "local pre = 'rc:{' .. cid .. '}:'\n"
-    "local S, U, I = pre .. 'sess', pre .. 'stu', pre .. 'insts'\n"
-    "local function get_sess()\n"
-    "  local h = redis.call('HGETALL', S)\n"
-    "  local s = {}\n"
-    "  for i = 1, #h, 2 do s[h[i]] = h[i + 1] end\n"
-    "  return s\n"
-    "end\n"
-    "local function pack(s)\n"
-    "  return {s.date or '', s.state or '0', s.session_id or '', s.teacher_id or '',\n"
-    "          s.started_at or '0', s.ended_at or '0'}\n"
-    "end\n"
-    "local function touch()\n"
-    "  redis.call('EXPIRE', S, TTL)\n"
-    "  redis.call('EXPIRE', U, TTL)\n"
-    "end\n"
-    "local function newstu(name, now)\n"
-    "  return {n = name, m = 0, mb = '', ma = 0, fs = now, e = 0, f = 0, lf = 0,\n"
-    "          v1 = 0, v2 = 0, v3 = 0}\n"
-    "end\n"
-    /* The class as of day `today`: a past day is rolled over (online students stay with
-     * their day's data cleared), except an active session, and a session finalized today
-     * when only reading. create writes the day of an unknown class. */
-    "local function current(today, now, for_write, create)\n"
-    "  local s = get_sess()\n"
-    "  if s.date == nil then\n"
-    "    if create then\n"
-    "      redis.call('HSET', S, 'date', today, 'state', '0')\n"
-    "      touch()\n"
-    "    end\n"
-    "    return {date = today, state = '0'}\n"
-    "  end\n"
-    "  if s.state == '1' or s.date == today then return s end\n"
-    "  if s.state == '2' and not for_write and s.ended_date == today then return s end\n"
-    "  local on = online_map(pre)\n"
-    "  local all = redis.call('HGETALL', U)\n"
-    "  redis.call('DEL', U, S)\n"
-    "  for i = 1, #all, 2 do\n"
-    "    if on[all[i]] then\n"
-    "      local o = cjson.decode(all[i + 1])\n"
-    "      redis.call('HSET', U, all[i], cjson.encode(newstu(o.n or '', now)))\n"
-    "    end\n"
-    "  end\n"
-    "  redis.call('HSET', S, 'date', today, 'state', '0')\n"
-    "  touch()\n"
-    "  return {date = today, state = '0'}\n"
-    "end\n"
-    "local function register(me)\n"
-    "  redis.call('SADD', I, me)\n"
-    "  redis.call('EXPIRE', I, TTL)\n"
-    "  redis.call('SADD', 'rc:inst:' .. me .. ':classes', cid)\n"
-    "  redis.call('EXPIRE', 'rc:inst:' .. me .. ':classes', TTL)\n"
-    "  redis.call('SADD', 'rc:instances', me)\n"
-    "end\n";
-
-/* ARGV: class, teacher, now, today, new session id */
-static const char lua_open[] =
-    "local now = tonumber(ARGV[3])\n"
-    "local s = current(ARGV[4], now, true, true)\n"
-    "if s.state == '1' then return {0, pack(s), 0} end\n"
-    "if s.state == '2' then return {-1, pack(s), 0} end\n"
-    "redis.call('HSET', S, 'state', '1', 'session_id', ARGV[5], 'teacher_id', ARGV[2],\n"
-    "           'started_at', ARGV[3], 'ended_at', '0')\n"
-    "touch()\n"
-    "return {0, pack(get_sess()), 1}\n";
-
-/* ARGV: class, student, name, mark, by, now, today, new session id */
-static const char lua_mark[] =
-    "local sid, name, now = ARGV[2], ARGV[3], tonumber(ARGV[6])\n"
-    "local s = current(ARGV[7], now, true, true)\n"
-    "if s.state == '2' then return {-1, pack(s), 0} end\n"
-    "local raw = redis.call('HGET', U, sid)\n"
-    "local o\n"
-    "if raw then\n"
-    "  o = cjson.decode(raw)\n"
-    "  if name ~= '' then o.n = name end\n"
-    "else\n"
-    "  if redis.call('HLEN', U) >= " XSTR(ST_MAX_STUDENTS) " then return {-2, pack(s), 0} end\n"
-    "  o = newstu(name, now)\n"
-    "end\n"
-    "local created = 0\n"
-    "if s.state == '0' then\n"
-    "  redis.call('HSET', S, 'state', '1', 'session_id', ARGV[8], 'teacher_id', ARGV[5],\n"
-    "             'started_at', ARGV[6], 'ended_at', '0')\n"
-    "  created = 1\n"
-    "end\n"
-    "o.m = tonumber(ARGV[4])\n"
-    "o.mb = ARGV[5]\n"
-    "o.ma = now\n"
-    "redis.call('HSET', U, sid, cjson.encode(o))\n"
-    "touch()\n"
-    "return {0, pack(get_sess()), created}\n";
-
-/* ARGV: class, student, name, delta, now, today, instance */
-static const char lua_presence[] =
-    "ME = ARGV[7]\n"
-    "local sid, name, delta, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "if delta < 0 and redis.call('EXISTS', S) == 0 then return {0, 0, 0} end\n"
-    "current(ARGV[6], now, false, delta > 0)\n"
-    "local P = pre .. 'pres:' .. ME\n"
-    "local raw = redis.call('HGET', U, sid)\n"
-    "local before, after = 0, 0\n"
-    "if delta > 0 then\n"
-    "  if not raw then\n"
-    "    if redis.call('HLEN', U) >= " XSTR(ST_MAX_STUDENTS) " then\n"
-    "      return {-2, 0, n_online(pre)}\n"
-    "    end\n"
-    "    redis.call('HSET', U, sid, cjson.encode(newstu(name, now)))\n"
-    "  end\n"
-    "  redis.call('HINCRBY', P, sid, 1)\n"
-    "  redis.call('EXPIRE', P, TTL)\n"
-    "  register(ME)\n"
-    "  before, after = add_online(pre, sid, 1)\n"
-    "else\n"
-    "  local mine = tonumber(redis.call('HGET', P, sid) or '0')\n"
-    "  if mine > 0 then\n"
-    "    if mine == 1 then redis.call('HDEL', P, sid)\n"
-    "    else redis.call('HINCRBY', P, sid, -1) end\n"
-    "    before, after = add_online(pre, sid, -1)\n"
-    "  end\n"
-    "end\n"
-    "if raw and name ~= '' then\n"
-    "  local o = cjson.decode(raw)\n"
-    "  if o.n ~= name then\n"
-    "    o.n = name\n"
-    "    redis.call('HSET', U, sid, cjson.encode(o))\n"
-    "  end\n"
-    "end\n"
-    "touch()\n"
-    "local changed = 0\n"
-    "if (before > 0) ~= (after > 0) then changed = 1 end\n"
-    "return {0, changed, n_online(pre)}\n";
-
-/* ARGV: class, now, today */
-static const char lua_view[] =
-    "local s = current(ARGV[3], tonumber(ARGV[2]), false, false)\n"
-    "local on = online_map(pre)\n"
-    "local all = redis.call('HGETALL', U)\n"
-    "local out = {}\n"
-    "for i = 1, #all, 2 do\n"
-    "  out[#out + 1] = all[i]\n"
-    "  out[#out + 1] = all[i + 1]\n"
-    "  out[#out + 1] = on[all[i]] or 0\n"
-    "end\n"
-    "return {0, pack(s), out}\n";
-
-/* ARGV: class, now, today */
-static const char lua_session[] = "return {0, pack(current(ARGV[3], tonumber(ARGV[2]), false, false)), 0}\n";
-
-/* ARGV: class, session id, ended_at, ended_date. No roll-over: a repeated finalize of
- * yesterday's session must still find it. */
-static const char lua_finalize[] =
-    "local s = get_sess()\n"
-    "if s.date == nil then return {-1, {'', '0', '', '', '0', '0'}, 0} end\n"
-    "if s.state == '0' or s.session_id ~= ARGV[2] then return {-1, pack(s), 0} end\n"
-    "local froze = 0\n"
-    "if s.state == '1' then\n"
-    "  redis.call('HSET', S, 'state', '2', 'ended_at', ARGV[3], 'ended_date', ARGV[4])\n"
-    "  touch()\n"
-    "  froze = 1\n"
-    "end\n"
-    "return {0, pack(get_sess()), froze}\n";
-
-/* ARGV: class, student, name, engaged (0/1), cap seconds, violation, frame time, now, today.
- * The credit rule is st__frame_credit's (state_int.h), applied here atomically so frames of
- * one student on several connections or instances earn each gap once. */
-static const char lua_engage[] =
-    "local sid, name, now = ARGV[2], ARGV[3], tonumber(ARGV[8])\n"
-    "local s = current(ARGV[9], now, false, false)\n"
-    "if s.state ~= '1' then return {-1} end\n"
-    "local raw = redis.call('HGET', U, sid)\n"
-    "local o\n"
-    "if raw then o = cjson.decode(raw)\n"
-    "else\n"
-    "  if redis.call('HLEN', U) >= " XSTR(ST_MAX_STUDENTS) " then return {-2} end\n"
-    "  o = newstu(name, now)\n"
-    "end\n"
-    "local at, lf = tonumber(ARGV[7]), tonumber(o.lf or 0)\n"
-    "if ARGV[4] == '1' and lf > 0 and at > lf then\n"
-    "  local gap = (at - lf) / 1000\n"
-    "  local cap = tonumber(ARGV[5])\n"
-    "  if gap > cap then gap = cap end\n"
-    "  o.e = (o.e or 0) + gap\n"
-    "end\n"
-    "o.f = (o.f or 0) + 1\n"
-    "if at > lf then o.lf = at end\n"
-    "local v = tonumber(ARGV[6])\n"
-    "if v == 1 then o.v1 = (o.v1 or 0) + 1\n"
-    "elseif v == 2 then o.v2 = (o.v2 or 0) + 1\n"
-    "elseif v == 3 then o.v3 = (o.v3 or 0) + 1 end\n"
-    "local enc = cjson.encode(o)\n"
-    "redis.call('HSET', U, sid, enc)\n"
-    "touch()\n"
-    "local on = tonumber(redis.call('HGET', pre .. 'online', sid) or '0')\n"
-    "return {0, pack(s), enc, on}\n";
-
-/* ARGV: class, instance, now, today, then (student, connections, name) triples */
-static const char lua_sync[] =
-    "ME = ARGV[2]\n"
-    "local now = tonumber(ARGV[3])\n"
-    "current(ARGV[4], now, false, true)\n"
-    "local P = pre .. 'pres:' .. ME\n"
-    "local delta, names = {}, {}\n"
-    "local old = redis.call('HGETALL', P)\n"
-    "for i = 1, #old, 2 do delta[old[i]] = -tonumber(old[i + 1]) end\n"
-    "redis.call('DEL', P)\n"
-    "for i = 5, #ARGV, 3 do\n"
-    "  local sid = ARGV[i]\n"
-    "  names[sid] = ARGV[i + 2]\n"
-    "  delta[sid] = (delta[sid] or 0) + tonumber(ARGV[i + 1])\n"
-    "  redis.call('HSET', P, sid, ARGV[i + 1])\n"
-    "  if redis.call('HEXISTS', U, sid) == 0 then\n"
-    "    redis.call('HSET', U, sid, cjson.encode(newstu(ARGV[i + 2], now)))\n"
-    "  end\n"
-    "end\n"
-    "redis.call('EXPIRE', P, TTL)\n"
-    "register(ME)\n"
-    "touch()\n"
-    "local out = {}\n"
-    "for sid, d in pairs(delta) do\n"
-    "  if d ~= 0 then\n"
-    "    local before, after = add_online(pre, sid, d)\n"
-    "    if (before > 0) ~= (after > 0) then\n"
-    "      local nm = names[sid]\n"
-    "      if not nm then\n"
-    "        local raw = redis.call('HGET', U, sid)\n"
-    "        nm = raw and (cjson.decode(raw).n or '') or ''\n"
-    "      end\n"
-    "      out[#out + 1] = sid; out[#out + 1] = nm; out[#out + 1] = after > 0 and 1 or 0\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "local n = n_online(pre)\n"
-    "local res = {}\n"
-    "for i = 1, #out, 3 do\n"
-    "  res[#res + 1] = cid; res[#res + 1] = out[i]; res[#res + 1] = out[i + 1]\n"
-    "  res[#res + 1] = out[i + 2]; res[#res + 1] = n\n"
-    "end\n"
-    "return res\n";
-
-/* ARGV: instance, ttl ms. No prelude. */
-static const char lua_heartbeat[] =
-    "local known = redis.call('SISMEMBER', 'rc:instances', ARGV[1])\n"
-    "redis.call('SET', 'rc:inst:' .. ARGV[1], '1', 'PX', ARGV[2])\n"
-    "redis.call('SADD', 'rc:instances', ARGV[1])\n"
-    "return known\n";
-
-/* ARGV: instance. Uses the prelude's helpers (its class is a dummy). */
-static const char lua_sweep[] =
-    "ME = ARGV[1]\n"
-    "local out = {}\n"
-    "for _, inst in ipairs(redis.call('SMEMBERS', 'rc:instances')) do\n"
-    "  if inst ~= ME and redis.call('EXISTS', 'rc:inst:' .. inst) == 0 then\n"
-    "    local CK = 'rc:inst:' .. inst .. ':classes'\n"
-    "    for _, c in ipairs(redis.call('SMEMBERS', CK)) do\n"
-    "      local p = 'rc:{' .. c .. '}:'\n"
-    "      local h = redis.call('HGETALL', p .. 'pres:' .. inst)\n"
-    "      redis.call('DEL', p .. 'pres:' .. inst)\n"
-    "      redis.call('SREM', p .. 'insts', inst)\n"
-    "      local gone = {}\n"
-    "      for i = 1, #h, 2 do\n"
-    "        local before, after = add_online(p, h[i], -tonumber(h[i + 1]))\n"
-    "        if before > 0 and after <= 0 then gone[#gone + 1] = h[i] end\n"
-    "      end\n"
-    "      local n = n_online(p)\n"
-    "      for _, sid in ipairs(gone) do\n"
-    "        local raw = redis.call('HGET', p .. 'stu', sid)\n"
-    "        local nm = ''\n"
-    "        if raw then nm = cjson.decode(raw).n or '' end\n"
-    "        out[#out + 1] = c; out[#out + 1] = sid; out[#out + 1] = nm\n"
-    "        out[#out + 1] = 0; out[#out + 1] = n\n"
-    "      end\n"
-    "    end\n"
-    "    redis.call('DEL', CK)\n"
-    "    redis.call('SREM', 'rc:instances', inst)\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
-
+/* The scripts this file runs, by their file name in redis/lua (see st_redis_lua.h). */
 typedef enum {
     SC_OPEN = 0,
     SC_MARK,
@@ -342,23 +36,30 @@ typedef enum {
     SC__COUNT
 } script_t;
 
-static const struct {
-    const char *body;
-    int prelude;
-} script_src[SC__COUNT] = {
-    [SC_OPEN] = {lua_open, 1},         [SC_MARK] = {lua_mark, 1},
-    [SC_PRESENCE] = {lua_presence, 1}, [SC_VIEW] = {lua_view, 1},
-    [SC_FINALIZE] = {lua_finalize, 1}, [SC_ENGAGE] = {lua_engage, 1},
-    [SC_SYNC] = {lua_sync, 1},         [SC_HEARTBEAT] = {lua_heartbeat, 0},
-    [SC_SWEEP] = {lua_sweep, 1},       [SC_SESSION] = {lua_session, 1},
+static const char *const script_name[SC__COUNT] = {
+    [SC_OPEN] = "open",       [SC_MARK] = "mark",           [SC_PRESENCE] = "presence",
+    [SC_VIEW] = "view",       [SC_FINALIZE] = "finalize",   [SC_ENGAGE] = "engage",
+    [SC_SYNC] = "sync",       [SC_HEARTBEAT] = "heartbeat", [SC_SWEEP] = "sweep",
+    [SC_SESSION] = "session",
 };
+
+/* The keys a script declares, in KEYS order. Every class script starts with the three of
+ * redis/lua/prelude/class.lua; presence.lua and sync.lua add the four presence keys of
+ * their instance. */
+enum { K_SESS, K_STU, K_ONLINE, K_PRES, K_INSTS, K_INST_CLASSES, K_INSTANCES, K__MAX };
+#define CLASS_KEYS 3
+#define KEY_LEN (ST_ID + ST_REDIS_INSTANCE_ID + 32)
+
+typedef struct keys {
+    char buf[K__MAX][KEY_LEN];
+    const char *ptr[K__MAX];
+} keys_t;
 
 typedef struct rst {
     st_t base;
     rds_client_t *rds;
     char inst[ST_REDIS_INSTANCE_ID];
-    char *text[SC__COUNT];
-    char sha[SC__COUNT][41];
+    const st_redis__script_t *script[SC__COUNT]; /* from st_redis__scripts[] */
 } rst_t;
 
 typedef enum { OP_OPEN, OP_MARK, OP_SESSION, OP_PRESENCE, OP_VIEW, OP_FINAL, OP_ENGAGE, OP_CLAIM, OP_HB,
@@ -370,7 +71,8 @@ typedef struct rreq {
     script_t script;
     int retried;
     int argc;
-    char **argv; /* EVALSHA sha 0 args... (owned copies) */
+    int args_at; /* the index in argv of ARGV[1] */
+    char **argv; /* EVALSHA sha numkeys keys... args... (owned copies) */
     size_t *lens;
     union {
         st_session_cb ses;
@@ -387,7 +89,6 @@ typedef struct rreq {
 } rreq_t;
 
 /* ---- helpers ---- */
-
 
 static void today(int64_t now_ms, char out[11])
 {
@@ -421,22 +122,49 @@ static void send_req(rreq_t *q)
     rds_command_argv(q->e->rds, on_reply, q, q->argc, (const char **)q->argv, q->lens);
 }
 
-/* Runs script sc with args (C strings) through EVALSHA. */
-static void run_script(rreq_t *q, script_t sc, int nargs, const char *const *args)
+/* Runs script sc through EVALSHA with nkeys keys and nargs args (C strings, copied). */
+static void run_script(rreq_t *q, script_t sc, int nkeys, const char *const *keys, int nargs,
+                       const char *const *args)
 {
     rst_t *e = q->e;
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
     q->script = sc;
-    q->argc = nargs + 3;
+    q->args_at = 3 + nkeys;
+    q->argc = q->args_at + nargs;
     q->argv = brk_calloc((size_t)q->argc, sizeof *q->argv);
     q->lens = brk_calloc((size_t)q->argc, sizeof *q->lens);
     q->argv[0] = brk_strdup("EVALSHA");
-    q->argv[1] = brk_strdup(e->sha[sc]);
-    q->argv[2] = brk_strdup("0");
+    q->argv[1] = brk_strdup(e->script[sc]->sha);
+    q->argv[2] = brk_strdup(nk);
+    for (int i = 0; i < nkeys; i++)
+        q->argv[3 + i] = brk_strdup(keys[i]);
     for (int i = 0; i < nargs; i++)
-        q->argv[3 + i] = brk_strdup(args[i]);
+        q->argv[q->args_at + i] = brk_strdup(args[i]);
     for (int i = 0; i < q->argc; i++)
         q->lens[i] = strlen(q->argv[i]);
     send_req(q);
+}
+
+/* Fills k with the keys of class_id that every class script declares first
+ * (redis/lua/prelude/class.lua) and, when inst is not NULL, the presence keys of instance
+ * inst that presence.lua and sync.lua declare next. Returns how many. */
+static int class_keys(keys_t *k, const char *class_id, const char *inst)
+{
+    snprintf(k->buf[K_SESS], KEY_LEN, "rc:{%s}:sess", class_id);
+    snprintf(k->buf[K_STU], KEY_LEN, "rc:{%s}:stu", class_id);
+    snprintf(k->buf[K_ONLINE], KEY_LEN, "rc:{%s}:online", class_id);
+    int n = CLASS_KEYS;
+    if (inst) {
+        snprintf(k->buf[K_PRES], KEY_LEN, "rc:{%s}:pres:%s", class_id, inst);
+        snprintf(k->buf[K_INSTS], KEY_LEN, "rc:{%s}:insts", class_id);
+        snprintf(k->buf[K_INST_CLASSES], KEY_LEN, "rc:inst:%s:classes", inst);
+        snprintf(k->buf[K_INSTANCES], KEY_LEN, "rc:instances");
+        n = K__MAX;
+    }
+    for (int i = 0; i < n; i++)
+        k->ptr[i] = k->buf[i];
+    return n;
 }
 
 static int64_t int_of(const redisReply *r)
@@ -633,7 +361,7 @@ static void done_engage(rreq_t *q, const redisReply *r)
     st_session_t s;
     st_student_t st;
     if (parse_session(r->element[1], q->class_id, q->now_ms, &s) != 0 ||
-        parse_student(q->argv[4], r->element[2]->str, r->element[2]->len,
+        parse_student(q->argv[q->args_at + 1], r->element[2]->str, r->element[2]->len,
                       int_of(r->element[3]), &st) != 0) {
         fail_req(q, BRK_EIO);
         return;
@@ -681,7 +409,7 @@ static void on_reply(const redisReply *reply, const char *err, void *ud)
             free(q->argv[0]);
             free(q->argv[1]);
             q->argv[0] = brk_strdup("EVAL");
-            q->argv[1] = brk_strdup(q->e->text[q->script]);
+            q->argv[1] = brk_strdup(q->e->script[q->script]->text);
             q->lens[0] = 4;
             q->lens[1] = strlen(q->argv[1]);
             send_req(q);
@@ -760,7 +488,9 @@ static void r_session_open(st_t *base, const char *class_id, const char *teacher
     rreq_t *q = req_new(e, OP_OPEN, class_id, now_ms, ud);
     q->cb.ses = cb;
     const char *args[] = {class_id, teacher_id ? teacher_id : "", now, day, sid};
-    run_script(q, SC_OPEN, 5, args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, NULL);
+    run_script(q, SC_OPEN, nk, k.ptr, 5, args);
 }
 
 static void r_mark(st_t *base, const char *class_id, const char *student_id, const char *name,
@@ -787,7 +517,9 @@ static void r_mark(st_t *base, const char *class_id, const char *student_id, con
     rreq_t *q = req_new(e, OP_MARK, class_id, now_ms, ud);
     q->cb.ses = cb;
     const char *args[] = {class_id, student_id, nm, m, by ? by : "", now, day, sid};
-    run_script(q, SC_MARK, 8, args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, NULL);
+    run_script(q, SC_MARK, nk, k.ptr, 8, args);
 }
 
 static void r_presence(st_t *base, const char *class_id, const char *student_id,
@@ -806,7 +538,9 @@ static void r_presence(st_t *base, const char *class_id, const char *student_id,
     rreq_t *q = req_new(e, OP_PRESENCE, class_id, now_ms, ud);
     q->cb.pres = cb;
     const char *args[] = {class_id, student_id, nm, delta > 0 ? "1" : "-1", now, day, e->inst};
-    run_script(q, SC_PRESENCE, 7, args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, e->inst);
+    run_script(q, SC_PRESENCE, nk, k.ptr, 7, args);
 }
 
 static void r_view(st_t *base, const char *class_id, int64_t now_ms, st_view_cb cb, void *ud)
@@ -824,7 +558,9 @@ static void r_view(st_t *base, const char *class_id, int64_t now_ms, st_view_cb 
     rreq_t *q = req_new(e, OP_VIEW, class_id, now_ms, ud);
     q->cb.view = cb;
     const char *args[] = {class_id, now, day};
-    run_script(q, SC_VIEW, 3, args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, NULL);
+    run_script(q, SC_VIEW, nk, k.ptr, 3, args);
 }
 
 static void r_session_get(st_t *base, const char *class_id, int64_t now_ms, st_session_cb cb,
@@ -843,7 +579,9 @@ static void r_session_get(st_t *base, const char *class_id, int64_t now_ms, st_s
     rreq_t *q = req_new(e, OP_SESSION, class_id, now_ms, ud);
     q->cb.ses = cb;
     const char *args[] = {class_id, now, day};
-    run_script(q, SC_SESSION, 3, args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, NULL);
+    run_script(q, SC_SESSION, nk, k.ptr, 3, args);
 }
 
 static void r_finalized(st_t *base, const char *class_id, const char *session_id,
@@ -861,7 +599,9 @@ static void r_finalized(st_t *base, const char *class_id, const char *session_id
     rreq_t *q = req_new(e, OP_FINAL, class_id, ended_at_ms, ud);
     q->cb.ses = cb;
     const char *args[] = {class_id, session_id, at, day};
-    run_script(q, SC_FINALIZE, 4, args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, NULL);
+    run_script(q, SC_FINALIZE, nk, k.ptr, 4, args);
 }
 
 static void r_engage(st_t *base, const char *class_id, const char *student_id, const char *name,
@@ -882,9 +622,11 @@ static void r_engage(st_t *base, const char *class_id, const char *student_id, c
     today(now_ms, day);
     rreq_t *q = req_new(e, OP_ENGAGE, class_id, now_ms, ud);
     q->cb.stu = cb;
-    /* argv[4] (the student id) is read back by done_engage. */
+    /* ARGV[2] (the student id) is read back by done_engage. */
     const char *args[] = {class_id, student_id, nm, f->engaged ? "1" : "0", cap, v, at, now, day};
-    run_script(q, SC_ENGAGE, 9, args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, NULL);
+    run_script(q, SC_ENGAGE, nk, k.ptr, 9, args);
 }
 
 static void r_claim(st_t *base, const char *class_id, const char *session_id, st_claim_cb cb,
@@ -910,8 +652,11 @@ void st_redis_heartbeat(st_t *base, int64_t ttl_ms, st_redis_heartbeat_cb cb, vo
     snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
     rreq_t *q = req_new(e, OP_HB, "", 0, ud);
     q->cb.hb = cb;
+    char beat[KEY_LEN];
+    snprintf(beat, sizeof beat, "rc:inst:%s", e->inst);
+    const char *keys[] = {"rc:instances", beat};
     const char *args[] = {e->inst, ttl};
-    run_script(q, SC_HEARTBEAT, 2, args);
+    run_script(q, SC_HEARTBEAT, 2, keys, 2, args);
 }
 
 void st_redis_sweep(st_t *base, st_redis_changes_cb cb, void *ud)
@@ -919,8 +664,10 @@ void st_redis_sweep(st_t *base, st_redis_changes_cb cb, void *ud)
     rst_t *e = (rst_t *)base;
     rreq_t *q = req_new(e, OP_SWEEP, "", 0, ud);
     q->cb.changes = cb;
+    /* The one key the sweep can declare: the others depend on what it reads (sweep.lua). */
+    const char *keys[] = {"rc:instances"};
     const char *args[] = {e->inst};
-    run_script(q, SC_SWEEP, 1, args);
+    run_script(q, SC_SWEEP, 1, keys, 1, args);
 }
 
 void st_redis_sync(st_t *base, const char *class_id, size_t n, const char *const *student_ids,
@@ -950,17 +697,16 @@ void st_redis_sync(st_t *base, const char *class_id, size_t n, const char *const
     }
     rreq_t *q = req_new(e, OP_SYNC, class_id, now_ms, ud);
     q->cb.changes = cb;
-    run_script(q, SC_SYNC, (int)(4 + 3 * n), args);
+    keys_t k;
+    int nk = class_keys(&k, class_id, e->inst);
+    run_script(q, SC_SYNC, nk, k.ptr, (int)(4 + 3 * n), args);
     free(cnt);
     free(args);
 }
 
 static void r_free(st_t *base)
 {
-    rst_t *e = (rst_t *)base;
-    for (int i = 0; i < SC__COUNT; i++)
-        free(e->text[i]);
-    free(e);
+    free(base);
 }
 
 static const st_ops_t redis_ops = {
@@ -981,17 +727,12 @@ st_t *st_redis_new(rds_client_t *rds, const char *instance_id)
     e->base.ops = &redis_ops;
     e->rds = rds;
     st__copy_str(e->inst, sizeof e->inst, instance_id);
+    /* A name without its file is a build mistake: the broker cannot run without it. */
     for (int i = 0; i < SC__COUNT; i++) {
-        size_t pl = script_src[i].prelude ? strlen(lua_prelude) : 0;
-        size_t bl = strlen(script_src[i].body);
-        /* The sweep has no class: its prelude runs with ARGV[1] (the instance id) as a
-         * harmless class name whose keys it never touches. */
-        e->text[i] = brk_malloc(pl + bl + 1);
-        memcpy(e->text[i], lua_prelude, pl);
-        memcpy(e->text[i] + pl, script_src[i].body, bl + 1);
-        unsigned char md[SHA_DIGEST_LENGTH];
-        SHA1((const unsigned char *)e->text[i], pl + bl, md);
-        brk_hex(md, sizeof md, e->sha[i]);
+        for (size_t j = 0; j < st_redis__n_scripts && !e->script[i]; j++)
+            if (strcmp(st_redis__scripts[j].name, script_name[i]) == 0)
+                e->script[i] = &st_redis__scripts[j];
+        BRK_ASSERT(e->script[i] != NULL);
     }
     return &e->base;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The Redis live-state engine: the st_* API (state/state.h) over a shared Redis, so that
- * several broker instances serve the same classes. Every operation is one Lua script run
- * with EVALSHA (EVAL when Redis answers NOSCRIPT), so each read-modify-write is atomic:
+ * several broker instances serve the same classes. Every operation is one Lua script
+ * (redis/lua/<name>.lua, embedded at build time) run with EVALSHA (EVAL when Redis answers
+ * NOSCRIPT), with the keys it touches passed in KEYS, so each read-modify-write is atomic:
  * a mark is refused once the session is frozen, a session opens once, a freeze happens
  * once. Presence is counted per instance; an instance refreshes a heartbeat key with a TTL
  * and the others sweep the presence of an instance whose heartbeat expired.
