@@ -290,10 +290,11 @@ static int listen_vhost(srv_t *s)
     const cfg_t *cfg = s->cfg;
     static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
     static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "rollcall", ""};
-    lws_retry_bo_t retry;
-    memset(&retry, 0, sizeof retry);
-    retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
-    retry.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
+    /* The vhost keeps this pointer, not a copy: it lives in s until the context is gone. */
+    lws_retry_bo_t *retry = brk_calloc(1, sizeof *retry);
+    retry->secs_since_valid_ping = (uint16_t)cfg->ping_interval;
+    retry->secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
+    s->idle_policy = retry;
     struct lws_context_creation_info vinfo;
     memset(&vinfo, 0, sizeof vinfo);
     vinfo.port = cfg->port;
@@ -302,7 +303,7 @@ static int listen_vhost(srv_t *s)
     vinfo.pvo = &pvo;
     vinfo.vhost_name = "rollcall";
     if (cfg->ping_interval > 0)
-        vinfo.retry_and_idle_policy = &retry;
+        vinfo.retry_and_idle_policy = retry;
     s->vhost = lws_create_vhost(s->lws, &vinfo);
     if (!s->vhost) {
         fprintf(stderr, "rollcall: cannot listen on %s:%d (address in use or not available)\n",
@@ -418,6 +419,7 @@ out_state:
     jr_free(s.jr);
     s.jr = NULL;
     free(s.conns);
+    free(s.idle_policy); /* the lws context that pointed at it is destroyed */
 out_auth:
     auth_verifier_free(s.auth);
 out_schema:

@@ -19,6 +19,7 @@
 
 struct lws_context;
 struct lws_vhost;
+struct lws_retry_bo;
 typedef struct conn conn_t;
 typedef struct room room_t;
 typedef struct clu clu_t;
@@ -35,6 +36,8 @@ typedef struct srv {
     struct lws_context *lws;
     struct lws_vhost *vhost;
     int port; /* bound port */
+    /* ping and idle policy: lws keeps a pointer to it for the vhost's whole life */
+    struct lws_retry_bo *idle_policy;
 
     /* connection registry: open addressing on conn id */
     conn_t **conns;
