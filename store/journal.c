@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* The durable local journal: one SQLite database (dir/journal.db, WAL, synchronous=FULL)
- * owned by one dedicated worker thread. The loop thread copies each request into a job and
- * queues it under a mutex; the worker runs jobs in submission order, pushes each finished
- * job onto a done queue and wakes the loop with uv_async_send(); the async callback drains
- * the whole done queue (sends coalesce) and calls the callbacks on the loop thread. A
+ * owned by the one worker thread of a job queue (base/jobq.h). The loop thread copies each
+ * request into a job and queues it; the worker runs jobs in submission order, and the queue
+ * hands each finished job back on the loop thread, where its callback runs. A
  * finalize is a single BEGIN IMMEDIATE transaction, so a class's day is written at most once
  * even when two DONEs race: the second one finds the first one's rows. */
 #include "journal.h"
 
 #include "brk.h"
+#include "jobq.h"
 #include "log.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,7 @@ typedef enum {
 } job_kind_t;
 
 typedef struct job {
-    struct job *next;
+    jobq_job_t base; /* first: the queue's handle on the job */
     job_kind_t kind;
     jr_daily_t daily;  /* finalize: the summary to write */
     jr_record_t *recs; /* finalize: owned copy of the records */
@@ -51,13 +50,6 @@ typedef struct job {
     jr_backlog_t backlog;
 } job_t;
 
-/* A job refused after jr_shutdown(). Its callback still has to run later on the loop thread,
- * and the async handle may already be closed, so each refusal carries its own zero timer. */
-typedef struct reject {
-    uv_timer_t timer;
-    job_t *job;
-} reject_t;
-
 typedef struct stmts {
     sqlite3_stmt *find_day;  /* daily row for (class_id, date) or for session_id */
     sqlite3_stmt *get_daily; /* daily row for (class_id, session_id) */
@@ -67,29 +59,20 @@ typedef struct stmts {
 } stmts_t;
 
 struct jr {
-    uv_loop_t *loop;
-    /* Allocated apart from j: its close callback frees it, so jr_free() need not wait for
-     * the loop to run that callback (a start-up failure may free before running the loop). */
-    uv_async_t *async;
-    pthread_t thread;
+    jobq_t *q; /* one worker thread; drains its queue at shutdown */
     char *path;
 
-    /* Owned by the worker thread between jr_open() and jr_free(); pthread_create() and
-     * pthread_join() order the hand-overs. */
+    /* Owned by the worker thread between jr_open() and jr_free(); starting and joining the
+     * worker order the hand-overs. */
     sqlite3 *db;
     stmts_t st;
 
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    job_t *todo_head, *todo_tail; /* under mu */
-    job_t *done_head, *done_tail; /* under mu */
-    int stopping;                 /* under mu: worker exits once todo is empty */
-    int outbox;                   /* under mu: recount the backlog after writes */
+    atomic_int outbox; /* recount the backlog after writes; set by the loop, read by the worker */
 
     /* Loop thread only. */
-    int closed;        /* jr_shutdown() was called */
-    int async_closing; /* uv_close() was called on async */
-    jr_stats_t stats;  /* queued counts jobs submitted and not yet delivered */
+    int closed;       /* jr_shutdown() was called */
+    jr_stats_t stats; /* queued is the queue's count of jobs not yet delivered */
+    size_t dropped;   /* results discarded by jr_free() */
     void (*commit_hook)(void *ud);
     void *hook_ud;
 };
@@ -784,52 +767,25 @@ static void count_backlog(jr_t *j, job_t *job)
     sqlite3_finalize(st);
 }
 
-static void *worker_main(void *arg)
+static void on_run(jobq_job_t *jj, void *state, void *ud)
 {
-    jr_t *j = arg;
-    pthread_mutex_lock(&j->mu);
-    for (;;) {
-        while (!j->todo_head && !j->stopping)
-            pthread_cond_wait(&j->cv, &j->mu);
-        job_t *job = j->todo_head;
-        if (!job)
-            break; /* stopping and nothing left */
-        j->todo_head = job->next;
-        if (!j->todo_head)
-            j->todo_tail = NULL;
-        job->next = NULL;
-        pthread_mutex_unlock(&j->mu);
+    (void)state;
+    jr_t *j = ud;
+    job_t *job = (job_t *)jj;
+    if (job->kind == JOB_FINALIZE)
+        do_finalize(j, job);
+    else if (job->kind == JOB_OUTBOX_NEXT)
+        do_outbox_next(j, job);
+    else if (job->kind == JOB_MARK_SHIPPED)
+        do_mark_shipped(j, job);
+    else if (job->kind != JOB_BACKLOG)
+        do_report(j, job);
 
-        if (job->kind == JOB_FINALIZE)
-            do_finalize(j, job);
-        else if (job->kind == JOB_OUTBOX_NEXT)
-            do_outbox_next(j, job);
-        else if (job->kind == JOB_MARK_SHIPPED)
-            do_mark_shipped(j, job);
-        else if (job->kind != JOB_BACKLOG)
-            do_report(j, job);
-
-        pthread_mutex_lock(&j->mu);
-        int outbox = j->outbox;
-        pthread_mutex_unlock(&j->mu);
-        if (outbox && (job->kind == JOB_BACKLOG || job->kind == JOB_MARK_SHIPPED ||
-                       job->kind == JOB_OUTBOX_NEXT ||
-                       (job->kind == JOB_FINALIZE && !job->res->err && !job->res->already)))
-            count_backlog(j, job);
-
-        pthread_mutex_lock(&j->mu);
-        if (j->done_tail)
-            j->done_tail->next = job;
-        else
-            j->done_head = job;
-        j->done_tail = job;
-        /* Sent under the lock: once the loop thread has taken this job off the done queue
-         * this send has returned, so the loop may close the handle after the last delivery
-         * without racing a send still in flight. */
-        uv_async_send(j->async);
-    }
-    pthread_mutex_unlock(&j->mu);
-    return NULL;
+    if (atomic_load(&j->outbox) &&
+        (job->kind == JOB_BACKLOG || job->kind == JOB_MARK_SHIPPED ||
+         job->kind == JOB_OUTBOX_NEXT ||
+         (job->kind == JOB_FINALIZE && !job->res->err && !job->res->already)))
+        count_backlog(j, job);
 }
 
 /* ---- loop thread ----------------------------------------------------------------------- */
@@ -860,98 +816,55 @@ static void count(jr_t *j, const job_t *job)
     }
 }
 
-static void on_async_closed(uv_handle_t *h)
+/* Loop thread: a finished job, or one refused after the shutdown. A refused job may come
+ * back after jr_free(): it touches nothing but the job. */
+static void on_done(jobq_job_t *jj, void *ud)
 {
-    /* j may be gone already: touch nothing but the handle. */
-    free(h);
-}
-
-static void maybe_close_async(jr_t *j)
-{
-    if (j->closed && j->stats.queued == 0 && !j->async_closing) {
-        j->async_closing = 1;
-        uv_close((uv_handle_t *)j->async, on_async_closed);
-    }
-}
-
-static void on_async(uv_async_t *h)
-{
-    jr_t *j = h->data;
-    pthread_mutex_lock(&j->mu);
-    job_t *job = j->done_head;
-    j->done_head = j->done_tail = NULL;
-    pthread_mutex_unlock(&j->mu);
-
-    while (job) {
-        job_t *next = job->next;
-        count(j, job);
-        if (job->res->err && job->res->err != BRK_ENOTFOUND)
-            LOG(WARN, 0, "journal job failed", "op=%s err=%d reason=\"%s\"",
-                job->kind == JOB_FINALIZE                                       ? "finalize"
-                : job->kind == JOB_OUTBOX_NEXT || job->kind == JOB_MARK_SHIPPED ? "outbox"
-                                                                                : "report",
-                job->res->err, job->res->errmsg);
-        j->stats.queued--;
-        int committed = job->kind == JOB_FINALIZE && !job->res->err && !job->res->already;
+    job_t *job = (job_t *)jj;
+    if (jj->status == JOBQ_REFUSED) {
         job->cb(job->res, job->ud);
-        if (committed && j->commit_hook)
-            j->commit_hook(j->hook_ud);
         job_free(job);
-        job = next;
+        return;
     }
-    /* A callback may have called jr_shutdown() or queued more work; decide afterwards. */
-    maybe_close_async(j);
-}
-
-static void on_reject_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void on_reject_timer(uv_timer_t *t)
-{
-    reject_t *r = t->data;
-    job_t *job = r->job;
-    r->job = NULL;
-    uv_close((uv_handle_t *)t, on_reject_closed);
+    jr_t *j = ud;
+    count(j, job);
+    if (job->res->err && job->res->err != BRK_ENOTFOUND)
+        LOG(WARN, 0, "journal job failed", "op=%s err=%d reason=\"%s\"",
+            job->kind == JOB_FINALIZE                                       ? "finalize"
+            : job->kind == JOB_OUTBOX_NEXT || job->kind == JOB_MARK_SHIPPED ? "outbox"
+                                                                            : "report",
+            job->res->err, job->res->errmsg);
+    int committed = job->kind == JOB_FINALIZE && !job->res->err && !job->res->already;
     job->cb(job->res, job->ud);
+    if (committed && j->commit_hook)
+        j->commit_hook(j->hook_ud);
     job_free(job);
 }
 
-/* Completes a job refused after shutdown with BRK_ECLOSED. The callback runs on a later loop
- * iteration, never inside the submitting call, so callers need no re-entrancy guard. */
-static void reject(jr_t *j, job_t *job)
+/* Results the loop never delivered (jr_free() without running the loop to the end): their
+ * callbacks cannot run now, as their owners may already be freed. */
+static void on_discard(jobq_job_t *jj, void *ud)
 {
-    job->res->err = BRK_ECLOSED;
-    snprintf(job->res->errmsg, sizeof job->res->errmsg, "journal is shut down");
-    if (job->kind == JOB_FINALIZE)
-        j->stats.finalize_failed++;
-    reject_t *r = brk_calloc(1, sizeof *r);
-    r->job = job;
-    /* Neither call can fail for a timer on a live loop. */
-    int rc = uv_timer_init(j->loop, &r->timer);
-    BRK_ASSERT(rc == 0);
-    r->timer.data = r;
-    rc = uv_timer_start(&r->timer, on_reject_timer, 0, 0);
-    BRK_ASSERT(rc == 0);
+    jr_t *j = ud;
+    job_t *job = (job_t *)jj;
+    jr_result_free(job->res);
+    job_free(job);
+    j->dropped++;
 }
 
 static void submit(jr_t *j, job_t *job)
 {
     job->res = brk_calloc(1, sizeof *job->res);
-    if (j->closed) {
-        reject(j, job);
-        return;
+    if (j->closed || jobq_submit(j->q, &job->base, NULL) != 0) {
+        /* Refused after jr_shutdown() (the queue is unbounded). The callback runs on a later
+         * loop iteration, never inside the submitting call, so callers need no re-entrancy
+         * guard. */
+        job->res->err = BRK_ECLOSED;
+        snprintf(job->res->errmsg, sizeof job->res->errmsg, "journal is shut down");
+        if (job->kind == JOB_FINALIZE)
+            j->stats.finalize_failed++;
+        jobq_refuse_later(j->q, &job->base);
     }
-    j->stats.queued++;
-    pthread_mutex_lock(&j->mu);
-    if (j->todo_tail)
-        j->todo_tail->next = job;
-    else
-        j->todo_head = job;
-    j->todo_tail = job;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
 }
 
 int jr_open(uv_loop_t *loop, const char *dir, jr_t **out, char *err, size_t errlen)
@@ -959,9 +872,7 @@ int jr_open(uv_loop_t *loop, const char *dir, jr_t **out, char *err, size_t errl
     BRK_ASSERT(loop && dir && out);
     jr_t *j = NULL;
     size_t plen;
-    int rc, perr;
-    int sync_ok = 0, thread_ok = 0;
-    sigset_t all, old;
+    int rc;
 
     *out = NULL;
     if (err && errlen)
@@ -974,61 +885,33 @@ int jr_open(uv_loop_t *loop, const char *dir, jr_t **out, char *err, size_t errl
         return rc;
 
     j = brk_calloc(1, sizeof *j);
-    j->loop = loop;
     plen = strlen(dir) + sizeof "/journal.db";
     j->path = brk_malloc(plen);
     snprintf(j->path, plen, "%s/journal.db", dir);
     if ((rc = open_db(j->path, &j->db, &j->st, err, errlen)) != 0)
         goto cleanup;
 
-    rc = BRK_EIO;
-    if (pthread_mutex_init(&j->mu, NULL) != 0) {
-        set_err(err, errlen, "journal", "pthread_mutex_init failed");
+    /* One worker: SQLite's connection is used by one thread, and jobs run in order. At
+     * shutdown the jobs already queued still run (their callbacks still fire). */
+    jobq_config_t qc = {
+        .threads = 1,
+        .on_shutdown = JOBQ_DRAIN,
+        .run = on_run,
+        .done = on_done,
+        .discard = on_discard,
+        .ud = j,
+    };
+    char qerr[160];
+    if (jobq_new(loop, &qc, &j->q, qerr, sizeof qerr) != 0) {
+        set_err(err, errlen, "journal", qerr);
+        rc = BRK_EIO;
         goto cleanup;
     }
-    if (pthread_cond_init(&j->cv, NULL) != 0) {
-        pthread_mutex_destroy(&j->mu);
-        set_err(err, errlen, "journal", "pthread_cond_init failed");
-        goto cleanup;
-    }
-    sync_ok = 1;
-    /* The worker blocks every signal so that process signals (SIGINT, SIGTERM) are always
-     * handled by the loop thread. It touches the async handle only after finishing a job,
-     * and no job can be queued before this function returns, so the handle is initialized
-     * after the thread starts: a failing uv_async_init() then leaves nothing registered with
-     * the loop that would outlive j. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    perr = pthread_create(&j->thread, NULL, worker_main, j);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (perr != 0) {
-        set_err(err, errlen, "journal: pthread_create", strerror(perr));
-        goto cleanup;
-    }
-    thread_ok = 1;
-    j->async = brk_calloc(1, sizeof *j->async);
-    if ((perr = uv_async_init(loop, j->async, on_async)) != 0) {
-        set_err(err, errlen, "journal: uv_async_init", uv_strerror(perr));
-        BRK_FREE(j->async);
-        goto cleanup;
-    }
-    j->async->data = j;
     LOG(INFO, 0, "journal open", "path=%s schema_version=%d", j->path, JR_SCHEMA_VERSION);
     *out = j;
     return 0;
 
 cleanup:
-    if (thread_ok) {
-        pthread_mutex_lock(&j->mu);
-        j->stopping = 1;
-        pthread_cond_signal(&j->cv);
-        pthread_mutex_unlock(&j->mu);
-        pthread_join(j->thread, NULL);
-    }
-    if (sync_ok) {
-        pthread_cond_destroy(&j->cv);
-        pthread_mutex_destroy(&j->mu);
-    }
     if (j->db) {
         stmts_finalize(&j->st);
         sqlite3_close(j->db);
@@ -1090,6 +973,7 @@ void jr_result_free(jr_result_t *res)
 void jr_get_stats(const jr_t *j, jr_stats_t *out)
 {
     *out = j->stats;
+    out->queued = jobq_pending(j->q);
 }
 
 void jr_shutdown(jr_t *j)
@@ -1097,52 +981,25 @@ void jr_shutdown(jr_t *j)
     if (j->closed)
         return;
     j->closed = 1;
-    pthread_mutex_lock(&j->mu);
-    j->stopping = 1;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    /* With jobs still queued, on_async() closes the handle after delivering the last one. */
-    maybe_close_async(j);
+    /* Jobs still queued run; the handle closes after the last one came back. */
+    jobq_shutdown(j->q);
 }
 
 void jr_free(jr_t *j)
 {
     if (!j)
         return;
-    /* Normally jr_shutdown() ran and the loop delivered everything. Without it, stop the
-     * worker here: it finishes the job in hand and whatever is queued, then exits. */
+    /* Normally jr_shutdown() ran and the loop delivered everything. Without it, the worker
+     * finishes the job in hand and whatever is queued, then exits; results not delivered
+     * are discarded (on_discard). */
     j->closed = 1;
-    pthread_mutex_lock(&j->mu);
-    j->stopping = 1;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    pthread_join(j->thread, NULL);
-
-    /* Results the loop never delivered (jr_free() without running the loop to the end):
-     * their callbacks cannot run now, as their owners may already be freed. */
-    size_t dropped = 0;
-    for (job_t *job = j->done_head, *next; job; job = next) {
-        next = job->next;
-        jr_result_free(job->res);
-        job_free(job);
-        dropped++;
-    }
-    j->done_head = j->done_tail = NULL;
-    if (dropped)
-        LOG(WARN, 0, "journal freed with undelivered results", "count=%zu", dropped);
-    /* The handle is freed by its close callback whenever the loop next runs; the worker
-     * is joined, so nothing can send on it any more. */
-    if (!j->async_closing) {
-        j->async_closing = 1;
-        uv_close((uv_handle_t *)j->async, on_async_closed);
-    }
-    j->async = NULL; /* possibly freed already */
+    jobq_free(j->q);
+    if (j->dropped)
+        LOG(WARN, 0, "journal freed with undelivered results", "count=%zu", j->dropped);
 
     stmts_finalize(&j->st);
     if (sqlite3_close(j->db) != SQLITE_OK)
         LOG(WARN, 0, "journal close failed", "reason=\"%s\"", sqlite3_errmsg(j->db));
-    pthread_cond_destroy(&j->cv);
-    pthread_mutex_destroy(&j->mu);
     free(j->path);
     free(j);
 }
@@ -1155,9 +1012,7 @@ static void on_backlog_counted(jr_result_t *res, void *ud)
 
 void jr_outbox_enable(jr_t *j)
 {
-    pthread_mutex_lock(&j->mu);
-    j->outbox = 1;
-    pthread_mutex_unlock(&j->mu);
+    atomic_store(&j->outbox, 1);
     job_t *job = brk_calloc(1, sizeof *job);
     job->kind = JOB_BACKLOG;
     job->cb = on_backlog_counted;
