@@ -32,8 +32,8 @@ struct jobq {
     unsigned n_threads; /* started; written by the loop thread only */
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;         /* workers wait here for jobs or the stop */
-    pthread_cond_t started_cv; /* jobq_wait_started() waits here */
+    pthread_cond_t cv;                 /* workers wait here for jobs or the stop */
+    pthread_cond_t started_cv;         /* jobq_wait_started() waits here */
     jobq_job_t *todo_head, *todo_tail; /* under mu */
     jobq_job_t *done_head, *done_tail; /* under mu */
     size_t waiting;                    /* under mu */

@@ -46,10 +46,10 @@ typedef enum {
 } jobq_shutdown_mode_t;
 
 typedef struct jobq_config {
-    unsigned threads;   /* worker threads, >= 1 */
-    size_t max_waiting; /* jobs waiting (not counting running ones); 0: unbounded */
+    unsigned threads;     /* worker threads, >= 1 */
+    size_t max_waiting;   /* jobs waiting (not counting running ones); 0: unbounded */
     uint64_t max_wait_ns; /* a job that waited longer is not run (JOBQ_STALE); 0: never */
-    int latest_wins;    /* 1: a job replaces the waiting job of the same key */
+    int latest_wins;      /* 1: a job replaces the waiting job of the same key */
     jobq_shutdown_mode_t on_shutdown;
 
     /* Worker thread, optional: runs once in each worker before it takes any job (index is
@@ -74,9 +74,9 @@ typedef struct jobq_config {
 } jobq_config_t;
 
 typedef struct jobq_stats {
-    size_t waiting;  /* jobs in line now */
-    size_t running;  /* jobs inside run() now */
-    uint64_t stale;  /* jobs dropped as stale so far */
+    size_t waiting; /* jobs in line now */
+    size_t running; /* jobs inside run() now */
+    uint64_t stale; /* jobs dropped as stale so far */
 } jobq_stats_t;
 
 typedef struct jobq jobq_t;

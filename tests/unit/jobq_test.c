@@ -10,9 +10,8 @@
  * Linked with -Wl,--wrap=uv_async_send and -Wl,--wrap=pthread_create (tests/CMakeLists.txt):
  * the first widens the window between a worker deciding to send and the send, the second
  * makes thread creation fail on demand. */
-#include "jobq.h"
-
 #include "brk.h"
+#include "jobq.h"
 #include "test.h"
 
 #include <errno.h>
@@ -30,10 +29,10 @@ typedef struct tjob {
 
 typedef struct fixture {
     pthread_t loop_thread;
-    atomic_int gate;     /* run() waits while it is 0 */
-    atomic_int runs;     /* run() calls */
-    atomic_int started;  /* thread_start() calls */
-    atomic_int stopped;  /* thread_stop() calls */
+    atomic_int gate;    /* run() waits while it is 0 */
+    atomic_int runs;    /* run() calls */
+    atomic_int started; /* thread_start() calls */
+    atomic_int stopped; /* thread_stop() calls */
     int run_order[MAX_JOBS];
     atomic_int run_n;
     int done_order[MAX_JOBS];
