@@ -707,22 +707,81 @@ struct Net::Impl {
     std::vector<float> row; // Block: one depthwise output row
 
     float *data(int v) { return buffers[(size_t)storage_buffer[(size_t)values[(size_t)v].storage]].data(); }
+    // Plans the network from the parsed graph (throws, naming the node, on anything
+    // unsupported). Its steps are Builder's member functions.
     void build(const std::vector<Io> &inputs, const std::map<std::string, Tensor> &inits,
                const std::vector<Node> &nodes, const std::vector<std::string> &outs);
+    struct Builder;
+};
+
+// Builds an Impl from a parsed graph, one step at a time (Net::Impl::build): the graph
+// input, then each node in graph order as a planned kernel (or an alias of its input), then
+// the fusion of depthwise -> 1x1 (-> Add) runs into Blocks, then the buffers. Every refusal
+// names the node. The builder lives only for the length of build().
+struct Net::Impl::Builder {
+    Impl &net;
+    const std::map<std::string, Tensor> &inits;
+    const std::vector<std::string> &outs;
+    std::map<std::string, int> ids;  // tensor name -> value index
+    std::map<std::string, int> uses; // tensor name -> nodes and outputs reading it
+    int nstorage = 0;
+
+    Builder(Impl &n, const std::map<std::string, Tensor> &i, const std::vector<std::string> &o)
+        : net(n), inits(i), outs(o)
+    {
+    }
+
+    void count_uses(const std::vector<Node> &nodes);
+    void add_input(const std::vector<Io> &inputs);
+    void add_node(const Node &n);
+    void fuse_blocks();
+    void plan_buffers();
+
+    // Helpers of add_node.
+    int value_of(const Node &n, size_t k);
+    const Tensor &init_of(const Node &n, size_t k);
+    void new_value(const Node &n, Value v);
+    void alias(const Node &n, int src, Value::Layout layout);
+    Value activation(const Node &n, int v);
+    void add_step(const Node &n, Step s, const Value &y);
+
+    // One per supported operator.
+    void add_transpose(const Node &n);
+    void add_reshape(const Node &n);
+    void add_conv(const Node &n);
+    void add_relu(const Node &n);
+    void add_add(const Node &n);
+    void add_maxpool(const Node &n);
+    void add_constant_of_shape(const Node &n);
+    void add_concat(const Node &n);
 };
 
 void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string, Tensor> &inits,
                       const std::vector<Node> &nodes, const std::vector<std::string> &outs)
 {
-    std::map<std::string, int> ids;
-    std::map<std::string, int> uses;
+    Builder b(*this, inits, outs);
+    b.count_uses(nodes);
+    b.add_input(inputs);
+    for (const Node &n : nodes)
+        b.add_node(n);
+    b.fuse_blocks();
+    b.plan_buffers();
+}
+
+// How many readers each tensor has: Relu is fused into its producer only when it is the
+// producer's one reader.
+void Net::Impl::Builder::count_uses(const std::vector<Node> &nodes)
+{
     for (const Node &n : nodes)
         for (const std::string &s : n.in)
             uses[s]++;
     for (const std::string &s : outs)
         uses[s]++;
-    int nstorage = 0;
+}
 
+// The one graph input that is not an initializer: an NHWC image, value 0.
+void Net::Impl::Builder::add_input(const std::vector<Io> &inputs)
+{
     const Io *in = nullptr;
     for (const Io &i : inputs)
         if (!inits.count(i.name)) {
@@ -740,239 +799,301 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
     iv.c = iv.cp = (int)in->dims[3];
     iv.layout = Value::NHWC;
     iv.storage = nstorage++;
-    values.push_back(iv);
-    input = 0;
+    net.values.push_back(iv);
+    net.input = 0;
     ids[in->name] = 0;
+}
 
-    auto value_of = [&](const Node &n, size_t k) -> int {
-        if (k >= n.in.size())
-            fail("node '" + n.name + "': missing input");
-        auto it = ids.find(n.in[k]);
-        if (it == ids.end())
-            fail("node '" + n.name + "': input '" + n.in[k] + "' is not computed before it");
-        return it->second;
-    };
-    auto init_of = [&](const Node &n, size_t k) -> const Tensor & {
-        if (k >= n.in.size())
-            fail("node '" + n.name + "': missing input");
-        auto it = inits.find(n.in[k]);
-        if (it == inits.end())
-            fail("node '" + n.name + "': input '" + n.in[k] + "' must be a constant");
-        return it->second;
-    };
-    auto new_value = [&](const Node &n, Value v) {
-        v.storage = v.zeros ? -1 : nstorage++;
-        values.push_back(v);
-        ids[n.out[0]] = (int)values.size() - 1;
-    };
-    auto alias = [&](const Node &n, int src, Value::Layout layout) {
-        Value v = values[(size_t)src];
-        v.layout = layout;
-        values.push_back(v);
-        ids[n.out[0]] = (int)values.size() - 1;
-    };
-    auto activation = [&](const Node &n, int v) {
-        const Value &x = values[(size_t)v];
-        if (x.zeros || x.layout != Value::NCHW)
-            fail("node '" + n.name + "': unsupported input layout");
-        return x;
-    };
+int Net::Impl::Builder::value_of(const Node &n, size_t k)
+{
+    if (k >= n.in.size())
+        fail("node '" + n.name + "': missing input");
+    auto it = ids.find(n.in[k]);
+    if (it == ids.end())
+        fail("node '" + n.name + "': input '" + n.in[k] + "' is not computed before it");
+    return it->second;
+}
 
-    for (const Node &n : nodes) {
-        if (n.op == "Transpose") {
-            const int v = value_of(n, 0);
-            const std::vector<int64_t> perm = n.ints("perm", {});
-            const Value::Layout from = values[(size_t)v].layout;
-            if (perm == std::vector<int64_t>{0, 3, 1, 2} && from == Value::NHWC)
-                alias(n, v, Value::NCHW);
-            else if (perm == std::vector<int64_t>{0, 2, 3, 1} && from == Value::NCHW)
-                alias(n, v, Value::NHWC);
-            else
-                fail("node '" + n.name + "': unsupported Transpose");
-        } else if (n.op == "Reshape") {
-            const int v = value_of(n, 0);
-            const Tensor &shape = init_of(n, 1);
-            const Value &x = values[(size_t)v];
-            if (x.layout != Value::NHWC || x.zeros || shape.dtype != T_INT64)
-                fail("node '" + n.name + "': unsupported Reshape");
-            int64_t prod = 1;
-            for (int64_t d : shape.i) {
-                if (d < 1 || d > (1 << 24) || prod > ((int64_t)1 << 32))
-                    fail("node '" + n.name + "': unsupported Reshape shape");
-                prod *= d;
-            }
-            if (prod != (int64_t)x.h * x.w * x.c)
-                fail("node '" + n.name + "': Reshape changes the element count");
-            alias(n, v, Value::FLAT);
-        } else if (n.op == "Conv") {
-            const Value x = activation(n, value_of(n, 0));
-            const int xv = ids[n.in[0]];
-            const Tensor &W = init_of(n, 1);
-            if (W.dtype != T_FLOAT || W.dims.size() != 4)
-                fail("node '" + n.name + "': weights must be float [Co,Ci/g,kh,kw]");
-            const int co = (int)W.dims[0], cig = (int)W.dims[1], kh = (int)W.dims[2], kw = (int)W.dims[3];
-            std::vector<float> bias((size_t)co, 0.f);
-            if (n.in.size() > 2 && !n.in[2].empty()) {
-                const Tensor &B = init_of(n, 2);
-                if (B.dtype != T_FLOAT || B.count() != (size_t)co)
-                    fail("node '" + n.name + "': bad bias");
-                bias = B.f;
-            }
-            const std::vector<int64_t> groups = n.ints("group", {1});
-            if (groups.size() != 1)
-                fail("node '" + n.name + "': bad group attribute");
-            const int64_t group = groups[0];
-            const std::vector<int64_t> strides = n.ints("strides", {1, 1});
-            const std::vector<int64_t> pads = n.ints("pads", {0, 0, 0, 0});
-            const std::vector<int64_t> dil = n.ints("dilations", {1, 1});
-            const Attr *ap = n.attr("auto_pad");
-            if ((ap && !ap->s.empty() && ap->s != "NOTSET") || strides.size() != 2 || pads.size() != 4 ||
-                dil != std::vector<int64_t>{1, 1} || kh < 1 || kw < 1 || kh > 7 || kw > 7 ||
-                strides[0] < 1 || strides[1] < 1 || strides[0] > 4 || strides[1] > 4)
-                fail("node '" + n.name + "': unsupported Conv attributes");
-            for (int64_t p : pads)
-                if (p < 0 || p > 7)
-                    fail("node '" + n.name + "': unsupported Conv padding");
-            ConvGeom g{x.h, x.w, 0, 0, kh, kw, (int)strides[0], (int)strides[1], (int)pads[0], (int)pads[1]};
-            const int eh = x.h + (int)pads[0] + (int)pads[2], ew = x.w + (int)pads[1] + (int)pads[3];
-            if (eh < kh || ew < kw)
-                fail("node '" + n.name + "': kernel larger than its input");
-            g.oh = (eh - kh) / g.sh + 1;
-            g.ow = (ew - kw) / g.sw + 1;
-            Step s;
-            s.in0 = xv;
-            s.g = g;
-            s.cin = x.c;
-            const int cop = round8(co);
-            Value y;
-            y.h = g.oh;
-            y.w = g.ow;
-            y.c = co;
-            y.cp = cop;
-            if (group == 1 && kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
-                pads[2] == 0 && pads[3] == 0) {
-                if (cig != x.c)
-                    fail("node '" + n.name + "': channel mismatch");
-                s.op = Op::Pointwise;
-                s.w.assign((size_t)x.c * cop, 0.f);
-                for (int o = 0; o < co; o++)
-                    for (int i = 0; i < x.c; i++)
-                        s.w[(size_t)i * cop + o] = W.f[(size_t)o * cig + i];
-            } else if (group == x.c && cig == 1 && co == x.c) {
-                // The kernel works on 8-channel blocks: the input's stride must be padded.
-                if (x.cp % 8 != 0)
-                    fail("node '" + n.name + "': depthwise convolution of an unpadded tensor");
-                s.op = Op::Depthwise;
-                s.w.assign((size_t)kh * kw * cop, 0.f);
-                for (int c = 0; c < co; c++)
-                    for (int k = 0; k < kh * kw; k++)
-                        s.w[(size_t)k * cop + c] = W.f[(size_t)c * kh * kw + k];
-            } else if (group == 1 && cig == x.c) {
-                s.op = Op::ConvFull;
-                s.w.assign((size_t)kh * kw * x.c * cop, 0.f);
-                for (int o = 0; o < co; o++)
-                    for (int i = 0; i < x.c; i++)
-                        for (int k = 0; k < kh * kw; k++)
-                            s.w[((size_t)k * x.c + i) * cop + o] = W.f[((size_t)o * cig + i) * kh * kw + k];
-            } else {
-                fail("node '" + n.name + "': unsupported Conv grouping");
-            }
-            s.b.assign((size_t)cop, 0.f);
-            std::copy(bias.begin(), bias.end(), s.b.begin());
-            new_value(n, y);
-            s.out = ids[n.out[0]];
-            steps.push_back(std::move(s));
-        } else if (n.op == "Relu") {
-            const int v = value_of(n, 0);
-            const Value x = activation(n, v);
-            // Fused into the layer that produced it when nothing else reads that layer.
-            if (!steps.empty() && steps.back().out == v && !steps.back().relu && uses[n.in[0]] == 1 &&
-                steps.back().op != Op::MaxPool && steps.back().op != Op::PadChannels) {
-                steps.back().relu = true;
-                ids[n.out[0]] = v;
-                continue;
-            }
-            Step s;
-            s.op = Op::Relu;
-            s.in0 = v;
-            new_value(n, x);
-            s.out = ids[n.out[0]];
-            steps.push_back(std::move(s));
-        } else if (n.op == "Add") {
-            const int a = value_of(n, 0), b = value_of(n, 1);
-            const Value x = activation(n, a), y = activation(n, b);
-            if (x.h != y.h || x.w != y.w || x.c != y.c || x.cp != y.cp)
-                fail("node '" + n.name + "': Add of different shapes");
-            Step s;
-            s.op = Op::Add;
-            s.in0 = a;
-            s.in1 = b;
-            new_value(n, x);
-            s.out = ids[n.out[0]];
-            steps.push_back(std::move(s));
-        } else if (n.op == "MaxPool") {
-            const int v = value_of(n, 0);
-            const Value x = activation(n, v);
-            if (n.ints("kernel_shape", {}) != std::vector<int64_t>{2, 2} ||
-                n.ints("strides", {1, 1}) != std::vector<int64_t>{2, 2} ||
-                n.ints("pads", {0, 0, 0, 0}) != std::vector<int64_t>{0, 0, 0, 0} ||
-                n.ints("ceil_mode", {0}) != std::vector<int64_t>{0} || x.h < 2 || x.w < 2)
-                fail("node '" + n.name + "': only 2x2 max pooling with stride 2 is supported");
-            Value y = x;
-            y.h = x.h / 2;
-            y.w = x.w / 2;
-            Step s;
-            s.op = Op::MaxPool;
-            s.in0 = v;
-            new_value(n, y);
-            s.out = ids[n.out[0]];
-            steps.push_back(std::move(s));
-        } else if (n.op == "ConstantOfShape") {
-            const Tensor &shape = init_of(n, 0);
-            if (shape.dtype != T_INT64 || shape.i.size() != 4 || shape.i[0] != 1)
-                fail("node '" + n.name + "': unsupported ConstantOfShape");
-            const Attr *val = n.attr("value");
-            if (val && val->has_t) {
-                if (val->t.dtype != T_FLOAT)
-                    fail("node '" + n.name + "': ConstantOfShape must be float zeros");
-                for (float f : val->t.f)
-                    if (f != 0.f)
-                        fail("node '" + n.name + "': ConstantOfShape must be float zeros");
-            }
-            for (int k = 1; k < 4; k++)
-                if (shape.i[(size_t)k] <= 0 || shape.i[(size_t)k] > 4096)
-                    fail("node '" + n.name + "': bad shape");
-            Value z;
-            z.zeros = true;
-            z.c = (int)shape.i[1];
-            z.h = (int)shape.i[2];
-            z.w = (int)shape.i[3];
-            new_value(n, z);
-        } else if (n.op == "Concat") {
-            if (n.in.size() != 2)
-                fail("node '" + n.name + "': only Concat(x, zeros) is supported");
-            const std::vector<int64_t> axis = n.ints("axis", {});
-            const int v = value_of(n, 0), zv = value_of(n, 1);
-            const Value x = activation(n, v), &z = values[(size_t)zv];
-            if (axis.size() != 1 || (axis[0] != 1 && axis[0] != -3) || !z.zeros || z.h != x.h || z.w != x.w)
-                fail("node '" + n.name + "': only a channel Concat(x, zeros) is supported");
-            Value y = x;
-            y.c = x.c + z.c;
-            y.cp = round8(y.c);
-            Step s;
-            s.op = Op::PadChannels;
-            s.in0 = v;
-            new_value(n, y);
-            s.out = ids[n.out[0]];
-            steps.push_back(std::move(s));
-        } else {
-            fail("unsupported operator " + n.op + " (node '" + n.name + "')");
-        }
+const Tensor &Net::Impl::Builder::init_of(const Node &n, size_t k)
+{
+    if (k >= n.in.size())
+        fail("node '" + n.name + "': missing input");
+    auto it = inits.find(n.in[k]);
+    if (it == inits.end())
+        fail("node '" + n.name + "': input '" + n.in[k] + "' must be a constant");
+    return it->second;
+}
+
+// The node's output as a new value with storage of its own (none for zeros).
+void Net::Impl::Builder::new_value(const Node &n, Value v)
+{
+    v.storage = v.zeros ? -1 : nstorage++;
+    net.values.push_back(v);
+    ids[n.out[0]] = (int)net.values.size() - 1;
+}
+
+// The node's output as another view (layout) of src's storage.
+void Net::Impl::Builder::alias(const Node &n, int src, Value::Layout layout)
+{
+    Value v = net.values[(size_t)src];
+    v.layout = layout;
+    net.values.push_back(v);
+    ids[n.out[0]] = (int)net.values.size() - 1;
+}
+
+// An input the kernels can read: a stored NCHW activation.
+Value Net::Impl::Builder::activation(const Node &n, int v)
+{
+    const Value &x = net.values[(size_t)v];
+    if (x.zeros || x.layout != Value::NCHW)
+        fail("node '" + n.name + "': unsupported input layout");
+    return x;
+}
+
+// Gives the node's output the value y and appends s, which writes it.
+void Net::Impl::Builder::add_step(const Node &n, Step s, const Value &y)
+{
+    new_value(n, y);
+    s.out = ids[n.out[0]];
+    net.steps.push_back(std::move(s));
+}
+
+void Net::Impl::Builder::add_node(const Node &n)
+{
+    if (n.op == "Transpose")
+        add_transpose(n);
+    else if (n.op == "Reshape")
+        add_reshape(n);
+    else if (n.op == "Conv")
+        add_conv(n);
+    else if (n.op == "Relu")
+        add_relu(n);
+    else if (n.op == "Add")
+        add_add(n);
+    else if (n.op == "MaxPool")
+        add_maxpool(n);
+    else if (n.op == "ConstantOfShape")
+        add_constant_of_shape(n);
+    else if (n.op == "Concat")
+        add_concat(n);
+    else
+        fail("unsupported operator " + n.op + " (node '" + n.name + "')");
+}
+
+// Only the layout changes between NHWC and NCHW: the data is NHWC in memory either way.
+void Net::Impl::Builder::add_transpose(const Node &n)
+{
+    const int v = value_of(n, 0);
+    const std::vector<int64_t> perm = n.ints("perm", {});
+    const Value::Layout from = net.values[(size_t)v].layout;
+    if (perm == std::vector<int64_t>{0, 3, 1, 2} && from == Value::NHWC)
+        alias(n, v, Value::NCHW);
+    else if (perm == std::vector<int64_t>{0, 2, 3, 1} && from == Value::NCHW)
+        alias(n, v, Value::NHWC);
+    else
+        fail("node '" + n.name + "': unsupported Transpose");
+}
+
+// The output Reshapes: an NHWC tensor read flat, in its own element order.
+void Net::Impl::Builder::add_reshape(const Node &n)
+{
+    const int v = value_of(n, 0);
+    const Tensor &shape = init_of(n, 1);
+    const Value &x = net.values[(size_t)v];
+    if (x.layout != Value::NHWC || x.zeros || shape.dtype != T_INT64)
+        fail("node '" + n.name + "': unsupported Reshape");
+    int64_t prod = 1;
+    for (int64_t d : shape.i) {
+        if (d < 1 || d > (1 << 24) || prod > ((int64_t)1 << 32))
+            fail("node '" + n.name + "': unsupported Reshape shape");
+        prod *= d;
     }
+    if (prod != (int64_t)x.h * x.w * x.c)
+        fail("node '" + n.name + "': Reshape changes the element count");
+    alias(n, v, Value::FLAT);
+}
 
-    // Fuse depthwise -> 1x1 (-> Add) into Blocks when nothing else reads the intermediates.
-    // Readers are counted per storage: a Transpose or Reshape reads through another value id
-    // on the same storage.
+// A convolution becomes a 1x1 (Pointwise), a depthwise or a full convolution, its weights
+// reordered for the kernel and padded to the output's channel stride.
+void Net::Impl::Builder::add_conv(const Node &n)
+{
+    const Value x = activation(n, value_of(n, 0));
+    const int xv = ids[n.in[0]];
+    const Tensor &W = init_of(n, 1);
+    if (W.dtype != T_FLOAT || W.dims.size() != 4)
+        fail("node '" + n.name + "': weights must be float [Co,Ci/g,kh,kw]");
+    const int co = (int)W.dims[0], cig = (int)W.dims[1], kh = (int)W.dims[2], kw = (int)W.dims[3];
+    std::vector<float> bias((size_t)co, 0.f);
+    if (n.in.size() > 2 && !n.in[2].empty()) {
+        const Tensor &B = init_of(n, 2);
+        if (B.dtype != T_FLOAT || B.count() != (size_t)co)
+            fail("node '" + n.name + "': bad bias");
+        bias = B.f;
+    }
+    const std::vector<int64_t> groups = n.ints("group", {1});
+    if (groups.size() != 1)
+        fail("node '" + n.name + "': bad group attribute");
+    const int64_t group = groups[0];
+    const std::vector<int64_t> strides = n.ints("strides", {1, 1});
+    const std::vector<int64_t> pads = n.ints("pads", {0, 0, 0, 0});
+    const std::vector<int64_t> dil = n.ints("dilations", {1, 1});
+    const Attr *ap = n.attr("auto_pad");
+    if ((ap && !ap->s.empty() && ap->s != "NOTSET") || strides.size() != 2 || pads.size() != 4 ||
+        dil != std::vector<int64_t>{1, 1} || kh < 1 || kw < 1 || kh > 7 || kw > 7 ||
+        strides[0] < 1 || strides[1] < 1 || strides[0] > 4 || strides[1] > 4)
+        fail("node '" + n.name + "': unsupported Conv attributes");
+    for (int64_t p : pads)
+        if (p < 0 || p > 7)
+            fail("node '" + n.name + "': unsupported Conv padding");
+    ConvGeom g{x.h, x.w, 0, 0, kh, kw, (int)strides[0], (int)strides[1], (int)pads[0], (int)pads[1]};
+    const int eh = x.h + (int)pads[0] + (int)pads[2], ew = x.w + (int)pads[1] + (int)pads[3];
+    if (eh < kh || ew < kw)
+        fail("node '" + n.name + "': kernel larger than its input");
+    g.oh = (eh - kh) / g.sh + 1;
+    g.ow = (ew - kw) / g.sw + 1;
+    Step s;
+    s.in0 = xv;
+    s.g = g;
+    s.cin = x.c;
+    const int cop = round8(co);
+    Value y;
+    y.h = g.oh;
+    y.w = g.ow;
+    y.c = co;
+    y.cp = cop;
+    if (group == 1 && kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
+        pads[2] == 0 && pads[3] == 0) {
+        if (cig != x.c)
+            fail("node '" + n.name + "': channel mismatch");
+        s.op = Op::Pointwise;
+        s.w.assign((size_t)x.c * cop, 0.f);
+        for (int o = 0; o < co; o++)
+            for (int i = 0; i < x.c; i++)
+                s.w[(size_t)i * cop + o] = W.f[(size_t)o * cig + i];
+    } else if (group == x.c && cig == 1 && co == x.c) {
+        // The kernel works on 8-channel blocks: the input's stride must be padded.
+        if (x.cp % 8 != 0)
+            fail("node '" + n.name + "': depthwise convolution of an unpadded tensor");
+        s.op = Op::Depthwise;
+        s.w.assign((size_t)kh * kw * cop, 0.f);
+        for (int c = 0; c < co; c++)
+            for (int k = 0; k < kh * kw; k++)
+                s.w[(size_t)k * cop + c] = W.f[(size_t)c * kh * kw + k];
+    } else if (group == 1 && cig == x.c) {
+        s.op = Op::ConvFull;
+        s.w.assign((size_t)kh * kw * x.c * cop, 0.f);
+        for (int o = 0; o < co; o++)
+            for (int i = 0; i < x.c; i++)
+                for (int k = 0; k < kh * kw; k++)
+                    s.w[((size_t)k * x.c + i) * cop + o] = W.f[((size_t)o * cig + i) * kh * kw + k];
+    } else {
+        fail("node '" + n.name + "': unsupported Conv grouping");
+    }
+    s.b.assign((size_t)cop, 0.f);
+    std::copy(bias.begin(), bias.end(), s.b.begin());
+    add_step(n, std::move(s), y);
+}
+
+void Net::Impl::Builder::add_relu(const Node &n)
+{
+    const int v = value_of(n, 0);
+    const Value x = activation(n, v);
+    // Fused into the layer that produced it when nothing else reads that layer.
+    std::vector<Step> &steps = net.steps;
+    if (!steps.empty() && steps.back().out == v && !steps.back().relu && uses[n.in[0]] == 1 &&
+        steps.back().op != Op::MaxPool && steps.back().op != Op::PadChannels) {
+        steps.back().relu = true;
+        ids[n.out[0]] = v;
+        return;
+    }
+    Step s;
+    s.op = Op::Relu;
+    s.in0 = v;
+    add_step(n, std::move(s), x);
+}
+
+void Net::Impl::Builder::add_add(const Node &n)
+{
+    const int a = value_of(n, 0), b = value_of(n, 1);
+    const Value x = activation(n, a), y = activation(n, b);
+    if (x.h != y.h || x.w != y.w || x.c != y.c || x.cp != y.cp)
+        fail("node '" + n.name + "': Add of different shapes");
+    Step s;
+    s.op = Op::Add;
+    s.in0 = a;
+    s.in1 = b;
+    add_step(n, std::move(s), x);
+}
+
+void Net::Impl::Builder::add_maxpool(const Node &n)
+{
+    const int v = value_of(n, 0);
+    const Value x = activation(n, v);
+    if (n.ints("kernel_shape", {}) != std::vector<int64_t>{2, 2} ||
+        n.ints("strides", {1, 1}) != std::vector<int64_t>{2, 2} ||
+        n.ints("pads", {0, 0, 0, 0}) != std::vector<int64_t>{0, 0, 0, 0} ||
+        n.ints("ceil_mode", {0}) != std::vector<int64_t>{0} || x.h < 2 || x.w < 2)
+        fail("node '" + n.name + "': only 2x2 max pooling with stride 2 is supported");
+    Value y = x;
+    y.h = x.h / 2;
+    y.w = x.w / 2;
+    Step s;
+    s.op = Op::MaxPool;
+    s.in0 = v;
+    add_step(n, std::move(s), y);
+}
+
+// Zeros for channel padding: a value that is never stored, only read by Concat.
+void Net::Impl::Builder::add_constant_of_shape(const Node &n)
+{
+    const Tensor &shape = init_of(n, 0);
+    if (shape.dtype != T_INT64 || shape.i.size() != 4 || shape.i[0] != 1)
+        fail("node '" + n.name + "': unsupported ConstantOfShape");
+    const Attr *val = n.attr("value");
+    if (val && val->has_t) {
+        if (val->t.dtype != T_FLOAT)
+            fail("node '" + n.name + "': ConstantOfShape must be float zeros");
+        for (float f : val->t.f)
+            if (f != 0.f)
+                fail("node '" + n.name + "': ConstantOfShape must be float zeros");
+    }
+    for (int k = 1; k < 4; k++)
+        if (shape.i[(size_t)k] <= 0 || shape.i[(size_t)k] > 4096)
+            fail("node '" + n.name + "': bad shape");
+    Value z;
+    z.zeros = true;
+    z.c = (int)shape.i[1];
+    z.h = (int)shape.i[2];
+    z.w = (int)shape.i[3];
+    new_value(n, z);
+}
+
+// Concat(x, zeros) along channels: x with its channels padded.
+void Net::Impl::Builder::add_concat(const Node &n)
+{
+    if (n.in.size() != 2)
+        fail("node '" + n.name + "': only Concat(x, zeros) is supported");
+    const std::vector<int64_t> axis = n.ints("axis", {});
+    const int v = value_of(n, 0), zv = value_of(n, 1);
+    const Value x = activation(n, v), &z = net.values[(size_t)zv];
+    if (axis.size() != 1 || (axis[0] != 1 && axis[0] != -3) || !z.zeros || z.h != x.h || z.w != x.w)
+        fail("node '" + n.name + "': only a channel Concat(x, zeros) is supported");
+    Value y = x;
+    y.c = x.c + z.c;
+    y.cp = round8(y.c);
+    Step s;
+    s.op = Op::PadChannels;
+    s.in0 = v;
+    add_step(n, std::move(s), y);
+}
+
+// Fuse depthwise -> 1x1 (-> Add) into Blocks when nothing else reads the intermediates.
+// Readers are counted per storage: a Transpose or Reshape reads through another value id
+// on the same storage. Sizes the Block's row buffer.
+void Net::Impl::Builder::fuse_blocks()
+{
+    std::vector<Step> &steps = net.steps;
+    const std::vector<Value> &values = net.values;
     std::map<int, int> readers;
     auto storage_of = [&](int v) { return values[(size_t)v].storage; };
     for (const Step &st : steps)
@@ -1017,10 +1138,16 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
         fused.push_back(std::move(d));
     }
     steps = std::move(fused);
-    row.assign(max_row, 0.f);
+    net.row.assign(max_row, 0.f);
+}
 
-    // Buffers: a storage lives from the step that writes it to its last reader; outputs live
-    // to the end. Greedy reuse of the smallest free buffer that fits.
+// Buffers: a storage lives from the step that writes it to its last reader; outputs live
+// to the end. Greedy reuse of the smallest free buffer that fits.
+void Net::Impl::Builder::plan_buffers()
+{
+    const std::vector<Step> &steps = net.steps;
+    const std::vector<Value> &values = net.values;
+    std::vector<int> &storage_buffer = net.storage_buffer;
     std::vector<int> last_use((size_t)nstorage, -1);
     for (size_t k = 0; k < steps.size(); k++)
         for (int v : {steps[k].in0, steps[k].in1})
@@ -1034,7 +1161,7 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
         if (v.zeros || v.storage < 0 || v.layout != Value::FLAT)
             fail("graph output '" + o + "' must be a reshaped NHWC tensor");
         last_use[(size_t)v.storage] = INT_MAX;
-        outputs.push_back({o, it->second, {}});
+        net.outputs.push_back({o, it->second, {}});
     }
     std::vector<size_t> need((size_t)nstorage, 0);
     for (const Value &v : values)
@@ -1064,7 +1191,7 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
         storage_buffer[(size_t)st] = best;
     };
     std::vector<bool> released((size_t)nstorage, false);
-    take(values[(size_t)input].storage);
+    take(values[(size_t)net.input].storage);
     for (size_t k = 0; k < steps.size(); k++) {
         for (int st = 0; st < nstorage; st++)
             if (storage_buffer[(size_t)st] >= 0 && !released[(size_t)st] && last_use[(size_t)st] < (int)k) {
@@ -1078,7 +1205,7 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
         for (int v : {st.in0, st.in1, st.out})
             if (v >= 0 && (values[(size_t)v].storage < 0 || storage_buffer[(size_t)values[(size_t)v].storage] < 0))
                 fail("internal: a tensor without a buffer");
-    for (const Out &o : outputs)
+    for (const Out &o : net.outputs)
         if (storage_buffer[(size_t)values[(size_t)o.value].storage] < 0)
             fail("internal: an output without a buffer");
     size_t total = 0;
@@ -1086,9 +1213,9 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
         total += c;
     if (total > ((size_t)64 << 20)) // floats: 256 MB; BlazeFace-256 needs about 2 MB
         fail("the graph's activations are too large");
-    buffers.resize(cap.size());
+    net.buffers.resize(cap.size());
     for (size_t b = 0; b < cap.size(); b++)
-        buffers[b].assign(cap[b], 0.f);
+        net.buffers[b].assign(cap[b], 0.f);
 }
 
 Net::Net() : d_(new Impl) {}
