@@ -999,10 +999,10 @@ void Net::Impl::Builder::add_relu(const Node &n)
     const int v = value_of(n, 0);
     const Value x = activation(n, v);
     // Fused into the layer that produced it when nothing else reads that layer.
-    std::vector<Step> &steps = net.steps;
-    if (!steps.empty() && steps.back().out == v && !steps.back().relu && uses[n.in[0]] == 1 &&
-        steps.back().op != Op::MaxPool && steps.back().op != Op::PadChannels) {
-        steps.back().relu = true;
+    std::vector<Step> &plan = net.steps;
+    if (!plan.empty() && plan.back().out == v && !plan.back().relu && uses[n.in[0]] == 1 &&
+        plan.back().op != Op::MaxPool && plan.back().op != Op::PadChannels) {
+        plan.back().relu = true;
         ids[n.out[0]] = v;
         return;
     }
@@ -1092,11 +1092,11 @@ void Net::Impl::Builder::add_concat(const Node &n)
 // on the same storage. Sizes the Block's row buffer.
 void Net::Impl::Builder::fuse_blocks()
 {
-    std::vector<Step> &steps = net.steps;
-    const std::vector<Value> &values = net.values;
+    std::vector<Step> &plan = net.steps;
+    const std::vector<Value> &vals = net.values;
     std::map<int, int> readers;
-    auto storage_of = [&](int v) { return values[(size_t)v].storage; };
-    for (const Step &st : steps)
+    auto storage_of = [&](int v) { return vals[(size_t)v].storage; };
+    for (const Step &st : plan)
         for (int v : {st.in0, st.in1})
             if (v >= 0)
                 readers[storage_of(v)]++;
@@ -1105,11 +1105,11 @@ void Net::Impl::Builder::fuse_blocks()
             readers[storage_of(ids[o])]++;
     std::vector<Step> fused;
     size_t max_row = 0;
-    for (size_t k = 0; k < steps.size(); k++) {
-        Step &d = steps[k];
-        if (d.op == Op::Depthwise && !d.relu && k + 1 < steps.size() && steps[k + 1].op == Op::Pointwise &&
-            steps[k + 1].in0 == d.out && readers[storage_of(d.out)] == 1) {
-            Step &pw = steps[k + 1];
+    for (size_t k = 0; k < plan.size(); k++) {
+        Step &d = plan[k];
+        if (d.op == Op::Depthwise && !d.relu && k + 1 < plan.size() && plan[k + 1].op == Op::Pointwise &&
+            plan[k + 1].in0 == d.out && readers[storage_of(d.out)] == 1) {
+            Step &pw = plan[k + 1];
             Step blk;
             blk.op = Op::Block;
             blk.in0 = d.in0;
@@ -1122,22 +1122,22 @@ void Net::Impl::Builder::fuse_blocks()
             blk.out = pw.out;
             blk.relu = pw.relu;
             k++;
-            if (!blk.relu && k + 1 < steps.size() && steps[k + 1].op == Op::Add && readers[storage_of(pw.out)] == 1 &&
-                (steps[k + 1].in0 == pw.out || steps[k + 1].in1 == pw.out)) {
-                const Step &ad = steps[k + 1];
+            if (!blk.relu && k + 1 < plan.size() && plan[k + 1].op == Op::Add && readers[storage_of(pw.out)] == 1 &&
+                (plan[k + 1].in0 == pw.out || plan[k + 1].in1 == pw.out)) {
+                const Step &ad = plan[k + 1];
                 blk.in1 = ad.in0 == pw.out ? ad.in1 : ad.in0;
                 blk.out = ad.out;
                 blk.relu = ad.relu;
                 k++;
             }
-            const Value &dv = values[(size_t)d.out];
+            const Value &dv = vals[(size_t)d.out];
             max_row = std::max(max_row, (size_t)dv.w * dv.cp);
             fused.push_back(std::move(blk));
             continue;
         }
         fused.push_back(std::move(d));
     }
-    steps = std::move(fused);
+    plan = std::move(fused);
     net.row.assign(max_row, 0.f);
 }
 
@@ -1145,29 +1145,29 @@ void Net::Impl::Builder::fuse_blocks()
 // to the end. Greedy reuse of the smallest free buffer that fits.
 void Net::Impl::Builder::plan_buffers()
 {
-    const std::vector<Step> &steps = net.steps;
-    const std::vector<Value> &values = net.values;
-    std::vector<int> &storage_buffer = net.storage_buffer;
+    const std::vector<Step> &plan = net.steps;
+    const std::vector<Value> &vals = net.values;
+    std::vector<int> &buffer_of = net.storage_buffer;
     std::vector<int> last_use((size_t)nstorage, -1);
-    for (size_t k = 0; k < steps.size(); k++)
-        for (int v : {steps[k].in0, steps[k].in1})
-            if (v >= 0 && values[(size_t)v].storage >= 0)
-                last_use[(size_t)values[(size_t)v].storage] = (int)k;
+    for (size_t k = 0; k < plan.size(); k++)
+        for (int v : {plan[k].in0, plan[k].in1})
+            if (v >= 0 && vals[(size_t)v].storage >= 0)
+                last_use[(size_t)vals[(size_t)v].storage] = (int)k;
     for (const std::string &o : outs) {
         auto it = ids.find(o);
         if (it == ids.end())
             fail("graph output '" + o + "' is not computed");
-        const Value &v = values[(size_t)it->second];
+        const Value &v = vals[(size_t)it->second];
         if (v.zeros || v.storage < 0 || v.layout != Value::FLAT)
             fail("graph output '" + o + "' must be a reshaped NHWC tensor");
         last_use[(size_t)v.storage] = INT_MAX;
         net.outputs.push_back({o, it->second, {}});
     }
     std::vector<size_t> need((size_t)nstorage, 0);
-    for (const Value &v : values)
+    for (const Value &v : vals)
         if (v.storage >= 0)
             need[(size_t)v.storage] = std::max(need[(size_t)v.storage], (size_t)v.h * v.w * v.cp);
-    storage_buffer.assign((size_t)nstorage, -1);
+    buffer_of.assign((size_t)nstorage, -1);
     std::vector<size_t> cap;
     std::vector<int> free_list;
     auto take = [&](int st) {
@@ -1188,25 +1188,25 @@ void Net::Impl::Builder::plan_buffers()
             free_list.erase(std::find(free_list.begin(), free_list.end(), best));
         }
         cap[(size_t)best] = std::max(cap[(size_t)best], need[(size_t)st]);
-        storage_buffer[(size_t)st] = best;
+        buffer_of[(size_t)st] = best;
     };
     std::vector<bool> released((size_t)nstorage, false);
-    take(values[(size_t)net.input].storage);
-    for (size_t k = 0; k < steps.size(); k++) {
+    take(vals[(size_t)net.input].storage);
+    for (size_t k = 0; k < plan.size(); k++) {
         for (int st = 0; st < nstorage; st++)
-            if (storage_buffer[(size_t)st] >= 0 && !released[(size_t)st] && last_use[(size_t)st] < (int)k) {
+            if (buffer_of[(size_t)st] >= 0 && !released[(size_t)st] && last_use[(size_t)st] < (int)k) {
                 released[(size_t)st] = true;
-                free_list.push_back(storage_buffer[(size_t)st]);
+                free_list.push_back(buffer_of[(size_t)st]);
             }
-        take(values[(size_t)steps[k].out].storage);
+        take(vals[(size_t)plan[k].out].storage);
     }
     // Every storage a step or an output reads must have been given a buffer.
-    for (const Step &st : steps)
+    for (const Step &st : plan)
         for (int v : {st.in0, st.in1, st.out})
-            if (v >= 0 && (values[(size_t)v].storage < 0 || storage_buffer[(size_t)values[(size_t)v].storage] < 0))
+            if (v >= 0 && (vals[(size_t)v].storage < 0 || buffer_of[(size_t)vals[(size_t)v].storage] < 0))
                 fail("internal: a tensor without a buffer");
     for (const Out &o : net.outputs)
-        if (storage_buffer[(size_t)values[(size_t)o.value].storage] < 0)
+        if (buffer_of[(size_t)vals[(size_t)o.value].storage] < 0)
             fail("internal: an output without a buffer");
     size_t total = 0;
     for (size_t c : cap)
