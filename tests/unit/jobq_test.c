@@ -246,7 +246,9 @@ static void test_stale(void)
     uv_loop_t loop;
     ASSERT_EQ(uv_loop_init(&loop), 0);
     jobq_config_t c = cfg_of(1, 0, JOBQ_DRAIN);
-    c.max_wait_ns = 5ULL * 1000000ULL;
+    /* Generous enough that a worker slow to wake on a loaded machine still takes the first
+     * and the last job in time. */
+    c.max_wait_ns = 200ULL * 1000000ULL;
     jobq_t *q;
     char err[128];
     ASSERT_EQ(jobq_new(&loop, &c, &q, err, sizeof err), 0);
@@ -255,7 +257,7 @@ static void test_stale(void)
     ASSERT(wait_stats(q, 1, 0));
     ASSERT_EQ(jobq_submit(q, J(1), NULL), 0);
     ASSERT_EQ(jobq_submit(q, J(2), NULL), 0);
-    usleep(30000); /* both wait far past 5 ms */
+    usleep(400000); /* both wait far past 200 ms */
     atomic_store(&fx.gate, 1);
     RUN_UNTIL(&loop, fx.done_n == 3, 10000);
     ASSERT_EQ(fx.done_n, 3);
