@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The analyzer pool: a fixed set of worker threads, each with its own eng_analyzer_t, fed
- * by a bounded queue of frames. The loop thread submits a frame (its bytes are handed over)
+ * by a bounded queue of frames (the shared job queue, base/jobq.h). The loop thread submits a frame (its bytes are handed over)
  * and gets each result back on the loop through a uv_async_t. Not libuv's shared
  * threadpool: analysis is long and would starve file-system and DNS work.
  *
@@ -62,7 +62,8 @@ typedef struct fp fp_t;
 
 /* Starts the workers. cfg is borrowed. done runs on the loop thread for every submitted
  * frame that was not replaced or refused, exactly once. Returns 0 and *out, or a negative
- * code with a message in err. Loop thread. */
+ * code with a message in err and *out NULL; a failed start leaves no thread running and
+ * closes what it opened on the loop (one more uv_run() finishes the close). Loop thread. */
 int fp_new(uv_loop_t *loop, const fp_config_t *cfg, fp_done_cb done, void *pool_ud,
            fp_t **out, char *err, size_t errlen);
 

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The MongoDB sink: a mongoc_client_pool_t used by one dedicated worker thread. The loop
- * thread copies each request into a job queued under a mutex; the worker pops a client from
- * the pool per job, runs it, pushes the finished job onto a done queue and wakes the loop
- * with uv_async_send(); the async callback drains the whole done queue (sends coalesce). The
- * worker's first act is a ping and the creation of the unique indexes; mg_open() waits for
- * that outcome so refused credentials stop the start. */
+/* The MongoDB sink: a mongoc_client_pool_t used by one dedicated worker thread of the shared
+ * job queue (base/jobq.h). The loop thread copies each request into a job; the worker pops a
+ * client from the pool per job and runs it; the queue hands the finished job back on the
+ * loop. The worker's first act (the queue's thread_start hook) is a ping and the creation of
+ * the unique indexes; mg_open() waits for that outcome so refused credentials stop the
+ * start. */
 #include "mongo.h"
 
 #include "brk.h"
+#include "jobq.h"
 #include "log.h"
 
 #include <mongoc/mongoc.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@
 typedef enum { JOB_SHIP, JOB_REPORT } job_kind_t;
 
 typedef struct job {
-    struct job *next;
+    jobq_job_t base; /* first: the queue's handle on the job */
     job_kind_t kind;
     jr_daily_t daily;
     jr_record_t *recs;
@@ -39,29 +39,19 @@ typedef struct job {
 } job_t;
 
 struct mg {
-    uv_loop_t *loop;
-    uv_async_t *async; /* freed by its close callback */
-    pthread_t thread;
+    jobq_t *q; /* one worker thread */
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     mongoc_write_concern_t *wc;
     char *db;
 
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    job_t *todo_head, *todo_tail; /* under mu */
-    job_t *done_head, *done_tail; /* under mu */
-    int stopping;                 /* under mu */
-    int init_done;                /* under mu: the first ping and index creation finished */
-    bson_error_t init_err;        /* under mu until init_done */
+    /* Written by the worker's start hook, read by mg_open() after jobq_wait_started(),
+     * which orders the two. */
+    bson_error_t init_err;
     int init_ok;
 
     /* Worker thread only. */
     int indexes_ok;
-
-    /* Loop thread only. */
-    int closed, async_closing;
-    size_t queued;
 };
 
 /* ---- driver log ------------------------------------------------------------------------ */
@@ -396,52 +386,33 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
     mongoc_collection_destroy(daily);
 }
 
-static void *worker_main(void *arg)
+/* The worker's first act, before it takes any job. */
+static void *on_worker_start(unsigned index, void *ud)
 {
-    mg_t *m = arg;
+    (void)index;
+    mg_t *m = ud;
     bson_error_t err;
     memset(&err, 0, sizeof err);
-
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
     int ok = ensure_indexes(m, c, &err);
     mongoc_client_pool_push(m->pool, c);
     m->indexes_ok = ok;
-    pthread_mutex_lock(&m->mu);
     m->init_ok = ok;
     m->init_err = err;
-    m->init_done = 1;
-    pthread_cond_broadcast(&m->cv);
-    for (;;) {
-        while (!m->todo_head && !m->stopping)
-            pthread_cond_wait(&m->cv, &m->mu);
-        job_t *job = m->todo_head;
-        if (!job)
-            break;
-        m->todo_head = job->next;
-        if (!m->todo_head)
-            m->todo_tail = NULL;
-        job->next = NULL;
-        pthread_mutex_unlock(&m->mu);
-
-        c = mongoc_client_pool_pop(m->pool);
-        if (job->kind == JOB_SHIP)
-            do_ship(m, c, job);
-        else
-            do_report(m, c, job);
-        mongoc_client_pool_push(m->pool, c);
-
-        pthread_mutex_lock(&m->mu);
-        if (m->done_tail)
-            m->done_tail->next = job;
-        else
-            m->done_head = job;
-        m->done_tail = job;
-        /* Under the lock, as in the journal: the loop cannot close the handle while a send
-         * for a job it already delivered is still in flight. */
-        uv_async_send(m->async);
-    }
-    pthread_mutex_unlock(&m->mu);
     return NULL;
+}
+
+static void on_run(jobq_job_t *jj, void *state, void *ud)
+{
+    (void)state;
+    mg_t *m = ud;
+    job_t *job = (job_t *)jj;
+    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    if (job->kind == JOB_SHIP)
+        do_ship(m, c, job);
+    else
+        do_report(m, c, job);
+    mongoc_client_pool_push(m->pool, c);
 }
 
 /* ---- loop thread ----------------------------------------------------------------------- */
@@ -454,21 +425,12 @@ static void job_free(job_t *job)
     free(job);
 }
 
-static void on_async_closed(uv_handle_t *h)
+/* Loop thread: a finished job, or one refused after the shutdown (which may come after
+ * mg_free(): it touches nothing but the job). */
+static void on_done(jobq_job_t *jj, void *ud)
 {
-    free(h);
-}
-
-static void maybe_close_async(mg_t *m)
-{
-    if (m->closed && m->queued == 0 && !m->async_closing) {
-        m->async_closing = 1;
-        uv_close((uv_handle_t *)m->async, on_async_closed);
-    }
-}
-
-static void deliver(job_t *job)
-{
+    (void)ud;
+    job_t *job = (job_t *)jj;
     if (job->kind == JOB_SHIP) {
         job->ship_cb(&job->ship, job->ud);
     } else {
@@ -479,32 +441,18 @@ static void deliver(job_t *job)
     job_free(job);
 }
 
-static void on_async(uv_async_t *h)
+/* Results the loop never delivered (mg_free() before the loop ran to the end). */
+static void on_discard(jobq_job_t *jj, void *ud)
 {
-    mg_t *m = h->data;
-    pthread_mutex_lock(&m->mu);
-    job_t *job = m->done_head;
-    m->done_head = m->done_tail = NULL;
-    pthread_mutex_unlock(&m->mu);
-    while (job) {
-        job_t *next = job->next;
-        m->queued--;
-        deliver(job);
-        job = next;
-    }
-    maybe_close_async(m);
-}
-
-static void on_reject(uv_timer_t *t)
-{
-    job_t *job = t->data;
-    uv_close((uv_handle_t *)t, on_async_closed);
-    deliver(job);
+    (void)ud;
+    job_t *job = (job_t *)jj;
+    jr_result_free(job->res);
+    job_free(job);
 }
 
 static void submit(mg_t *m, job_t *job)
 {
-    if (m->closed) {
+    if (jobq_submit(m->q, &job->base, NULL) != 0) { /* unbounded: only after shutdown */
         /* Completed later on the loop, never inside the submitting call. */
         if (job->kind == JOB_SHIP) {
             job->ship.fail = MG_OTHER;
@@ -513,23 +461,8 @@ static void submit(mg_t *m, job_t *job)
             job->res->err = BRK_ECLOSED;
             snprintf(job->res->errmsg, sizeof job->res->errmsg, "mongodb sink is shut down");
         }
-        uv_timer_t *t = brk_calloc(1, sizeof *t);
-        int rc = uv_timer_init(m->loop, t);
-        BRK_ASSERT(rc == 0);
-        t->data = job;
-        rc = uv_timer_start(t, on_reject, 0, 0);
-        BRK_ASSERT(rc == 0);
-        return;
+        jobq_refuse_later(m->q, &job->base);
     }
-    m->queued++;
-    pthread_mutex_lock(&m->mu);
-    if (m->todo_tail)
-        m->todo_tail->next = job;
-    else
-        m->todo_head = job;
-    m->todo_tail = job;
-    pthread_cond_signal(&m->cv);
-    pthread_mutex_unlock(&m->mu);
 }
 
 void mg_ship(mg_t *m, const jr_daily_t *daily, const jr_record_t *recs, size_t n, mg_ship_cb cb,
@@ -600,14 +533,13 @@ int mg_open(uv_loop_t *loop, const mg_opts_t *o, mg_t **out, int *unreachable, c
     BRK_ASSERT(loop && o && out);
     bson_error_t berr;
     mg_t *m = NULL;
-    int rc = BRK_EINVAL, thread_ok = 0, sync_ok = 0;
+    int rc = BRK_EINVAL;
     *out = NULL;
     if (unreachable)
         *unreachable = 0;
 
     mg_install_log_handler();
     m = brk_calloc(1, sizeof *m);
-    m->loop = loop;
     m->uri = mongoc_uri_new_with_error(o->uri ? o->uri : "", &berr);
     if (!m->uri) {
         /* The URI itself is never echoed: it may hold a password. */
@@ -651,40 +583,27 @@ int mg_open(uv_loop_t *loop, const mg_opts_t *o, mg_t **out, int *unreachable, c
     /* One worker thread: two clients cover it and the occasional second pop. */
     mongoc_client_pool_max_size(m->pool, 2);
 
-    rc = BRK_EIO;
-    if (pthread_mutex_init(&m->mu, NULL) != 0)
-        goto cleanup;
-    if (pthread_cond_init(&m->cv, NULL) != 0) {
-        pthread_mutex_destroy(&m->mu);
-        goto cleanup;
-    }
-    sync_ok = 1;
-    m->async = brk_calloc(1, sizeof *m->async);
-    int perr = uv_async_init(loop, m->async, on_async);
-    if (perr != 0) {
-        snprintf(err, errlen, "mongodb: uv_async_init: %s", uv_strerror(perr));
-        BRK_FREE(m->async);
-        goto cleanup;
-    }
-    m->async->data = m;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    perr = pthread_create(&m->thread, NULL, worker_main, m);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (perr != 0) {
-        snprintf(err, errlen, "mongodb: pthread_create: %s", strerror(perr));
+    jobq_config_t qc = {
+        .threads = 1,
+        .on_shutdown = JOBQ_DRAIN,
+        .thread_start = on_worker_start,
+        .run = on_run,
+        .done = on_done,
+        .discard = on_discard,
+        .ud = m,
+    };
+    char qerr[160];
+    rc = jobq_new(loop, &qc, &m->q, qerr, sizeof qerr);
+    if (rc != 0) {
+        snprintf(err, errlen, "mongodb: %s", qerr);
+        rc = BRK_EIO;
         goto cleanup;
     }
-    thread_ok = 1;
 
     /* Start-up waits for the first round trip, bounded by the selection timeout. */
-    pthread_mutex_lock(&m->mu);
-    while (!m->init_done)
-        pthread_cond_wait(&m->cv, &m->mu);
+    jobq_wait_started(m->q);
     int init_ok = m->init_ok;
     bson_error_t ie = m->init_err;
-    pthread_mutex_unlock(&m->mu);
     if (!init_ok && is_auth_error(&ie)) {
         snprintf(err, errlen, "MongoDB refused the credentials of ROLLCALL_MONGODB_URI: %s",
                  ie.message);
@@ -703,21 +622,7 @@ int mg_open(uv_loop_t *loop, const mg_opts_t *o, mg_t **out, int *unreachable, c
     return 0;
 
 cleanup:
-    if (thread_ok) {
-        pthread_mutex_lock(&m->mu);
-        m->stopping = 1;
-        pthread_cond_signal(&m->cv);
-        pthread_mutex_unlock(&m->mu);
-        pthread_join(m->thread, NULL);
-    }
-    if (m->async) {
-        m->async_closing = 1;
-        uv_close((uv_handle_t *)m->async, on_async_closed);
-    }
-    if (sync_ok) {
-        pthread_cond_destroy(&m->cv);
-        pthread_mutex_destroy(&m->mu);
-    }
+    jobq_free(m->q); /* joins the worker before the pool it uses goes */
     if (m->pool)
         mongoc_client_pool_destroy(m->pool);
     if (m->wc)
@@ -731,40 +636,20 @@ cleanup:
 
 void mg_shutdown(mg_t *m)
 {
-    if (!m || m->closed)
+    if (!m)
         return;
-    m->closed = 1;
-    pthread_mutex_lock(&m->mu);
-    m->stopping = 1;
-    pthread_cond_signal(&m->cv);
-    pthread_mutex_unlock(&m->mu);
-    maybe_close_async(m);
+    /* Queued jobs still run; the handle closes once the last came back. */
+    jobq_shutdown(m->q);
 }
 
 void mg_free(mg_t *m)
 {
     if (!m)
         return;
-    m->closed = 1;
-    pthread_mutex_lock(&m->mu);
-    m->stopping = 1;
-    pthread_cond_signal(&m->cv);
-    pthread_mutex_unlock(&m->mu);
-    pthread_join(m->thread, NULL);
-    for (job_t *job = m->done_head, *next; job; job = next) {
-        next = job->next;
-        jr_result_free(job->res);
-        job_free(job);
-    }
-    if (!m->async_closing) {
-        m->async_closing = 1;
-        uv_close((uv_handle_t *)m->async, on_async_closed);
-    }
+    jobq_free(m->q);
     mongoc_client_pool_destroy(m->pool);
     mongoc_write_concern_destroy(m->wc);
     mongoc_uri_destroy(m->uri);
-    pthread_cond_destroy(&m->cv);
-    pthread_mutex_destroy(&m->mu);
     free(m->db);
     free(m);
 }

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/* The journal's database file: creating its directory, opening SQLite in WAL mode with
+ * synchronous commits, and creating or upgrading the schema (PRAGMA user_version). Runs on
+ * the loop thread in jr_open(), before the worker starts. */
+#include "brk.h"
+#include "journal_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define JR_BUSY_TIMEOUT_MS 5000
+
+/* Column names follow the MongoDB records (DESIGN.md); started_at, ended_at, finalized_at and
+ * shipped_at are INTEGER milliseconds since the epoch. shipped_at stays NULL until the MongoDB
+ * outbox has the row acknowledged. */
+static const char schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS attendance ("
+    " session_id TEXT NOT NULL,"
+    " student_id TEXT NOT NULL,"
+    " student_name TEXT NOT NULL,"
+    " class_id TEXT NOT NULL,"
+    " started_at INTEGER NOT NULL,"
+    " ended_at INTEGER NOT NULL,"
+    " total_class_duration_seconds REAL NOT NULL,"
+    " engagement_duration_seconds REAL NOT NULL,"
+    " engagement_percentage REAL NOT NULL,"
+    " frames_analyzed INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('present', 'absent', 'late')),"
+    " source TEXT NOT NULL CHECK (source IN ('engagement', 'manual')),"
+    " finalized_at INTEGER NOT NULL,"
+    " shipped_at INTEGER,"
+    " PRIMARY KEY (session_id, student_id));"
+    "CREATE INDEX IF NOT EXISTS attendance_by_class_session"
+    " ON attendance (class_id, session_id, student_id);"
+    "CREATE TABLE IF NOT EXISTS attendance_daily ("
+    " class_id TEXT NOT NULL,"
+    " date TEXT NOT NULL,"
+    " teacher_id TEXT NOT NULL,"
+    " session_id TEXT NOT NULL UNIQUE,"
+    " present INTEGER NOT NULL,"
+    " absent INTEGER NOT NULL,"
+    " late INTEGER NOT NULL,"
+    " total INTEGER NOT NULL,"
+    " percentage REAL NOT NULL,"
+    " finalized_at INTEGER NOT NULL,"
+    " shipped_at INTEGER,"
+    " PRIMARY KEY (class_id, date));";
+
+/* Version 2: the MongoDB outbox finds the rows still to ship, and counts them, through
+ * partial indexes that hold only those rows. */
+static const char upgrade_v2[] = "CREATE INDEX IF NOT EXISTS attendance_daily_unshipped"
+                                 " ON attendance_daily (finalized_at) WHERE shipped_at IS NULL;"
+                                 "CREATE INDEX IF NOT EXISTS attendance_unshipped"
+                                 " ON attendance (class_id, session_id) WHERE shipped_at IS NULL;";
+
+/* Version 3: each record carries the student's proctoring trust score (0..100); records
+ * written before it existed had no violations to count, hence 100. */
+static const char upgrade_v3[] = "ALTER TABLE attendance ADD COLUMN trust_score INTEGER NOT NULL"
+                                 " DEFAULT 100 CHECK (trust_score BETWEEN 0 AND 100);";
+
+void jr__set_err(char *err, size_t errlen, const char *what, const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %s", what, why);
+}
+
+/* mkdir -p: creates every missing component with mode 0700; existing ones are left as
+ * they are. */
+int jr__make_dirs(const char *dir, char *err, size_t errlen)
+{
+    char *p = brk_strdup(dir);
+    int rc = 0;
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = '\0';
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char saved = *s;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            jr__set_err(err, errlen, p, strerror(errno));
+            rc = BRK_EIO;
+            goto cleanup;
+        }
+        *s = saved;
+        if (saved == '\0')
+            break;
+    }
+    struct stat sb;
+    if (stat(p, &sb) != 0) {
+        jr__set_err(err, errlen, p, strerror(errno));
+        rc = BRK_EIO;
+    } else if (!S_ISDIR(sb.st_mode)) {
+        jr__set_err(err, errlen, p, "not a directory");
+        rc = BRK_EIO;
+    }
+cleanup:
+    free(p);
+    return rc;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Creates or upgrades the schema inside one write transaction, so two processes opening the
+ * same file at once cannot both migrate it. */
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    int version = 0;
+    char sql[64];
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (pragma_int(db, "PRAGMA user_version", &version) != SQLITE_OK)
+        goto fail;
+    if (version > JR_SCHEMA_VERSION) {
+        char why[96];
+        snprintf(why, sizeof why, "schema_version %d is newer than this build's %d", version,
+                 JR_SCHEMA_VERSION);
+        jr__set_err(err, errlen, "journal.db", why);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return BRK_EIO;
+    }
+    if (version < 1 && sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (version < 2 && sqlite3_exec(db, upgrade_v2, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (version < 3 && sqlite3_exec(db, upgrade_v3, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", JR_SCHEMA_VERSION);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    return 0;
+fail:
+    jr__set_err(err, errlen, "journal.db schema", sqlite3_errmsg(db));
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return BRK_EIO;
+}
+
+int jr__open_db(const char *path, sqlite3 **out, stmts_t *st, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *jm = NULL;
+    int rc = BRK_EIO;
+    /* NOMUTEX: the connection is used by one thread at a time (this one, then the worker,
+     * then jr_free after the join), so SQLite's per-connection mutex is pure overhead. */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        jr__set_err(err, errlen, path, db ? sqlite3_errmsg(db) : "out of memory");
+        goto cleanup;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    if (sqlite3_busy_timeout(db, JR_BUSY_TIMEOUT_MS) != SQLITE_OK)
+        goto sqlfail;
+    /* journal_mode answers with the mode actually in force; some file systems refuse WAL
+     * and SQLite then silently keeps the old mode, which we do not accept. */
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &jm, NULL) != SQLITE_OK)
+        goto sqlfail;
+    if (sqlite3_step(jm) != SQLITE_ROW)
+        goto sqlfail;
+    const char *mode = (const char *)sqlite3_column_text(jm, 0);
+    int wal = mode && strcmp(mode, "wal") == 0;
+    /* A statement left mid-step would keep the migration's COMMIT from completing. */
+    sqlite3_finalize(jm);
+    jm = NULL;
+    if (!wal) {
+        jr__set_err(err, errlen, path, "cannot switch to WAL journal mode");
+        goto cleanup;
+    }
+    /* FULL makes every COMMIT fsync the WAL, so a commit that returned is durable; the
+     * broker acknowledges a DONE only after that. */
+    if (sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        goto sqlfail;
+    if (migrate(db, err, errlen) != 0)
+        goto cleanup;
+    if (jr__stmts_prepare(db, st) != SQLITE_OK)
+        goto sqlfail;
+    *out = db;
+    db = NULL;
+    rc = 0;
+    goto cleanup;
+sqlfail:
+    jr__set_err(err, errlen, path, sqlite3_errmsg(db));
+cleanup:
+    sqlite3_finalize(jm);
+    if (db) {
+        jr__stmts_finalize(st);
+        sqlite3_close(db);
+    }
+    return rc;
+}
