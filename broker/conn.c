@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One send writes at most this many bytes of frames gathered back to back; a single frame
+ * larger than that is sent from its own buffer. It is also lws's per-write limit on the
+ * protocol (tx_packet_size in ws.c): above it lws would send part and copy the rest. */
+#define WRITE_BATCH_BYTES CONN_WRITE_BATCH_BYTES
+/* Bytes one connection may write per loop turn before the others get theirs. */
+#define FLUSH_TURN_BYTES (4 * WRITE_BATCH_BYTES)
+
 /* Errors are counted in windows of this length for the abuse limit. */
 #define ERR_WINDOW_MS 10000
 /* Seconds a closing connection may stay unwritable before it is killed. */
@@ -44,10 +51,39 @@ static void drop_queue(conn_t *c)
     c->q_bytes = 0;
 }
 
+static void flush_list_add(conn_t *c)
+{
+    srv_t *s = c->srv;
+    if (c->on_flush_list)
+        return;
+    c->on_flush_list = 1;
+    c->flush_prev = NULL;
+    c->flush_next = s->flush_head;
+    if (s->flush_head)
+        s->flush_head->flush_prev = c;
+    s->flush_head = c;
+}
+
+static void flush_list_remove(conn_t *c)
+{
+    srv_t *s = c->srv;
+    if (!c->on_flush_list)
+        return;
+    if (c->flush_prev)
+        c->flush_prev->flush_next = c->flush_next;
+    else
+        s->flush_head = c->flush_next;
+    if (c->flush_next)
+        c->flush_next->flush_prev = c->flush_prev;
+    c->flush_prev = c->flush_next = NULL;
+    c->on_flush_list = 0;
+}
+
 void conn_free(conn_t *c)
 {
     if (!c)
         return;
+    flush_list_remove(c);
     drop_queue(c);
     free(c->q);
     for (int i = 0; i < c->p.n_classes; i++)
@@ -70,6 +106,7 @@ void conn_close(conn_t *c, int code, const char *reason)
      * and a draining server owes its clients only the close frame. */
     c->srv->m.queue_drops += c->q_len;
     drop_queue(c);
+    flush_list_remove(c);
     lws_callback_on_writable(c->wsi);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
 }
@@ -77,7 +114,7 @@ void conn_close(conn_t *c, int code, const char *reason)
 int conn_send(conn_t *c, evt_msg_t *m)
 {
     const cfg_t *cfg = c->srv->cfg;
-    if (c->closing)
+    if (c->closing || c->peer_closed)
         return BRK_ECLOSED;
     if (c->q_len >= (size_t)cfg->outbox_messages ||
         c->q_bytes + m->len > (size_t)cfg->outbox_bytes) {
@@ -101,9 +138,10 @@ int conn_send(conn_t *c, evt_msg_t *m)
     c->q_len++;
     c->q_bytes += m->len;
     c->srv->m.messages_out[m->type]++;
-    /* Ask lws only on the empty -> non-empty edge: asking per message is costly. */
-    if (c->q_len == 1)
-        lws_callback_on_writable(c->wsi);
+    /* Written when this loop turn's callbacks are done, with whatever else queued for the
+     * connection meanwhile; a connection waiting for its writeable callback gets it then. */
+    if (!c->await_writeable)
+        flush_list_add(c);
     return 0;
 }
 
@@ -143,8 +181,103 @@ void conn_error(conn_t *c, err_code_t code, const char *message, const json_t *i
     }
 }
 
+/* Takes n messages off the head of the queue. */
+static void pop_sent(conn_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        evt_msg_t *m = c->q[c->q_head];
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+        c->q_bytes -= m->len;
+        msg_unref(m);
+    }
+    c->msgs_out += n;
+}
+
+/* Writes queued frames, several per send when several wait, until the queue is empty, the
+ * turn's budget is spent or the socket refuses bytes. The bytes go through lws as a raw
+ * write (LWS_WRITE_HTTP is "no framing" on a WebSocket connection): lws sends them at once
+ * and, when the kernel takes only part, keeps the rest and sends it before anything of its
+ * own (a PONG, a PING, a close frame), so frames are never interleaved. Returns -1 when the
+ * socket failed. */
+static int write_queue(conn_t *c)
+{
+    srv_t *s = c->srv;
+    if (!s->wbuf)
+        s->wbuf = brk_malloc(WRITE_BATCH_BYTES);
+    size_t turn = 0;
+    while (c->q_len > 0) {
+        if (turn >= FLUSH_TURN_BYTES) {
+            c->await_writeable = 1;
+            lws_callback_on_writable(c->wsi);
+            return 0;
+        }
+        evt_msg_t *head = c->q[c->q_head];
+        unsigned char *out = head->frame;
+        size_t len = head->frame_len, n = 1;
+        if (c->q_len > 1 && len < WRITE_BATCH_BYTES) {
+            /* Gather the frames that fit into one buffer. */
+            out = s->wbuf;
+            len = 0;
+            n = 0;
+            while (n < c->q_len) {
+                evt_msg_t *m = c->q[(c->q_head + n) % c->q_cap];
+                if (len + m->frame_len > WRITE_BATCH_BYTES)
+                    break;
+                memcpy(s->wbuf + len, m->frame, m->frame_len);
+                len += m->frame_len;
+                n++;
+            }
+        }
+        int w = lws_write(c->wsi, out, len, LWS_WRITE_HTTP);
+        pop_sent(c, n);
+        if (w < 0)
+            return -1;
+        s->m.write_calls++;
+        turn += len;
+        if (lws_partial_buffered(c->wsi)) {
+            s->m.write_deferrals++;
+            /* lws asked for POLLOUT itself; its writeable callback comes once the rest is
+             * out, and the queue continues from there. */
+            c->await_writeable = 1;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+void conn_flush_all(srv_t *s)
+{
+    while (s->flush_head) {
+        conn_t *c = s->flush_head;
+        flush_list_remove(c);
+        if (c->closing || c->peer_closed || c->await_writeable)
+            continue;
+        if (lws_partial_buffered(c->wsi)) {
+            /* Bytes lws wrote itself (the upgrade response, a PONG) are still waiting. */
+            c->await_writeable = 1;
+            lws_callback_on_writable(c->wsi);
+            continue;
+        }
+        if (write_queue(c) < 0) {
+            /* The socket is gone: lws closes the connection on its next turn. */
+            drop_queue(c);
+            c->peer_closed = 1;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+    }
+}
+
+void conn_peer_closed(conn_t *c)
+{
+    c->peer_closed = 1;
+    drop_queue(c);
+    flush_list_remove(c);
+}
+
 int conn_on_writeable(conn_t *c)
 {
+    c->await_writeable = 0;
     if (c->closing) {
         /* The close frame is written here by hand: returning -1 after lws_close_reason()
          * from this callback makes lws 4.1.6 hang up without sending it. 4 is the close
@@ -158,22 +291,9 @@ int conn_on_writeable(conn_t *c)
         lws_write(c->wsi, buf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4);
         return -1;
     }
-    /* Write while the socket takes it; lws buffers a partial write itself and reports the
-     * pipe choked until it is flushed. Bound the burst to stay fair to other clients. */
-    for (int burst = 0; c->q_len > 0 && burst < 32; burst++) {
-        evt_msg_t *m = c->q[c->q_head];
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_len--;
-        c->q_bytes -= m->len;
-        int n = lws_write(c->wsi, m->payload, m->len, LWS_WRITE_TEXT);
-        msg_unref(m);
-        if (n < 0)
-            return -1;
-        c->msgs_out++;
-        if (lws_send_pipe_choked(c->wsi))
-            break;
-    }
-    if (c->q_len > 0)
-        lws_callback_on_writable(c->wsi);
-    return 0;
+    if (c->peer_closed)
+        return 0;
+    /* lws calls this only once what it held is out: the queue goes on from here. */
+    flush_list_remove(c);
+    return write_queue(c);
 }

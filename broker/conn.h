@@ -15,6 +15,9 @@
 
 struct lws;
 
+/* The most bytes of frames gathered into one send (conn.c; ws.c tells lws). */
+#define CONN_WRITE_BATCH_BYTES (64 * 1024)
+
 typedef struct room_seat room_seat_t;
 
 /* One room the connection is a member of. */
@@ -35,6 +38,13 @@ struct conn {
     evt_msg_t **q;
     size_t q_head, q_len, q_cap;
     size_t q_bytes;
+    /* write state (conn.c): queued messages go out when the loop has run this turn's
+     * callbacks, from the server's list of connections to flush; when the socket refused
+     * bytes, lws holds them and reports the connection writeable once they are gone. */
+    conn_t *flush_prev, *flush_next;
+    int on_flush_list;
+    int await_writeable; /* lws holds unsent bytes, or a writeable callback was asked for */
+    int peer_closed;     /* the peer's close frame came: nothing more may be written */
 
     /* inbound assembly of fragmented messages */
     char *rx;
@@ -86,6 +96,14 @@ void conn_close(conn_t *c, int code, const char *reason);
 /* Writes queued messages; called on LWS_CALLBACK_SERVER_WRITEABLE. Returns -1 when lws
  * must close the connection. */
 int conn_on_writeable(conn_t *c);
+
+/* Writes what every connection on the server's flush list has queued (each connection's
+ * frames back to back, one send per batch); called once per loop turn before the loop
+ * polls. A connection whose socket refuses bytes waits for its writeable callback. */
+void conn_flush_all(srv_t *s);
+
+/* The peer's close frame arrived: drop the queue and write nothing more. */
+void conn_peer_closed(conn_t *c);
 
 /* The connection whose peer_t p is. */
 static inline conn_t *conn_of_peer(peer_t *p)

@@ -94,6 +94,13 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
     for (int i = 0; i < ERR__COUNT; i++)
         put(&b, "rollcall_errors_total{code=\"%s\"} %llu\n", err_code_name((err_code_t)i),
             (unsigned long long)m->errors[i]);
+    head(&b, "rollcall_ws_writes_total", "counter",
+         "Sends of queued WebSocket frames; frames waiting together share one send");
+    put(&b, "rollcall_ws_writes_total %llu\n", (unsigned long long)m->write_calls);
+    head(&b, "rollcall_ws_write_deferrals_total", "counter",
+         "Sends the kernel took only part of; the rest went out when the socket drained");
+    put(&b, "rollcall_ws_write_deferrals_total %llu\n",
+        (unsigned long long)m->write_deferrals);
     head(&b, "rollcall_queue_drops_total", "counter",
          "Outbound messages discarded because their consumer was too slow");
     put(&b, "rollcall_queue_drops_total %llu\n", (unsigned long long)m->queue_drops);

@@ -19,6 +19,10 @@ typedef struct metrics {
     uint64_t messages_in_binary;
     uint64_t messages_out[OUT__COUNT]; /* deliveries queued to a connection */
     uint64_t errors[ERR__COUNT];
+    uint64_t write_calls;          /* sends of queued frames (several frames per send when
+                                    * several wait for one connection) */
+    uint64_t write_deferrals;      /* sends the kernel took only part of: the rest waits
+                                    * for the socket to be writeable */
     uint64_t queue_drops;          /* messages discarded because a consumer was too slow */
     uint64_t slow_consumer_closes;
     uint64_t abuse_closes;         /* 1008/1009 closes */

@@ -1,21 +1,44 @@
 /* SPDX-License-Identifier: MIT */
-/* Refcounted outgoing messages with libwebsockets headroom. */
+/* Refcounted outgoing messages, each framed once for all its recipients. */
 #include "msg.h"
 
 #include "brk.h"
 
-#include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Writes the header of an unmasked, final text frame of len payload bytes just before the
+ * payload (RFC 6455 section 5.2): the 7-bit length, or 126 and 16 bits, or 127 and 64. */
+static void frame_header(evt_msg_t *m)
+{
+    size_t len = m->len;
+    size_t h = len < 126 ? 2 : len <= 0xffff ? 4 : 10;
+    unsigned char *f = m->payload - h;
+    f[0] = 0x81;
+    if (h == 2) {
+        f[1] = (unsigned char)len;
+    } else if (h == 4) {
+        f[1] = 126;
+        f[2] = (unsigned char)(len >> 8);
+        f[3] = (unsigned char)len;
+    } else {
+        f[1] = 127;
+        for (int i = 0; i < 8; i++)
+            f[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    }
+    m->frame = f;
+    m->frame_len = h + len;
+}
+
 static evt_msg_t *alloc_msg(out_type_t t, size_t len)
 {
-    evt_msg_t *m = brk_malloc(sizeof *m + LWS_PRE + len + 1);
+    evt_msg_t *m = brk_malloc(sizeof *m + MSG_FRAME_HDR_MAX + len + 1);
     m->refs = 1;
     m->type = t;
     m->len = len;
-    m->payload = m->buf + LWS_PRE;
+    m->payload = m->buf + MSG_FRAME_HDR_MAX;
     m->payload[len] = '\0';
+    frame_header(m);
     return m;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Outgoing messages: serialized once into an immutable, refcounted buffer with LWS_PRE
- * bytes of headroom, then shared by every recipient's queue. Loop thread only (the
- * refcount is not atomic). */
+/* Outgoing messages: serialized once into an immutable, refcounted buffer that already
+ * holds its WebSocket frame (a server's frames are unmasked, so the frame is the same for
+ * every recipient), then shared by every recipient's queue. Loop thread only (the refcount
+ * is not atomic). */
 #ifndef BRK_MSG_H
 #define BRK_MSG_H
 
@@ -11,11 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest WebSocket frame header a server writes: FIN/opcode, 127, 64-bit length. */
+#define MSG_FRAME_HDR_MAX 10
+
 typedef struct evt_msg {
     uint32_t refs;
     out_type_t type;
-    size_t len; /* payload bytes, excluding the headroom */
-    unsigned char *payload; /* points LWS_PRE bytes into buf */
+    size_t len;             /* JSON bytes */
+    unsigned char *payload; /* the JSON, NUL-terminated, inside buf */
+    unsigned char *frame;   /* the whole text frame: header then payload */
+    size_t frame_len;
     unsigned char buf[];
 } evt_msg_t;
 

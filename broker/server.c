@@ -97,6 +97,7 @@ static void finish(srv_t *s)
     uv_close((uv_handle_t *)&s->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_hup, on_handle_closed);
+    uv_close((uv_handle_t *)&s->flush_prep, on_handle_closed);
     /* Frames still waiting are answered (canceled); workers exit on their own. */
     hdl_stop(s->hdl);
     /* Records already queued are still written and fsync'd before the loop ends. */
@@ -315,9 +316,18 @@ static int listen_vhost(srv_t *s)
     return 0;
 }
 
-/* SIGTERM and SIGINT drain, SIGHUP reloads the JWT keys. */
+static void on_flush(uv_prepare_t *h)
+{
+    conn_flush_all(h->data);
+}
+
+/* SIGTERM and SIGINT drain, SIGHUP reloads the JWT keys; and before each wait for I/O, the
+ * messages queued during the loop turn are written (conn_flush_all). */
 static void install_signals(srv_t *s)
 {
+    uv_prepare_init(s->loop, &s->flush_prep);
+    s->flush_prep.data = s;
+    uv_prepare_start(&s->flush_prep, on_flush);
     uv_signal_init(s->loop, &s->sig_term);
     uv_signal_init(s->loop, &s->sig_int);
     uv_signal_init(s->loop, &s->sig_hup);
@@ -420,6 +430,7 @@ out_state:
     s.jr = NULL;
     free(s.conns);
     free(s.idle_policy); /* the lws context that pointed at it is destroyed */
+    free(s.wbuf);
 out_auth:
     auth_verifier_free(s.auth);
 out_schema:

@@ -47,6 +47,12 @@ typedef struct srv {
     room_t **rooms;
     size_t rooms_cap, rooms_len;
 
+    /* connections with queued messages to write before the loop polls (conn.c), the
+     * prepare handle that writes them, and the buffer their frames are gathered in */
+    conn_t *flush_head;
+    uv_prepare_t flush_prep;
+    unsigned char *wbuf;
+
     /* the event handlers, and the operations they reach the server by (host.c) */
     hdl_t *hdl;
     hdl_host_t host;

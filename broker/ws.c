@@ -303,6 +303,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         } else if (pss->conn) {
             pss->conn->peer_close_code = 1005;
         }
+        if (pss->conn) /* lws answers the close frame; nothing of ours may follow it */
+            conn_peer_closed(pss->conn);
         return 0;
     case LWS_CALLBACK_CLOSED:
         closed(s, pss);
@@ -325,7 +327,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-    {"rollcall", callback, sizeof(ws_pss_t), 1024, 0, NULL, 0},
+    /* rx_buffer_size 1024; tx_packet_size is the most conn.c writes in one send, so lws
+     * never splits such a write into a send and a copy of the rest. */
+    {"rollcall", callback, sizeof(ws_pss_t), 1024, 0, NULL, CONN_WRITE_BATCH_BYTES},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

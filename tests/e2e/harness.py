@@ -1154,7 +1154,8 @@ class RawWS:
             (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
         check(accept.encode() in head, f"{label}: bad Sec-WebSocket-Accept")
 
-    def send_frame(self, opcode, payload, fin=True):
+    @staticmethod
+    def _frame(opcode, payload, fin=True):
         b0 = (0x80 if fin else 0) | opcode
         n = len(payload)
         if n < 126:
@@ -1165,7 +1166,14 @@ class RawWS:
             hdr = struct.pack("!BBQ", b0, 0x80 | 127, n)
         mask = os.urandom(4)
         body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(hdr + mask + body)
+        return hdr + mask + body
+
+    def send_frame(self, opcode, payload, fin=True):
+        self.sock.sendall(self._frame(opcode, payload, fin))
+
+    def send_json_batch(self, objs):
+        """Sends several text messages in one write, so the broker reads them together."""
+        self.sock.sendall(b"".join(self._frame(0x1, json.dumps(o).encode()) for o in objs))
 
     def send_text_bytes(self, payload):
         self.send_frame(0x1, payload)
@@ -1194,6 +1202,13 @@ class RawWS:
         while True:
             b0, b1 = self._read(2, deadline)
             op = b0 & 0x0F
+            # RFC 6455 5.1-5.2: a server never masks, and without extensions sets no RSV bit.
+            if b1 & 0x80:
+                proto_error(f"{self.label}: masked frame from the server")
+            if b0 & 0x70:
+                proto_error(f"{self.label}: RSV bits set in a frame from the server: {b0:#x}")
+            if op not in (0x0, 0x1, 0x2, 0x8, 0x9, 0xA):
+                proto_error(f"{self.label}: reserved opcode {op:#x} from the server")
             n = b1 & 0x7F
             if n == 126:
                 n = struct.unpack("!H", self._read(2, deadline))[0]
