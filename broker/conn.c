@@ -37,6 +37,7 @@ conn_t *conn_new(srv_t *s, struct lws *wsi, const auth_identity_t *id)
         c->p.classes[i] = brk_strdup(id->classes[i]);
     c->p.token_exp = id->exp;
     c->opened_ms = brk_now_ms();
+    c->last_rx_ms = (int64_t)uv_now(s->loop);
     return c;
 }
 
@@ -111,6 +112,8 @@ void conn_close(conn_t *c, int code, const char *reason)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
 }
 
+static void enqueue(conn_t *c, evt_msg_t *m);
+
 int conn_send(conn_t *c, evt_msg_t *m)
 {
     const cfg_t *cfg = c->srv->cfg;
@@ -124,6 +127,15 @@ int conn_send(conn_t *c, evt_msg_t *m)
         conn_close(c, 4001, "slow consumer");
         return BRK_EFULL;
     }
+    enqueue(c, m);
+    c->srv->m.messages_out[m->type]++;
+    return 0;
+}
+
+/* Appends m to the queue (taking a new reference) and lists the connection for the next
+ * flush. */
+static void enqueue(conn_t *c, evt_msg_t *m)
+{
     if (c->q_len == c->q_cap) {
         size_t ncap = c->q_cap ? c->q_cap * 2 : 4;
         evt_msg_t **nq = brk_malloc(ncap * sizeof *nq);
@@ -137,12 +149,10 @@ int conn_send(conn_t *c, evt_msg_t *m)
     c->q[(c->q_head + c->q_len) % c->q_cap] = msg_ref(m);
     c->q_len++;
     c->q_bytes += m->len;
-    c->srv->m.messages_out[m->type]++;
     /* Written when this loop turn's callbacks are done, with whatever else queued for the
      * connection meanwhile; a connection waiting for its writeable callback gets it then. */
     if (!c->await_writeable)
         flush_list_add(c);
-    return 0;
 }
 
 void conn_reply(conn_t *c, out_type_t t, json_t *data, const json_t *id)
@@ -296,4 +306,30 @@ int conn_on_writeable(conn_t *c)
     /* lws calls this only once what it held is out: the queue goes on from here. */
     flush_list_remove(c);
     return write_queue(c);
+}
+
+void conn_keepalive(srv_t *s, int64_t now_ms)
+{
+    const cfg_t *cfg = s->cfg;
+    const int64_t ping_ms = (int64_t)cfg->ping_interval * 1000;
+    const int64_t idle_ms = (int64_t)cfg->idle_timeout * 1000;
+    if (ping_ms <= 0)
+        return;
+    for (size_t i = 0; i < s->conns_cap; i++) {
+        for (conn_t *c = s->conns[i]; c; c = c->hnext) {
+            if (c->closing || c->peer_closed)
+                continue;
+            int64_t silent = now_ms - c->last_rx_ms;
+            if (idle_ms > 0 && silent >= idle_ms) {
+                s->m.idle_closes++;
+                LOG(INFO, c->p.id, "idle timeout", "silent_ms=%lld", (long long)silent);
+                conn_close(c, 1001, "idle timeout");
+            } else if (silent >= ping_ms && !c->ping_sent) {
+                if (!s->ping_msg)
+                    s->ping_msg = msg_new_ping();
+                c->ping_sent = 1;
+                enqueue(c, s->ping_msg);
+            }
+        }
+    }
 }

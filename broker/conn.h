@@ -45,6 +45,10 @@ struct conn {
     int on_flush_list;
     int await_writeable; /* lws holds unsent bytes, or a writeable callback was asked for */
     int peer_closed;     /* the peer's close frame came: nothing more may be written */
+    /* keepalive (conn_keepalive): when the peer last sent anything, and whether a PING
+     * went out since */
+    int64_t last_rx_ms;
+    int ping_sent;
 
     /* inbound assembly of fragmented messages */
     char *rx;
@@ -104,6 +108,19 @@ void conn_flush_all(srv_t *s);
 
 /* The peer's close frame arrived: drop the queue and write nothing more. */
 void conn_peer_closed(conn_t *c);
+
+/* The peer sent something (a message, a fragment, a PONG) at now_ms. */
+static inline void conn_heard(conn_t *c, int64_t now_ms)
+{
+    c->last_rx_ms = now_ms;
+    c->ping_sent = 0;
+}
+
+/* One keepalive pass over every connection: a PING to those silent for ping_interval
+ * seconds, a close (1001, "idle timeout") to those silent for idle_timeout. One timer for
+ * all connections instead of lws's per-connection timers, whose sorted list made every new
+ * connection cost a walk over all the others. */
+void conn_keepalive(srv_t *s, int64_t now_ms);
 
 /* The connection whose peer_t p is. */
 static inline conn_t *conn_of_peer(peer_t *p)

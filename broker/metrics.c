@@ -108,6 +108,9 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
          "Connections closed with 4001 because their outbound queue passed its limit");
     put(&b, "rollcall_slow_consumer_closes_total %llu\n",
         (unsigned long long)m->slow_consumer_closes);
+    head(&b, "rollcall_idle_closes_total", "counter",
+         "Connections closed with 1001 after ROLLCALL_IDLE_TIMEOUT seconds without traffic");
+    put(&b, "rollcall_idle_closes_total %llu\n", (unsigned long long)m->idle_closes);
     head(&b, "rollcall_abuse_closes_total", "counter",
          "Connections closed with 1008 or 1009 for abusive input");
     put(&b, "rollcall_abuse_closes_total %llu\n", (unsigned long long)m->abuse_closes);

@@ -25,6 +25,7 @@ typedef struct metrics {
                                     * for the socket to be writeable */
     uint64_t queue_drops;          /* messages discarded because a consumer was too slow */
     uint64_t slow_consumer_closes;
+    uint64_t idle_closes;          /* closed after idle_timeout seconds of silence */
     uint64_t abuse_closes;         /* 1008/1009 closes */
     uint64_t http_requests;
     uint64_t jwt_key_reloads[2]; /* SIGHUP (server.c): [0] done, [1] failed (old keys stay) */

@@ -42,6 +42,15 @@ static evt_msg_t *alloc_msg(out_type_t t, size_t len)
     return m;
 }
 
+evt_msg_t *msg_new_ping(void)
+{
+    /* A payload, which the peer's PONG echoes: lws 4.1 reports an empty PONG to nobody
+     * (LWS_CALLBACK_RECEIVE_PONG comes only for one with payload). */
+    evt_msg_t *m = msg_new_raw(OUT_PONG, "rc", 2);
+    m->frame[0] = 0x89; /* FIN, opcode 9: PING */
+    return m;
+}
+
 evt_msg_t *msg_new_raw(out_type_t t, const char *json, size_t len)
 {
     evt_msg_t *m = alloc_msg(t, len);

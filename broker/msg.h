@@ -29,6 +29,10 @@ typedef struct evt_msg {
  * a JSON string/integer, omitted when NULL). Returns a new reference. */
 evt_msg_t *msg_build(out_type_t t, json_t *data, const json_t *id);
 
+/* Returns a new reference to a PING control frame with a 2-byte payload (its type is not
+ * counted as an event: the caller never passes it to conn_send). */
+evt_msg_t *msg_new_ping(void);
+
 /* Returns a new reference holding a copy of json (len bytes). */
 evt_msg_t *msg_new_raw(out_type_t t, const char *json, size_t len);
 

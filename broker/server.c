@@ -98,6 +98,8 @@ static void finish(srv_t *s)
     uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_hup, on_handle_closed);
     uv_close((uv_handle_t *)&s->flush_prep, on_handle_closed);
+    uv_timer_stop(&s->keepalive);
+    uv_close((uv_handle_t *)&s->keepalive, on_handle_closed);
     /* Frames still waiting are answered (canceled); workers exit on their own. */
     hdl_stop(s->hdl);
     /* Records already queued are still written and fsync'd before the loop ends. */
@@ -284,18 +286,12 @@ static int create_lws(srv_t *s)
     return 0;
 }
 
-/* The listening vhost with the rollcall protocol, its ping and idle policy; s->port is the
- * bound port. */
+/* The listening vhost with the rollcall protocol; s->port is the bound port. */
 static int listen_vhost(srv_t *s)
 {
     const cfg_t *cfg = s->cfg;
     static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
     static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "rollcall", ""};
-    /* The vhost keeps this pointer, not a copy: it lives in s until the context is gone. */
-    lws_retry_bo_t *retry = brk_calloc(1, sizeof *retry);
-    retry->secs_since_valid_ping = (uint16_t)cfg->ping_interval;
-    retry->secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
-    s->idle_policy = retry;
     struct lws_context_creation_info vinfo;
     memset(&vinfo, 0, sizeof vinfo);
     vinfo.port = cfg->port;
@@ -303,8 +299,12 @@ static int listen_vhost(srv_t *s)
     vinfo.protocols = ws_protocols();
     vinfo.pvo = &pvo;
     vinfo.vhost_name = "rollcall";
-    if (cfg->ping_interval > 0)
-        vinfo.retry_and_idle_policy = retry;
+    /* A policy without validity timers: lws's own (its default pings after 300 s) keeps a
+     * timer per connection in one sorted list that each new connection walks, all of them.
+     * conn_keepalive pings and hangs up instead, with one timer. */
+    static const lws_retry_bo_t no_validity_timers = {.secs_since_valid_ping = 0,
+                                                      .secs_since_valid_hangup = 0};
+    vinfo.retry_and_idle_policy = &no_validity_timers;
     s->vhost = lws_create_vhost(s->lws, &vinfo);
     if (!s->vhost) {
         fprintf(stderr, "rollcall: cannot listen on %s:%d (address in use or not available)\n",
@@ -321,13 +321,24 @@ static void on_flush(uv_prepare_t *h)
     conn_flush_all(h->data);
 }
 
-/* SIGTERM and SIGINT drain, SIGHUP reloads the JWT keys; and before each wait for I/O, the
- * messages queued during the loop turn are written (conn_flush_all). */
+static void on_keepalive(uv_timer_t *t)
+{
+    srv_t *s = t->data;
+    conn_keepalive(s, (int64_t)uv_now(s->loop));
+}
+
+/* SIGTERM and SIGINT drain, SIGHUP reloads the JWT keys; before each wait for I/O, the
+ * messages queued during the loop turn are written (conn_flush_all); once a second, the
+ * keepalive pass. */
 static void install_signals(srv_t *s)
 {
     uv_prepare_init(s->loop, &s->flush_prep);
     s->flush_prep.data = s;
     uv_prepare_start(&s->flush_prep, on_flush);
+    /* Pings and idle hang-ups to the second: a pass over all connections once a second. */
+    uv_timer_init(s->loop, &s->keepalive);
+    s->keepalive.data = s;
+    uv_timer_start(&s->keepalive, on_keepalive, 1000, 1000);
     uv_signal_init(s->loop, &s->sig_term);
     uv_signal_init(s->loop, &s->sig_int);
     uv_signal_init(s->loop, &s->sig_hup);
@@ -429,7 +440,7 @@ out_state:
     jr_free(s.jr);
     s.jr = NULL;
     free(s.conns);
-    free(s.idle_policy); /* the lws context that pointed at it is destroyed */
+    msg_unref(s.ping_msg);
     free(s.wbuf);
 out_auth:
     auth_verifier_free(s.auth);

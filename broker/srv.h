@@ -19,7 +19,6 @@
 
 struct lws_context;
 struct lws_vhost;
-struct lws_retry_bo;
 typedef struct conn conn_t;
 typedef struct room room_t;
 typedef struct clu clu_t;
@@ -36,8 +35,6 @@ typedef struct srv {
     struct lws_context *lws;
     struct lws_vhost *vhost;
     int port; /* bound port */
-    /* ping and idle policy: lws keeps a pointer to it for the vhost's whole life */
-    struct lws_retry_bo *idle_policy;
 
     /* connection registry: open addressing on conn id */
     conn_t **conns;
@@ -52,6 +49,9 @@ typedef struct srv {
     conn_t *flush_head;
     uv_prepare_t flush_prep;
     unsigned char *wbuf;
+    /* keepalive (conn_keepalive): one timer for every connection, and the shared PING */
+    uv_timer_t keepalive;
+    struct evt_msg *ping_msg;
 
     /* the event handlers, and the operations they reach the server by (host.c) */
     hdl_t *hdl;

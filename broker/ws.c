@@ -293,7 +293,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED:
         return established(s, wsi, pss);
     case LWS_CALLBACK_RECEIVE:
-        return pss->conn ? receive(pss->conn, wsi, in, len) : -1;
+        if (!pss->conn)
+            return -1;
+        conn_heard(pss->conn, (int64_t)uv_now(s->loop));
+        return receive(pss->conn, wsi, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss->conn)
+            conn_heard(pss->conn, (int64_t)uv_now(s->loop));
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss->conn ? conn_on_writeable(pss->conn) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:

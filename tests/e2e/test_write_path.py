@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""The write path: messages queued for one connection go out together, several frames per
-send; a socket that takes only part of a send keeps the rest for later without losing or
-splitting a frame; control frames (PING/PONG, close) never land inside a data frame; order
-per connection is kept."""
+"""The write path and keepalive: messages queued for one connection go out together,
+several frames per send; a socket that takes only part of a send keeps the rest for later
+without losing or splitting a frame; control frames (PING/PONG, close) never land inside a
+data frame; order per connection is kept; silent connections are pinged and dead ones
+closed."""
 
 import json
 import os
@@ -180,6 +181,47 @@ async def test_close_after_a_backlog_is_a_proper_close_frame():
     eq(code, 1001, "close code at drain")
     check(frames <= 300, f"{frames} announcements for 300 sent")
     b.wait_exit(15)
+
+
+@timeout(40)
+async def test_keepalive_pings_silent_peers_and_closes_the_ones_that_never_answer():
+    """With --ping-interval 1 --idle-timeout 3, the broker pings a silent connection (a PING
+    with a payload, so the PONG that echoes it is seen), keeps one that answers past the idle
+    timeout, and closes one that reads but never answers with 1001 "idle timeout"."""
+    b = Broker(args=["--ping-interval", "1", "--idle-timeout", "3"]).start()
+    answers = RawWS(b.port, b.token(sub="s-pong", role="student", class_id=CLS), label="ponger")
+    mute = RawWS(b.port, b.token(sub="s-mute", role="student", class_id=CLS), label="mute")
+    t0 = time.monotonic()
+    pings = 0
+    mute_end = None
+    deadline = t0 + 7
+    while time.monotonic() < deadline:
+        try:
+            op, data = answers.recv_frame(0.2)
+            if op == 0x9:
+                pings += 1
+                check(len(data) > 0, "a keepalive PING without payload")
+                answers.send_frame(0xA, data)
+        except socket.timeout:
+            pass
+        if mute_end is None:
+            try:
+                op, data = mute.recv_frame(0.05)   # reads every frame, answers no PING
+                if op == 0x8:
+                    code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+                    mute_end = (code, data[2:].decode(), time.monotonic() - t0)
+            except RawClosed as e:
+                mute_end = (e.code, e.reason, time.monotonic() - t0)
+            except socket.timeout:
+                pass
+    check(pings >= 3, f"{pings} PINGs in 7 s at a 1 s ping interval")
+    check(mute_end is not None, "a connection that never answers was not closed")
+    eq(mute_end[:2], (1001, "idle timeout"), "close of the connection that never answers")
+    check(2.0 <= mute_end[2] <= 6.0, f"closed after {mute_end[2]:.1f}s, idle timeout 3 s")
+    answers.send_json({"event": "PING", "id": "still"})
+    eq(answers.recv_event("PONG", id="still").get("id"), "still",
+       "the connection that answers is still served")
+    eq(b.metrics().get("rollcall_idle_closes_total"), 1.0, "idle closes counted")
 
 
 if __name__ == "__main__":
