@@ -30,16 +30,21 @@ static srv_t *srv_of(struct lws *wsi)
 }
 
 /* Copies the bearer token of the request into buf: the token query argument, else the
- * Authorization header. Returns its length, 0 when there is none. */
-static size_t read_token(struct lws *wsi, char *buf, size_t cap)
+ * Authorization header. Returns its length, 0 when there is none; *touched is how many
+ * bytes of buf were written, for the caller to wipe. */
+static size_t read_token(struct lws *wsi, char *buf, size_t cap, size_t *touched)
 {
+    *touched = 0;
     const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, (int)cap);
     if (v) {
         size_t n = strlen(v);
+        *touched = (size_t)(v - buf) + n + 1;
         memmove(buf, v, n + 1);
         return n;
     }
     int len = lws_hdr_copy(wsi, buf, (int)cap, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (len > 0)
+        *touched = (size_t)len + 1;
     if (len <= 7 || strncasecmp(buf, "Bearer ", 7) != 0)
         return 0;
     size_t n = (size_t)len - 7;
@@ -52,13 +57,13 @@ static size_t read_token(struct lws *wsi, char *buf, size_t cap)
 /* Verifies the request's token. Returns 0 and fills *id, or BRK_EAUTH with a reason. */
 static int verify_request(srv_t *s, struct lws *wsi, auth_identity_t *id, const char **reason)
 {
-    char *tok = brk_malloc(TOKEN_MAX + 1);
-    size_t n = read_token(wsi, tok, TOKEN_MAX + 1);
+    char tok[TOKEN_MAX + 1];
+    size_t touched;
+    size_t n = read_token(wsi, tok, sizeof tok, &touched);
     *reason = "missing token";
     int rc = n ? auth_verify(s->auth, tok, n, brk_now_ms() / 1000, id, reason) : BRK_EAUTH;
-    /* Wipe the token: it must never reach a log or linger in freed memory. */
-    memset(tok, 0, TOKEN_MAX + 1);
-    free(tok);
+    /* Wipe the token: it must never reach a log or linger in memory. */
+    explicit_bzero(tok, touched < sizeof tok ? touched : sizeof tok);
     return rc;
 }
 
@@ -111,10 +116,12 @@ static int established(srv_t *s, struct lws *wsi, ws_pss_t *pss)
     srv__conn_add(s, c);
     s->m.connections[c->p.role]++;
     s->m.connections_total[c->p.role]++;
-    char peer[64] = "";
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    LOG(INFO, c->p.id, "conn open", "role=%s sub=%s classes=%d peer=%s",
-        auth_role_name(c->p.role), c->p.sub, c->p.n_classes, peer);
+    if (LOG_INFO >= log_level) { /* the peer's address costs a system call */
+        char peer[64] = "";
+        lws_get_peer_simple(wsi, peer, sizeof peer);
+        LOG(INFO, c->p.id, "conn open", "role=%s sub=%s classes=%d peer=%s",
+            auth_role_name(c->p.role), c->p.sub, c->p.n_classes, peer);
+    }
     hdl_conn_open(s->hdl, &c->p);
     return 0;
 }
