@@ -274,7 +274,13 @@ const server = http.createServer((req, res) => {
 
 server.on('upgrade', (req, socket, head) => {
   socket.on('error', () => {});
-  const url = new URL(req.url || '/', 'http://localhost');
+  let url;
+  try {
+    url = new URL(req.url || '/', 'http://localhost');
+  } catch {
+    refuse(socket, 400, 'Bad Request', 'bad request target\n');
+    return;
+  }
   if (url.pathname !== '/ws') {
     refuse(socket, 404, 'Not Found', 'no WebSocket endpoint here: use /ws\n');
     return;
