@@ -2,14 +2,17 @@
 /* rollcall's benchmark load generator. One process, one epoll loop, non-blocking sockets and
  * a minimal RFC 6455 client of its own (HTTP/1.1 upgrade, masked client frames, 16- and 64-bit
  * lengths, fragmented messages, PING answered with PONG, the close handshake), with HS256
- * tokens minted here from the broker's secret. Three scenarios: "connect" (idle connections,
- * connect rate, broker RSS per connection), "fanout" (one teacher sending ANNOUNCE to the class
- * at a fixed rate, every student of the class receiving each ANNOUNCEMENT; delivery latency) and
- * "frames" (students streaming a JPEG each interval; frame -> FRAME_RESULT and frame ->
- * teacher's ENGAGEMENT_UPDATE latency). Each
- * run prints exactly one key=value result line on stdout, starting with bench=<scenario>,
- * and human progress lines on stderr. Loopback only; every run is bounded in count and in
- * time (--deadline) and stops by itself. See bench/README.md. */
+ * tokens minted here from the broker's secret. Four scenarios: "connect" (idle connections,
+ * connect rate, broker RSS per connection), "ping" (clients each keeping one PING event in
+ * flight; round trips per second and their latency), "fanout" (one teacher sending ANNOUNCE to
+ * the class at a fixed rate, every student of the class receiving each ANNOUNCEMENT; delivery
+ * latency) and "frames" (students streaming a JPEG each interval; frame -> FRAME_RESULT and
+ * frame -> teacher's ENGAGEMENT_UPDATE latency). connect, ping and fanout use only WELCOME,
+ * PING/PONG, ANNOUNCE/ANNOUNCEMENT and ERROR, so they run against the Node reference server
+ * of bench/ref as well as against the broker. Each run prints exactly one key=value result
+ * line on stdout, starting with bench=<scenario>, and human progress lines on stderr. Loopback
+ * only; every run is bounded in count and in time (--deadline) and stops by itself. See
+ * bench/README.md. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -60,6 +63,7 @@ typedef struct opts {
     int broker_pid;
     char class_prefix[48];
     char label[48];
+    char server[32]; /* printed as server=<name> when set */
     int inflight;
     double hs_timeout_s;
     /* connect */
@@ -67,6 +71,9 @@ typedef struct opts {
     int classes;
     double settle_s;
     double hold_s;
+    int ping_each; /* connect: each connection sends one PING, gets its PONG before RSS */
+    /* ping */
+    int clients;
     /* fanout */
     int students;
     double rate;
@@ -188,6 +195,9 @@ typedef struct conn {
     uint32_t nsent, ans;
     uint64_t *analyzed_ns; /* send time of the frame counted as analyzed frame k (1-based) */
     uint64_t seen;         /* frames_analyzed last seen in an ENGAGEMENT_UPDATE */
+    /* ping: the one PING event in flight on this connection */
+    bool ping_out;
+    uint64_t ping_seq, ping_ns;
     char key[32];
     uint8_t *rbuf; /* bytes of a partial frame or response head carried to the next read */
     size_t rlen, rcap;
@@ -253,6 +263,10 @@ static struct {
     uint64_t f_first_err_logged;
     bool session_started;
     hist_t flat; /* frame sent -> FRAME_RESULT */
+
+    /* ping (and connect --ping-each): PING events, not WebSocket ping frames */
+    bool ping_window; /* the measurement window is open: answer each PONG with a PING */
+    uint64_t ping_sent, pong_events, pongs_window, ping_errors, ping_unmatched;
 
     uint8_t gbuf[1 << 16];
 } G;
@@ -736,6 +750,47 @@ static void on_engagement_update(const char *p, const char *e, uint64_t now)
     }
 }
 
+/* Sends the connection's next PING event; its id and data.ts are the connection's sequence
+ * number, so the PONG that echoes them is matched without a table. */
+static void send_ping(conn_t *c)
+{
+    char msg[96];
+    uint64_t seq = ++c->ping_seq;
+    int n = snprintf(msg, sizeof msg,
+                     "{\"event\":\"PING\",\"id\":%" PRIu64 ",\"data\":{\"ts\":%" PRIu64 "}}",
+                     seq, seq);
+    c->ping_out = true;
+    c->ping_ns = now_ns();
+    G.ping_sent++;
+    ws_send(c, 0x1, msg, (size_t)n);
+}
+
+/* The answer to the connection's PING: a PONG, or an ERROR naming its id. While the ping
+ * window is open, the next PING goes out at once. */
+static void on_pong(conn_t *c, const char *p, const char *e, bool error, uint64_t now)
+{
+    const char *is, *ie;
+    uint64_t id;
+    if (!c->ping_out || !j_get(p, e, "id", &is, &ie) || !j_uint(is, ie, &id) ||
+        id != c->ping_seq) {
+        if (G.ping_unmatched++ < 3)
+            info("conn %d: unexpected answer %.*s", c->idx, (int)(e - p > 200 ? 200 : e - p), p);
+        return;
+    }
+    c->ping_out = false;
+    if (error) {
+        if (G.ping_errors++ < 3)
+            info("conn %d: PING answered with %.*s", c->idx, (int)(e - p), p);
+    } else {
+        G.pong_events++;
+        hist_add(&G.lat, now - c->ping_ns);
+        if (G.ping_window)
+            G.pongs_window++;
+    }
+    if (G.ping_window && c->state == CS_OPEN)
+        send_ping(c);
+}
+
 static void on_text(conn_t *c, const uint8_t *data, size_t len)
 {
     const char *p = (const char *)data, *e = p + len, *vs, *ve;
@@ -750,6 +805,10 @@ static void on_text(conn_t *c, const uint8_t *data, size_t len)
          * replies that would flatter the results. */
         if (j_is_str(vs, ve, "ANNOUNCEMENT") || j_is_str(vs, ve, "ERROR"))
             G.after_window++;
+        return;
+    }
+    if (j_is_str(vs, ve, "PONG") || (c->ping_out && j_is_str(vs, ve, "ERROR"))) {
+        on_pong(c, p, e, j_is_str(vs, ve, "ERROR"), now);
         return;
     }
     if (!strcmp(G.o.scenario, "frames")) {
@@ -1310,6 +1369,25 @@ static void res(const char *fmt, ...)
         result_len += (size_t)n;
 }
 
+/* bench=<scenario>, then server=<name> and label=<label> when given. */
+static void res_head(const char *scenario)
+{
+    res("bench=%s", scenario);
+    if (G.o.server[0])
+        res("server=%s", G.o.server);
+    if (G.o.label[0])
+        res("label=%s", G.o.label);
+}
+
+/* The server's CPU time in microseconds per unit of work over a window, or "na". */
+static void res_cpu_per(const char *key, double cpu0, double cpu1, uint64_t units)
+{
+    if (cpu0 >= 0 && cpu1 >= 0 && units > 0)
+        res("%s=%.2f", key, (cpu1 - cpu0) * 1e6 / (double)units);
+    else
+        res("%s=na", key);
+}
+
 static void res_common(void)
 {
     res("handshake_p50_ms=%.3f", ms(hist_q(&G.hs, 0.50)));
@@ -1345,6 +1423,15 @@ static bool all_welcomed(void)
     return G.welcomes >= G.established;
 }
 
+/* No open connection waits for the answer to its PING. */
+static bool all_ponged(void)
+{
+    for (int i = 0; i < G.nconns; i++)
+        if (G.conns[i].state == CS_OPEN && G.conns[i].ping_out)
+            return false;
+    return true;
+}
+
 static int scenario_connect(void)
 {
     const opts_t *o = &G.o;
@@ -1373,6 +1460,18 @@ static int scenario_connect(void)
     info("connect: %d established, %d failed in %.3f s (%.0f conns/s)", G.established, G.failed,
          (double)span / 1e9, rate);
 
+    /* With --ping-each, every connection has also sent one message and received its answer
+     * when RSS is read: the footprint of a connection that has been used, not only opened. */
+    if (o->ping_each) {
+        run_for(s_to_ns(o->hs_timeout_s), all_welcomed, G.nconns);
+        for (int i = 0; i < G.nconns; i++)
+            if (G.conns[i].state == CS_OPEN)
+                send_ping(&G.conns[i]);
+        run_for(s_to_ns(o->hs_timeout_s), all_ponged, G.nconns);
+        info("connect: %" PRIu64 " of %" PRIu64 " PINGs answered with PONG", G.pong_events,
+             G.ping_sent);
+    }
+
     /* Settle: WELCOMEs arrive and the broker's allocations come to rest before reading RSS. */
     run_for(s_to_ns(o->settle_s), NULL, G.nconns);
     long rss1 = proc_rss_kb(o->broker_pid);
@@ -1385,20 +1484,99 @@ static int scenario_connect(void)
     info("connect: held %.1f s, %d still open", o->hold_s, open_after_hold);
     close_all();
 
-    res("bench=connect");
-    if (o->label[0])
-        res("label=%s", o->label);
+    res_head("connect");
     res("conns=%d classes=%d inflight=%d", G.nconns, o->classes, o->inflight);
     res("established=%d failed=%d", G.established, G.failed);
     res("connect_s=%.3f conns_per_s=%.0f", (double)span / 1e9, rate);
     res("welcomed=%d open_after_hold=%d", G.welcomes, open_after_hold);
+    if (o->ping_each)
+        res("pinged=%" PRIu64 " ping_errors=%" PRIu64, G.pong_events, G.ping_errors);
     if (rss0 >= 0 && rss1 >= 0 && open_at_rss > 0)
         res("rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_kb=%.2f", rss0, rss1,
             (double)(rss1 - rss0) / (double)open_at_rss);
     else
         res("rss_before_kb=na rss_after_kb=na rss_per_conn_kb=na");
     res_common();
-    if (G.failed || G.dropped || open_after_hold != G.established)
+    if (G.failed || G.dropped || open_after_hold != G.established ||
+        (o->ping_each && (G.pong_events < G.ping_sent || G.ping_errors)))
+        status = 2;
+    res_print(&status);
+    return status;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scenario: ping */
+
+static int scenario_ping(void)
+{
+    const opts_t *o = &G.o;
+    int status = 0;
+    G.nconns = o->clients;
+    G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
+    if (!G.conns)
+        die("out of memory");
+    for (int i = 0; i < G.nconns; i++) {
+        G.conns[i].fd = -1;
+        G.conns[i].idx = i;
+        G.conns[i].role = ROLE_STUDENT;
+    }
+    info("ping: %d student connections over %d classes, one PING in flight on each for %.1f s",
+         G.nconns, o->classes, o->duration_s);
+
+    uint64_t t0 = now_ns();
+    run_for(UINT64_MAX / 2, all_connected, G.nconns);
+    run_for(s_to_ns(o->hs_timeout_s), all_welcomed, G.nconns);
+    int connected = G.open;
+    info("ping: %d connected (%d failed, %d welcomed) in %.3f s", connected, G.failed,
+         G.welcomes, (double)(now_ns() - t0) / 1e9);
+    run_for(s_to_ns(o->start_settle_s), NULL, G.nconns);
+
+    /* The window: every PONG that arrives in it is counted and answered with the next PING
+     * on the same connection. The server's CPU time is read at both ends of it. */
+    double bcpu0 = proc_cpu_s(o->broker_pid), scpu0 = self_cpu_s();
+    uint64_t tw0 = now_ns();
+    if (!expired()) {
+        G.ping_window = true;
+        for (int i = 0; i < G.nconns; i++)
+            if (G.conns[i].state == CS_OPEN)
+                send_ping(&G.conns[i]);
+        run_for(s_to_ns(o->duration_s), NULL, G.nconns);
+        G.ping_window = false;
+    }
+    uint64_t tw1 = now_ns();
+    double bcpu1 = proc_cpu_s(o->broker_pid), scpu1 = self_cpu_s();
+    uint64_t in_window = G.pongs_window;
+
+    /* The PINGs still in flight get --drain s to be answered; their round trips count in
+     * the percentiles, not in the rate. */
+    run_for(s_to_ns(o->drain_s), all_ponged, G.nconns);
+    int open_at_end = G.open;
+    G.frozen = true;
+    close_all();
+
+    double win = (double)(tw1 - tw0) / 1e9;
+    uint64_t answered = G.pong_events + G.ping_errors;
+    uint64_t unanswered = G.ping_sent > answered ? G.ping_sent - answered : 0;
+    res_head("ping");
+    res("clients=%d connected=%d classes=%d duration_s=%.3f", G.nconns, connected, o->classes,
+        win);
+    res("sent=%" PRIu64 " pongs=%" PRIu64 " pongs_in_window=%" PRIu64 " ping_errors=%" PRIu64
+        " unanswered=%" PRIu64 " unmatched=%" PRIu64,
+        G.ping_sent, G.pong_events, in_window, G.ping_errors, unanswered, G.ping_unmatched);
+    res("pings_per_s=%.0f", win > 0 ? (double)in_window / win : 0);
+    res("rtt_p50_ms=%.3f rtt_p90_ms=%.3f rtt_p99_ms=%.3f rtt_p999_ms=%.3f rtt_max_ms=%.3f",
+        ms(hist_q(&G.lat, 0.50)), ms(hist_q(&G.lat, 0.90)), ms(hist_q(&G.lat, 0.99)),
+        ms(hist_q(&G.lat, 0.999)), ms(G.lat.n ? G.lat.max : 0));
+    res("open_at_end=%d", open_at_end);
+    if (bcpu0 >= 0 && bcpu1 >= 0 && win > 0)
+        res("broker_cpu_pct=%.0f", 100.0 * (bcpu1 - bcpu0) / win);
+    else
+        res("broker_cpu_pct=na");
+    res_cpu_per("cpu_us_per_ping", bcpu0, bcpu1, in_window);
+    res("loadgen_cpu_pct=%.0f", win > 0 ? 100.0 * (scpu1 - scpu0) / win : 0);
+    res_common();
+    if (G.failed || G.dropped || unanswered || G.ping_errors || G.ping_unmatched ||
+        in_window == 0)
         status = 2;
     res_print(&status);
     return status;
@@ -1569,9 +1747,7 @@ static int scenario_fanout(void)
     double dps = span ? (double)G.delivered / ((double)span / 1e9) : 0;
     double wall = (double)(ts2 - ts0) / 1e9;
 
-    res("bench=fanout");
-    if (o->label[0])
-        res("label=%s", o->label);
+    res_head("fanout");
     res("students=%d connected=%d rate=%.1f duration_s=%.1f instances=%d", k, students_open,
         o->rate, o->duration_s, o->port2 ? 2 : 1);
     res("sent=%" PRIu64 " expected=%" PRIu64 " delivered=%" PRIu64 " lost=%" PRIu64, G.sent,
@@ -1592,6 +1768,7 @@ static int scenario_fanout(void)
         res("broker_cpu_pct=%.0f", 100.0 * (bcpu1 - bcpu0) / wall);
     else
         res("broker_cpu_pct=na");
+    res_cpu_per("cpu_us_per_delivery", bcpu0, bcpu1, G.delivered);
     res("loadgen_cpu_pct=%.0f", wall > 0 ? 100.0 * (scpu1 - scpu0) / wall : 0);
     res_common();
     if (G.failed || lost || G.order_errors || G.extra || G.replies < G.sent || G.reply_errors ||
@@ -1731,9 +1908,7 @@ static int scenario_frames(void)
 
     uint64_t unanswered = G.f_sent - G.f_results - G.f_skipped - G.f_errors;
     double send_s = (double)(ts1 - ts0) / 1e9, wall = (double)(ts2 - ts0) / 1e9;
-    res("bench=frames");
-    if (o->label[0])
-        res("label=%s", o->label);
+    res_head("frames");
     res("students=%d connected=%d interval_s=%.2f duration_s=%.1f frame_bytes=%zu", k,
         students_open, o->interval_s, o->duration_s, G.img_len);
     res("offered_fps=%.1f sent=%" PRIu64 " results=%" PRIu64 " skipped=%" PRIu64
@@ -1772,15 +1947,16 @@ static int scenario_frames(void)
 static void usage(FILE *f)
 {
     fputs(
-        "usage: loadgen connect|fanout|frames [options]\n"
+        "usage: loadgen connect|ping|fanout|frames [options]\n"
         "  --host H              127.0.0.1 (default), ::1 or localhost; nothing else\n"
         "  --port N | --port-file F   the broker's port (required)\n"
         "  --path P              WebSocket path (default /ws)\n"
         "  --secret-file F       HS256 secret (default: $ROLLCALL_JWT_SECRET)\n"
-        "  --broker-pid PID      read the broker's VmRSS and CPU time from /proc\n"
+        "  --broker-pid PID      read the server's VmRSS and CPU time from /proc\n"
         "  --deadline S          hard limit for the whole run (default 60)\n"
         "  --class-prefix S      class ids are <prefix>-c<k> (default bench<pid>)\n"
         "  --label S             add label=S to the result line\n"
+        "  --server S            add server=S to the result line (which server is measured)\n"
         "  --inflight N          handshakes in flight (default 256)\n"
         "  --handshake-timeout S per connection (default 10)\n"
         " connect:\n"
@@ -1788,6 +1964,10 @@ static void usage(FILE *f)
         "  --classes N           spread over N classes (default 10)\n"
         "  --settle S            wait before reading RSS (default 1)\n"
         "  --hold S              hold the connections, then close (default 2)\n"
+        "  --ping-each 0|1       1: each connection sends one PING and gets its PONG before\n"
+        "                        the second RSS reading (default 0)\n"
+        " ping (also --classes, --duration, --drain):\n"
+        "  --clients N           connections, each with one PING in flight (default 100)\n"
         " fanout:\n"
         "  --students K          students in the one class (default 100)\n"
         "  --rate R              teacher announcements per second (default 100)\n"
@@ -1839,6 +2019,7 @@ static void parse_args(int argc, char **argv)
     o->classes = 10;
     o->settle_s = 1;
     o->hold_s = 2;
+    o->clients = 100;
     o->students = 100;
     o->rate = 100;
     o->duration_s = 10;
@@ -1852,9 +2033,9 @@ static void parse_args(int argc, char **argv)
         exit(argc < 2 ? 1 : 0);
     }
     o->scenario = argv[1];
-    if (strcmp(o->scenario, "connect") != 0 && strcmp(o->scenario, "fanout") != 0 &&
-        strcmp(o->scenario, "frames") != 0)
-        die("unknown scenario '%s' (connect, fanout or frames)", o->scenario);
+    if (strcmp(o->scenario, "connect") != 0 && strcmp(o->scenario, "ping") != 0 &&
+        strcmp(o->scenario, "fanout") != 0 && strcmp(o->scenario, "frames") != 0)
+        die("unknown scenario '%s' (connect, ping, fanout or frames)", o->scenario);
 
     for (int i = 2; i < argc; i++) {
         char *a = argv[i], *v = NULL, name[64];
@@ -1894,6 +2075,12 @@ static void parse_args(int argc, char **argv)
             snprintf(o->class_prefix, sizeof o->class_prefix, "%s", v);
         else if (!strcmp(name, "--label"))
             snprintf(o->label, sizeof o->label, "%s", v);
+        else if (!strcmp(name, "--server"))
+            snprintf(o->server, sizeof o->server, "%s", v);
+        else if (!strcmp(name, "--ping-each"))
+            o->ping_each = (int)num_arg(name, v, 0, 1);
+        else if (!strcmp(name, "--clients"))
+            o->clients = (int)num_arg(name, v, 1, MAX_CONNS);
         else if (!strcmp(name, "--inflight"))
             o->inflight = (int)num_arg(name, v, 1, 10000);
         else if (!strcmp(name, "--handshake-timeout"))
@@ -2008,7 +2195,10 @@ int main(int argc, char **argv)
      * The closing handshake after the deadline may take CLOSE_WAIT_NS more. */
     alarm((unsigned)G.o.deadline_s + 10);
 
-    int need = (!strcmp(G.o.scenario, "connect") ? G.o.conns : G.o.students + 1) + 32;
+    int need = (!strcmp(G.o.scenario, "connect") ? G.o.conns
+                : !strcmp(G.o.scenario, "ping")  ? G.o.clients
+                                                 : G.o.students + 1) +
+               32;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)need) {
         rl.rlim_cur = rl.rlim_max < (rlim_t)need ? rl.rlim_max : (rlim_t)need;
@@ -2027,6 +2217,7 @@ int main(int argc, char **argv)
     hist_init(&G.reply);
 
     int status = !strcmp(G.o.scenario, "connect")  ? scenario_connect()
+                 : !strcmp(G.o.scenario, "ping")   ? scenario_ping()
                  : !strcmp(G.o.scenario, "frames") ? scenario_frames()
                                                    : scenario_fanout();
 
