@@ -19,8 +19,10 @@
 #define HUGE_FACTOR 16
 /* Oversized messages tolerated (each answered with MESSAGE_TOO_LARGE) before 1009. */
 #define MAX_OVERSIZE 3
-/* Keep an assembly buffer up to this size between messages; free bigger ones. */
-#define RX_KEEP 4096
+/* Keep an assembly buffer up to this size between messages; free bigger ones. 0: an idle
+ * connection holds none (only messages longer than lws' 512-byte receive buffer, or sent
+ * in fragments, need one, and they are rare next to the memory of every idle connection). */
+#define RX_KEEP 0
 /* Longest token we read: lws' header buffer is 8 KiB. */
 #define TOKEN_MAX 8192
 
@@ -341,9 +343,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-    /* rx_buffer_size 1024; tx_packet_size is the most conn.c writes in one send, so lws
+    /* rx_buffer_size 512: lws allocates it for every connection (512 bytes less per idle
+     * connection than 1024; longer messages arrive in pieces, which receive() joins);
+     * tx_packet_size is the most conn.c writes in one send, so lws
      * never splits such a write into a send and a copy of the rest. */
-    {"rollcall", callback, sizeof(ws_pss_t), 1024, 0, NULL, CONN_WRITE_BATCH_BYTES},
+    {"rollcall", callback, sizeof(ws_pss_t), 512, 0, NULL, CONN_WRITE_BATCH_BYTES},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
