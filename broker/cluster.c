@@ -64,10 +64,10 @@ int clu_ready(const srv_t *s)
 static void on_changes(int err, const st_redis_change_t *ch, size_t n, void *ud)
 {
     srv_t *s = ud;
-    if (err) {
-        LOG(WARN, 0, "presence sweep failed", "err=\"%s\"", brk_strerror(err));
-        return;
-    }
+    /* A sweep that stopped part way still reports the changes it made: no other instance
+     * will, since they are done in Redis. */
+    if (err)
+        LOG(WARN, 0, "presence sweep failed", "err=\"%s\" changes=%zu", brk_strerror(err), n);
     for (size_t i = 0; i < n; i++) {
         if (!ch[i].online)
             s->m.redis_presence_swept++;

@@ -5,7 +5,9 @@
  * NOSCRIPT), with the keys it touches passed in KEYS, so each read-modify-write is atomic:
  * a mark is refused once the session is frozen, a session opens once, a freeze happens
  * once. Presence is counted per instance; an instance refreshes a heartbeat key with a TTL
- * and the others sweep the presence of an instance whose heartbeat expired.
+ * and the others sweep the presence of an instance whose heartbeat expired. The sweep is
+ * the one operation in several steps: plain reads find the dead instances and their
+ * classes, then one script per (instance, class) removes that presence atomically.
  *
  * Keys (all of one class share the hash tag {class_id}; they expire 50 h after the last
  * write, so a day's state outlives the day):
@@ -51,11 +53,17 @@ typedef struct st_redis_change {
     int online_students; /* the class's online students after the change */
 } st_redis_change_t;
 
-/* err, then n changes (borrowed, valid during the call). */
+/* err, then n changes (borrowed, valid during the call). n is 0 when err is set, except
+ * for a sweep (st_redis_sweep). */
 typedef void (*st_redis_changes_cb)(int err, const st_redis_change_t *ch, size_t n, void *ud);
 
-/* Removes the presence of every instance whose heartbeat expired and reports the students
- * who thereby went offline (each change is reported to exactly one sweeping instance). */
+/* Removes the presence of every other instance whose heartbeat expired and reports the
+ * students who thereby went offline, all in one call of cb after the sweep's last round
+ * trip (it takes several: see st_redis.c). Each such change is reported to exactly one
+ * sweeping instance, even when several sweep at once. When a step failed, err is its code
+ * and ch still holds the changes made before it: they are done in Redis and reported to
+ * nobody else. An instance not swept completely stays registered, and the next sweep
+ * finishes it. */
 void st_redis_sweep(st_t *st, st_redis_changes_cb cb, void *ud);
 
 /* Replaces this instance's presence counts in class_id with n (student, connections,
