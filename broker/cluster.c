@@ -96,7 +96,10 @@ static void on_heartbeat(int err, int known, void *ud)
         return;
     if (!known) {
         /* New, or swept as dead while Redis could not hear from us (an outage, or a loop
-         * stalled past the TTL): tell Redis again who is connected here. */
+         * stalled past the TTL), or while our heartbeat was coming back during another
+         * instance's sweep: tell Redis again who is connected here. Every sweep that removed
+         * presence of ours makes the next heartbeat answer so once (rc:inst:<id>:swept),
+         * even when a connection of ours registered us again before it. */
         LOG(INFO, 0, "presence asserted", "instance=%s", k->inst);
         sync_rooms(s);
     }

@@ -660,11 +660,12 @@ void st_redis_heartbeat(st_t *base, int64_t ttl_ms, st_redis_heartbeat_cb cb, vo
     snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
     rreq_t *q = req_new(e, OP_HB, "", 0, ud);
     q->cb.hb = cb;
-    char beat[KEY_LEN];
+    char beat[KEY_LEN], swept[KEY_LEN];
     snprintf(beat, sizeof beat, "rc:inst:%s", e->inst);
-    const char *keys[] = {"rc:instances", beat};
+    snprintf(swept, sizeof swept, "rc:inst:%s:swept", e->inst);
+    const char *keys[] = {"rc:instances", beat, swept};
     const char *args[] = {e->inst, ttl};
-    run_script(q, SC_HEARTBEAT, 2, keys, 2, args);
+    run_script(q, SC_HEARTBEAT, 3, keys, 2, args);
 }
 
 /* ---- the sweep ----
@@ -678,22 +679,30 @@ void st_redis_heartbeat(st_t *base, int64_t ttl_ms, st_redis_heartbeat_cb cb, vo
  *      slot): it removes X's presence from C atomically and returns the students who went
  *      offline. The first sweeper to run it for (X, C) empties rc:{C}:pres:<X>; any other
  *      sweeper that also took X for dead finds nothing, so each student is reported once.
- *   3. Once every class of X has been swept: SREM the swept classes from
- *      rc:inst:<X>:classes and SREM X from rc:instances. Plain commands, sent only after
- *      step 2 answered.
- * Step 3 needs no atomicity: both removals are idempotent, so two sweepers doing them
- * twice, in any interleaving, leave the same result, and a step-3 command that never runs
- * leaves X in rc:instances, to be swept again (harmlessly) by the next sweep. What matters
- * is its order after step 2. X may come back (its heartbeat key exists again) at any moment
- * of the sweep, and step 2 may then remove presence that X holds for real. Removing X from
- * rc:instances afterwards, unconditionally, is what repairs that: heartbeat.lua answers
- * "not known" to the first heartbeat of X that runs after it, and X then re-asserts every
- * connection it holds (broker/cluster.c, on_heartbeat -> sync_rooms). A heartbeat of X
- * before that removal answers "known", but the next one, a third of the TTL later, does not.
- * Classes X registered after step 1 stay in its set: they were not swept.
+ *   3. Once every class script of X answered: SET rc:inst:<X>:swept (expiring as the
+ *      engine's other keys do), SREM the swept classes from rc:inst:<X>:classes, and SREM X
+ *      from rc:instances. Plain commands, sent only after step 2 answered.
+ * Step 3 needs no atomicity: each command is idempotent, so two sweepers sending them in any
+ * interleaving leave the same result, and one that never runs leaves X registered, to be
+ * swept again (harmlessly) by the next sweep. What matters is that it comes after step 2.
+ * X may come back (its heartbeat key exists again) at any moment of a sweep that already
+ * took it for dead, and step 2 then removes presence that X holds for real. The mark
+ * repairs that: the next heartbeat of X finds it, answers "not known" and clears it
+ * (heartbeat.lua), and X re-asserts every connection it holds (broker/cluster.c,
+ * on_heartbeat -> sync_rooms). A heartbeat of X that ran before the mark answered "known",
+ * but the next one, a third of the TTL later, finds the mark. Leaving rc:instances is not
+ * that signal: presence.lua registers X again at X's next connection change, which may
+ * reach Redis before X's next heartbeat. Classes X registered after step 1 stay in its set:
+ * they were not swept.
  *
- * A class whose script failed is not removed from X's set, and X is then left in
- * rc:instances, so the next sweep tries that class again. */
+ * A class whose script failed stays in X's set, and X then stays in rc:instances, so the
+ * next sweep tries that class again; the mark is set all the same if another class of X was
+ * swept. If the sweeper loses Redis between step 2 and the mark, a come-back X is not told:
+ * when Redis itself went away, X lost it too and re-asserts everything on reconnecting
+ * (cluster.c, on_up); only a sweeper cut off alone at that moment, while X comes back,
+ * leaves X's swept presence missing until those students reconnect. */
+
+#define KEY_TTL_S "180000" /* redis/lua/prelude/online.lua's TTL: 50 h */
 
 typedef struct sweep sweep_t;
 typedef struct sweep_inst sweep_inst_t;
@@ -790,7 +799,11 @@ static void on_sweep_cleaned(const redisReply *r, const char *err, void *ud)
 {
     sweep_t *sw = ud;
     sw->pending--;
-    sweep_reply_ok(sw, r, err, REDIS_REPLY_INTEGER, "cleanup");
+    /* SET answers a status and SREM an integer: only a missing answer or an error counts. */
+    if (!r)
+        sweep_fail(sw, BRK_ECLOSED, "cleanup", err);
+    else if (err)
+        sweep_fail(sw, BRK_EIO, "cleanup", err);
     sweep_end_if_idle(sw);
 }
 
@@ -800,6 +813,11 @@ static void sweep_clean_inst(sweep_inst_t *x)
     sweep_t *sw = x->sw;
     char key[KEY_LEN];
     if (x->n_swept > 0) {
+        /* The mark goes first: of the three it is the one a come-back X needs, and a
+         * sweeper cut off from Redis part way has then most likely sent it. */
+        snprintf(key, sizeof key, "rc:inst:%s:swept", x->id);
+        const char *mark[] = {"SET", key, "1", "EX", KEY_TTL_S};
+        sweep_send(sw, on_sweep_cleaned, sw, 5, mark);
         snprintf(key, sizeof key, "rc:inst:%s:classes", x->id);
         const char **argv = brk_calloc(2 + x->n_swept, sizeof *argv);
         int argc = 0;

@@ -19,6 +19,8 @@
  *   rc:{C}:insts         set of instances that count presence in the class
  *   rc:{C}:ann:<session> the finalize announcement claim (SET NX)
  *   rc:inst:<inst>       heartbeat (PX presence TTL); rc:inst:<inst>:classes its classes
+ *   rc:inst:<inst>:swept set by a sweep that removed presence of <inst>, cleared by the
+ *                        next heartbeat of <inst>
  *   rc:instances         set of every instance that registered
  *
  * Loop thread only; never blocks. Callbacks run from rds reply callbacks (later than the
@@ -37,8 +39,9 @@
  * the presence keys. */
 st_t *st_redis_new(rds_client_t *rds, const char *instance_id);
 
-/* known is 0 when this instance was not registered: it is new, or another instance swept
- * it as dead (its heartbeat had lapsed) and its presence must be asserted again. */
+/* known is 0 when this instance was not registered (it is new), or when another instance
+ * swept it as dead since its last heartbeat (the heartbeat had lapsed, or was read as
+ * lapsed): its presence must then be asserted again (st_redis_sync). */
 typedef void (*st_redis_heartbeat_cb)(int err, int known, void *ud);
 
 /* Refreshes this instance's heartbeat key with a TTL of ttl_ms and registers it. */

@@ -362,16 +362,12 @@ static int is_sweep_class(int argc, const char **argv)
     return argc > 1 && sha && strcmp(argv[0], "EVALSHA") == 0 && strcmp(argv[1], sha) == 0;
 }
 
-/* Step 3 of a sweep: the swept classes leave the dead instance's class set. */
-static int is_class_set_cleanup(int argc, const char **argv)
+/* The first command of a sweep's step 3: the mark that tells the swept instance. */
+static int is_swept_mark(int argc, const char **argv)
 {
-    return argc > 2 && strcmp(argv[0], "SREM") == 0 && strncmp(argv[1], "rc:inst:", 8) == 0;
-}
-
-/* Step 3 of a sweep: the dead instance leaves rc:instances. */
-static int is_instances_cleanup(int argc, const char **argv)
-{
-    return argc > 2 && strcmp(argv[0], "SREM") == 0 && strcmp(argv[1], "rc:instances") == 0;
+    size_t n = argc > 1 ? strlen(argv[1]) : 0;
+    return argc > 2 && strcmp(argv[0], "SET") == 0 && n > 6 &&
+           strcmp(argv[1] + n - 6, ":swept") == 0;
 }
 
 void __wrap_rds_command_argv(rds_client_t *c, rds_reply_cb cb, void *ud, int argc,
@@ -595,6 +591,7 @@ static void test_sweep_race(void)
     ASSERT_EQ(raw_cmd("SISMEMBER rc:instances inst-d"), 0);
     ASSERT_EQ(raw_cmd("EXISTS rc:inst:inst-d:classes"), 0);
     ASSERT_EQ(raw_cmd("SCARD rc:instances"), 2);
+    ASSERT(raw_cmd("TTL rc:inst:inst-d:swept") > 0); /* the mark, for d's next heartbeat */
     ASSERT_EQ(do_sweep(b).n, 0);
     raw_close();
     st_free(a);
@@ -669,10 +666,36 @@ static void test_sweep_back_before_classes(void)
     sweep_while_coming_back(is_sweep_class);
 }
 
-/* Back after b's presence was removed, before b left rc:instances. */
+/* Back after b's presence was removed, before the sweep marked b as swept and removed it
+ * from rc:instances. */
 static void test_sweep_back_before_cleanup(void)
 {
-    sweep_while_coming_back(is_instances_cleanup);
+    sweep_while_coming_back(is_swept_mark);
+}
+
+/* b was swept while alive (a stall longer than the TTL, say), and its next command to
+ * reach Redis is not its heartbeat but a student's connection: presence.lua registers b
+ * again (it must, or a death of b right then would leave that presence to nobody). b's
+ * next heartbeat must still answer "not known", or b never re-asserts the presence swept. */
+static void test_sweep_then_presence_before_heartbeat(void)
+{
+    setup();
+    st_t *a = st_redis_new(rds, "inst-a");
+    st_t *b = st_redis_new(rds, "inst-b");
+    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    do_presence(b, "c1", "s1", "Ann", 1, T1);
+    let_die(b);
+    chg_res_t sw = do_sweep(a);
+    ASSERT_EQ(sw.n, 1);
+    ASSERT_STR_EQ(sw.sid[0], "s1");
+    pres_res_t p = do_presence(b, "c1", "s2", "Bob", 1, T1);
+    ASSERT_EQ(p.changed, 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1); /* not known: b syncs */
+    ASSERT_EQ(heartbeat(b, 60000), 2); /* and only once */
+    st_free(a);
+    st_free(b);
+    teardown();
 }
 
 static void kill_redis(void)
@@ -715,7 +738,7 @@ static void test_sweep_redis_gone(void)
     do_presence(b, "c1", "s1", "Ann", 1, T1);
     do_presence(b, "c2", "s2", "Bob", 1, T1);
     let_die(b);
-    hook(is_class_set_cleanup, kill_redis);
+    hook(is_swept_mark, kill_redis);
     sw = do_sweep(a);
     RUN_UNTIL(0, 100);
     ASSERT_EQ(sw.calls, 1);
@@ -858,6 +881,7 @@ static const test_case_t tests[] = {
     {"sweep_race", test_sweep_race},
     {"sweep_back_before_classes", test_sweep_back_before_classes},
     {"sweep_back_before_cleanup", test_sweep_back_before_cleanup},
+    {"sweep_then_presence_before_heartbeat", test_sweep_then_presence_before_heartbeat},
     {"sweep_redis_gone", test_sweep_redis_gone},
     {"sweep_class_refused", test_sweep_class_refused},
     {"engage_and_claim", test_engage_and_claim},
