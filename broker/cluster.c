@@ -64,10 +64,10 @@ int clu_ready(const srv_t *s)
 static void on_changes(int err, const st_redis_change_t *ch, size_t n, void *ud)
 {
     srv_t *s = ud;
-    if (err) {
-        LOG(WARN, 0, "presence sweep failed", "err=\"%s\"", brk_strerror(err));
-        return;
-    }
+    /* A sweep that stopped part way still reports the changes it made: no other instance
+     * will, since they are done in Redis. */
+    if (err)
+        LOG(WARN, 0, "presence sweep failed", "err=\"%s\" changes=%zu", brk_strerror(err), n);
     for (size_t i = 0; i < n; i++) {
         if (!ch[i].online)
             s->m.redis_presence_swept++;
@@ -96,7 +96,10 @@ static void on_heartbeat(int err, int known, void *ud)
         return;
     if (!known) {
         /* New, or swept as dead while Redis could not hear from us (an outage, or a loop
-         * stalled past the TTL): tell Redis again who is connected here. */
+         * stalled past the TTL), or while our heartbeat was coming back during another
+         * instance's sweep: tell Redis again who is connected here. Every sweep that removed
+         * presence of ours makes the next heartbeat answer so once (rc:inst:<id>:swept),
+         * even when a connection of ours registered us again before it. */
         LOG(INFO, 0, "presence asserted", "instance=%s", k->inst);
         sync_rooms(s);
     }

@@ -4,9 +4,10 @@
  * is this the first connection of the student anywhere?) is taken inside Redis, atomically
  * with the write. Day roll-over follows the memory engine (state/memory.c, is_past). The
  * scripts are the files of redis/lua, embedded at build time (st_redis_lua.h). This file
- * builds the key names and passes them in KEYS, the instance id in ARGV; only the sweep
- * still reaches keys it discovers while it runs (redis/lua/sweep.lua says which). Every
- * key of a class carries the hash tag {class_id}. */
+ * builds the key names and passes them in KEYS, the instance id in ARGV: no script builds
+ * a key name itself. The sweep, which must first find out which keys it will touch, reads
+ * them with plain commands and then runs one script per class (see "the sweep" below).
+ * Every key of a class carries the hash tag {class_id}. */
 #include "st_redis.h"
 
 #include "brk.h"
@@ -31,7 +32,7 @@ typedef enum {
     SC_ENGAGE,
     SC_SYNC,
     SC_HEARTBEAT,
-    SC_SWEEP,
+    SC_SWEEP_CLASS,
     SC_SESSION,
     SC__COUNT
 } script_t;
@@ -39,8 +40,8 @@ typedef enum {
 static const char *const script_name[SC__COUNT] = {
     [SC_OPEN] = "open",       [SC_MARK] = "mark",           [SC_PRESENCE] = "presence",
     [SC_VIEW] = "view",       [SC_FINALIZE] = "finalize",   [SC_ENGAGE] = "engage",
-    [SC_SYNC] = "sync",       [SC_HEARTBEAT] = "heartbeat", [SC_SWEEP] = "sweep",
-    [SC_SESSION] = "session",
+    [SC_SYNC] = "sync",       [SC_HEARTBEAT] = "heartbeat", [SC_SESSION] = "session",
+    [SC_SWEEP_CLASS] = "sweep_class",
 };
 
 /* The keys a script declares, in KEYS order. Every class script starts with the three of
@@ -63,7 +64,7 @@ typedef struct rst {
 } rst_t;
 
 typedef enum { OP_OPEN, OP_MARK, OP_SESSION, OP_PRESENCE, OP_VIEW, OP_FINAL, OP_ENGAGE, OP_CLAIM, OP_HB,
-               OP_SWEEP, OP_SYNC } op_t;
+               OP_SWEEP_CLASS, OP_SYNC } op_t;
 
 typedef struct rreq {
     rst_t *e;
@@ -83,6 +84,7 @@ typedef struct rreq {
         st_redis_heartbeat_cb hb;
         st_redis_changes_cb changes;
     } cb;
+    /* OP_SWEEP_CLASS: ud is the sweep's class record (sweep_class_t). */
     void *ud;
     char class_id[ST_ID];
     int64_t now_ms;
@@ -258,6 +260,8 @@ static int cmp_student(const void *a, const void *b)
 
 /* ---- replies ---- */
 
+static void on_class_swept(void *ud, const redisReply *r, int err);
+
 static void fail_req(rreq_t *q, int err)
 {
     switch (q->op) {
@@ -288,10 +292,12 @@ static void fail_req(rreq_t *q, int err)
         if (q->cb.hb)
             q->cb.hb(err, 0, q->ud);
         break;
-    case OP_SWEEP:
     case OP_SYNC:
         if (q->cb.changes)
             q->cb.changes(err, NULL, 0, q->ud);
+        break;
+    case OP_SWEEP_CLASS:
+        on_class_swept(q->ud, NULL, err);
         break;
     }
 }
@@ -448,9 +454,11 @@ static void on_reply(const redisReply *reply, const char *err, void *ud)
         if (q->cb.hb)
             q->cb.hb(0, int_of(reply) == 1, q->ud);
         break;
-    case OP_SWEEP:
     case OP_SYNC:
         done_changes(q, reply);
+        break;
+    case OP_SWEEP_CLASS:
+        on_class_swept(q->ud, reply, 0);
         break;
     }
     req_free(q);
@@ -652,22 +660,308 @@ void st_redis_heartbeat(st_t *base, int64_t ttl_ms, st_redis_heartbeat_cb cb, vo
     snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
     rreq_t *q = req_new(e, OP_HB, "", 0, ud);
     q->cb.hb = cb;
-    char beat[KEY_LEN];
+    char beat[KEY_LEN], swept[KEY_LEN];
     snprintf(beat, sizeof beat, "rc:inst:%s", e->inst);
-    const char *keys[] = {"rc:instances", beat};
+    snprintf(swept, sizeof swept, "rc:inst:%s:swept", e->inst);
+    const char *keys[] = {"rc:instances", beat, swept};
     const char *args[] = {e->inst, ttl};
-    run_script(q, SC_HEARTBEAT, 2, keys, 2, args);
+    run_script(q, SC_HEARTBEAT, 3, keys, 2, args);
+}
+
+/* ---- the sweep ----
+ *
+ * Which instances are dead, and in which classes each counted presence, is known only by
+ * reading, so the sweep reads first and then writes what it found, each write declaring
+ * its keys:
+ *   1. SMEMBERS rc:instances; EXISTS rc:inst:<X> for every other instance X; for each X
+ *      whose heartbeat is gone, SMEMBERS rc:inst:<X>:classes. Plain reads.
+ *   2. sweep_class.lua once per (X, class C), with the four keys of C it touches (one hash
+ *      slot): it removes X's presence from C atomically and returns the students who went
+ *      offline. The first sweeper to run it for (X, C) empties rc:{C}:pres:<X>; any other
+ *      sweeper that also took X for dead finds nothing, so each student is reported once.
+ *   3. Once every class script of X answered: SET rc:inst:<X>:swept (expiring as the
+ *      engine's other keys do), SREM the swept classes from rc:inst:<X>:classes, and SREM X
+ *      from rc:instances. Plain commands, sent only after step 2 answered.
+ * Step 3 needs no atomicity: each command is idempotent, so two sweepers sending them in any
+ * interleaving leave the same result, and one that never runs leaves X registered, to be
+ * swept again (harmlessly) by the next sweep. What matters is that it comes after step 2.
+ * X may come back (its heartbeat key exists again) at any moment of a sweep that already
+ * took it for dead, and step 2 then removes presence that X holds for real. The mark
+ * repairs that: the next heartbeat of X finds it, answers "not known" and clears it
+ * (heartbeat.lua), and X re-asserts every connection it holds (broker/cluster.c,
+ * on_heartbeat -> sync_rooms). A heartbeat of X that ran before the mark answered "known",
+ * but the next one, a third of the TTL later, finds the mark. Leaving rc:instances is not
+ * that signal: presence.lua registers X again at X's next connection change, which may
+ * reach Redis before X's next heartbeat. Classes X registered after step 1 stay in its set:
+ * they were not swept.
+ *
+ * A class whose script failed stays in X's set, and X then stays in rc:instances, so the
+ * next sweep tries that class again; the mark is set all the same if another class of X was
+ * swept. If the sweeper loses Redis between step 2 and the mark, a come-back X is not told:
+ * when Redis itself went away, X lost it too and re-asserts everything on reconnecting
+ * (cluster.c, on_up); only a sweeper cut off alone at that moment, while X comes back,
+ * leaves X's swept presence missing until those students reconnect. */
+
+#define KEY_TTL_S "180000" /* redis/lua/prelude/online.lua's TTL: 50 h */
+
+typedef struct sweep sweep_t;
+typedef struct sweep_inst sweep_inst_t;
+
+typedef struct sweep_class {
+    sweep_inst_t *inst;
+    char class_id[ST_ID];
+    int swept; /* its script answered with success */
+} sweep_class_t;
+
+struct sweep_inst {
+    sweep_t *sw;
+    char id[ST_REDIS_INSTANCE_ID];
+    sweep_class_t *classes;
+    size_t n_classes;
+    size_t n_left;  /* scripts not answered yet */
+    size_t n_swept; /* scripts answered with success */
+};
+
+/* A change, with copies of its strings (a reply is valid only inside its callback). */
+typedef struct sweep_change {
+    char class_id[ST_ID];
+    char student_id[ST_ID];
+    char name[ST_NAME];
+    int online_students;
+} sweep_change_t;
+
+struct sweep {
+    rst_t *e;
+    st_redis_changes_cb cb;
+    void *ud;
+    int pending; /* commands sent and not answered yet; the sweep ends at 0 */
+    int err;     /* the first error, 0 when none */
+    sweep_inst_t *insts;
+    size_t n_insts;
+    sweep_change_t *ch;
+    size_t n_ch, cap_ch;
+};
+
+static void sweep_fail(sweep_t *sw, int err, const char *what, const char *why)
+{
+    LOG(DEBUG, 0, "presence sweep step failed", "step=%s err=\"%s\"", what, why ? why : "");
+    if (!sw->err)
+        sw->err = err;
+}
+
+/* Sends a plain command of the sweep (argv borrowed for the call). */
+static void sweep_send(sweep_t *sw, rds_reply_cb cb, void *ud, int argc, const char **argv)
+{
+    sw->pending++;
+    rds_command_argv(sw->e->rds, cb, ud, argc, argv, NULL);
+}
+
+/* 0 when a plain command answered with a reply of type `type`; otherwise records why not
+ * (BRK_ECLOSED without an answer, BRK_EIO for an error or an unexpected reply). */
+static int sweep_reply_ok(sweep_t *sw, const redisReply *r, const char *err, int type,
+                          const char *what)
+{
+    if (!r) {
+        sweep_fail(sw, BRK_ECLOSED, what, err);
+        return -1;
+    }
+    if (err || r->type != type) {
+        sweep_fail(sw, BRK_EIO, what, err ? err : "unexpected reply");
+        return -1;
+    }
+    return 0;
+}
+
+/* Ends the sweep once nothing is in flight: one callback with every change found. */
+static void sweep_end_if_idle(sweep_t *sw)
+{
+    if (sw->pending > 0)
+        return;
+    st_redis_change_t *ch = sw->n_ch ? brk_calloc(sw->n_ch, sizeof *ch) : NULL;
+    for (size_t i = 0; i < sw->n_ch; i++) {
+        ch[i].class_id = sw->ch[i].class_id;
+        ch[i].student_id = sw->ch[i].student_id;
+        ch[i].name = sw->ch[i].name;
+        ch[i].online = 0;
+        ch[i].online_students = sw->ch[i].online_students;
+    }
+    if (sw->cb)
+        sw->cb(sw->err, ch, sw->n_ch, sw->ud);
+    free(ch);
+    for (size_t i = 0; i < sw->n_insts; i++)
+        free(sw->insts[i].classes);
+    free(sw->insts);
+    free(sw->ch);
+    free(sw);
+}
+
+static void on_sweep_cleaned(const redisReply *r, const char *err, void *ud)
+{
+    sweep_t *sw = ud;
+    sw->pending--;
+    /* SET answers a status and SREM an integer: only a missing answer or an error counts. */
+    if (!r)
+        sweep_fail(sw, BRK_ECLOSED, "cleanup", err);
+    else if (err)
+        sweep_fail(sw, BRK_EIO, "cleanup", err);
+    sweep_end_if_idle(sw);
+}
+
+/* Step 3 for one dead instance, once all its class scripts answered. */
+static void sweep_clean_inst(sweep_inst_t *x)
+{
+    sweep_t *sw = x->sw;
+    char key[KEY_LEN];
+    if (x->n_swept > 0) {
+        /* The mark goes first: of the three it is the one a come-back X needs, and a
+         * sweeper cut off from Redis part way has then most likely sent it. */
+        snprintf(key, sizeof key, "rc:inst:%s:swept", x->id);
+        const char *mark[] = {"SET", key, "1", "EX", KEY_TTL_S};
+        sweep_send(sw, on_sweep_cleaned, sw, 5, mark);
+        snprintf(key, sizeof key, "rc:inst:%s:classes", x->id);
+        const char **argv = brk_calloc(2 + x->n_swept, sizeof *argv);
+        int argc = 0;
+        argv[argc++] = "SREM";
+        argv[argc++] = key;
+        for (size_t i = 0; i < x->n_classes; i++)
+            if (x->classes[i].swept)
+                argv[argc++] = x->classes[i].class_id;
+        sweep_send(sw, on_sweep_cleaned, sw, argc, argv);
+        free(argv);
+    }
+    if (x->n_swept == x->n_classes) {
+        const char *argv[] = {"SREM", "rc:instances", x->id};
+        sweep_send(sw, on_sweep_cleaned, sw, 3, argv);
+    }
+}
+
+static void sweep_add_change(sweep_t *sw, const char *class_id, const char *sid, const char *name,
+                             int online_students)
+{
+    if (sw->n_ch == sw->cap_ch) {
+        sw->cap_ch = sw->cap_ch ? 2 * sw->cap_ch : 8;
+        sw->ch = brk_realloc(sw->ch, sw->cap_ch * sizeof *sw->ch);
+    }
+    sweep_change_t *c = &sw->ch[sw->n_ch++];
+    st__copy_str(c->class_id, sizeof c->class_id, class_id);
+    st__copy_str(c->student_id, sizeof c->student_id, sid);
+    st__copy_str(c->name, sizeof c->name, name);
+    c->online_students = online_students;
+}
+
+/* Step 2 answered for one (instance, class): r is sweep_class.lua's reply, or NULL with
+ * err (called from on_reply and fail_req, after the EVAL fallback if there was one). */
+static void on_class_swept(void *ud, const redisReply *r, int err)
+{
+    sweep_class_t *k = ud;
+    sweep_inst_t *x = k->inst;
+    sweep_t *sw = x->sw;
+    sw->pending--;
+    x->n_left--;
+    if (!err && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1))
+        err = BRK_EIO;
+    if (err) {
+        sweep_fail(sw, err, "class", k->class_id);
+    } else {
+        k->swept = 1;
+        x->n_swept++;
+        int n = (int)int_of(r->element[0]);
+        for (size_t i = 1; i + 1 < r->elements; i += 2)
+            sweep_add_change(sw, k->class_id, str_of(r->element[i]), str_of(r->element[i + 1]), n);
+    }
+    if (x->n_left == 0)
+        sweep_clean_inst(x);
+    sweep_end_if_idle(sw);
+}
+
+/* Step 1 answered with a dead instance's classes: step 2 for each. */
+static void on_sweep_classes(const redisReply *r, const char *err, void *ud)
+{
+    sweep_inst_t *x = ud;
+    sweep_t *sw = x->sw;
+    sw->pending--;
+    if (sweep_reply_ok(sw, r, err, REDIS_REPLY_ARRAY, "classes") == 0) {
+        x->classes = r->elements ? brk_calloc(r->elements, sizeof *x->classes) : NULL;
+        /* Only register() in presence.lua and sync.lua writes this set, with valid ids;
+         * anything else in it names no class and is left alone. */
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *c = str_of(r->element[i]);
+            if (!st__valid_id(c))
+                continue;
+            sweep_class_t *k = &x->classes[x->n_classes++];
+            k->inst = x;
+            st__copy_str(k->class_id, sizeof k->class_id, c);
+        }
+        x->n_left = x->n_classes;
+        if (x->n_classes == 0)
+            sweep_clean_inst(x);
+        for (size_t i = 0; i < x->n_classes; i++) {
+            sweep_class_t *k = &x->classes[i];
+            char keys[4][KEY_LEN];
+            snprintf(keys[0], KEY_LEN, "rc:{%s}:pres:%s", k->class_id, x->id);
+            snprintf(keys[1], KEY_LEN, "rc:{%s}:insts", k->class_id);
+            snprintf(keys[2], KEY_LEN, "rc:{%s}:online", k->class_id);
+            snprintf(keys[3], KEY_LEN, "rc:{%s}:stu", k->class_id);
+            const char *kp[] = {keys[0], keys[1], keys[2], keys[3]};
+            const char *args[] = {x->id};
+            rreq_t *q = req_new(sw->e, OP_SWEEP_CLASS, k->class_id, 0, k);
+            sw->pending++;
+            run_script(q, SC_SWEEP_CLASS, 4, kp, 1, args);
+        }
+    }
+    sweep_end_if_idle(sw);
+}
+
+/* Step 1 answered whether one instance's heartbeat lives. */
+static void on_sweep_alive(const redisReply *r, const char *err, void *ud)
+{
+    sweep_inst_t *x = ud;
+    sweep_t *sw = x->sw;
+    sw->pending--;
+    if (sweep_reply_ok(sw, r, err, REDIS_REPLY_INTEGER, "exists") == 0 && r->integer == 0) {
+        char key[KEY_LEN];
+        snprintf(key, sizeof key, "rc:inst:%s:classes", x->id);
+        const char *argv[] = {"SMEMBERS", key};
+        sweep_send(sw, on_sweep_classes, x, 2, argv);
+    }
+    sweep_end_if_idle(sw);
+}
+
+/* Step 1 answered with every registered instance: ask after each other one. */
+static void on_sweep_members(const redisReply *r, const char *err, void *ud)
+{
+    sweep_t *sw = ud;
+    sw->pending--;
+    if (sweep_reply_ok(sw, r, err, REDIS_REPLY_ARRAY, "instances") == 0) {
+        sw->insts = r->elements ? brk_calloc(r->elements, sizeof *sw->insts) : NULL;
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *id = str_of(r->element[i]);
+            /* st_redis_new() keeps at most 32 characters of an instance id: a longer (or
+             * empty) member was not registered by this engine. */
+            if (!id[0] || strlen(id) >= ST_REDIS_INSTANCE_ID || strcmp(id, sw->e->inst) == 0)
+                continue;
+            sweep_inst_t *x = &sw->insts[sw->n_insts++];
+            x->sw = sw;
+            st__copy_str(x->id, sizeof x->id, id);
+        }
+        for (size_t i = 0; i < sw->n_insts; i++) {
+            char key[KEY_LEN];
+            snprintf(key, sizeof key, "rc:inst:%s", sw->insts[i].id);
+            const char *argv[] = {"EXISTS", key};
+            sweep_send(sw, on_sweep_alive, &sw->insts[i], 2, argv);
+        }
+    }
+    sweep_end_if_idle(sw);
 }
 
 void st_redis_sweep(st_t *base, st_redis_changes_cb cb, void *ud)
 {
-    rst_t *e = (rst_t *)base;
-    rreq_t *q = req_new(e, OP_SWEEP, "", 0, ud);
-    q->cb.changes = cb;
-    /* The one key the sweep can declare: the others depend on what it reads (sweep.lua). */
-    const char *keys[] = {"rc:instances"};
-    const char *args[] = {e->inst};
-    run_script(q, SC_SWEEP, 1, keys, 1, args);
+    sweep_t *sw = brk_calloc(1, sizeof *sw);
+    sw->e = (rst_t *)base;
+    sw->cb = cb;
+    sw->ud = ud;
+    const char *argv[] = {"SMEMBERS", "rc:instances"};
+    sweep_send(sw, on_sweep_members, sw, 2, argv);
 }
 
 void st_redis_sync(st_t *base, const char *class_id, size_t n, const char *const *student_ids,

@@ -22,6 +22,11 @@ if(count EQUAL 0)
   message(FATAL_ERROR "embed.cmake: no scripts in ${SRC_DIR}")
 endif()
 file(MAKE_DIRECTORY ${FULL_DIR})
+# The texts of scripts since removed would linger there, looking current.
+file(GLOB stale ${FULL_DIR}/*.lua)
+if(stale)
+  file(REMOVE ${stale})
+endif()
 
 set(arrays "")
 set(rows "")

@@ -3,8 +3,8 @@
  * redis/lua/embed.cmake into st_redis__scripts[]): every entry of the generated table is
  * well formed, compiles in a real redis-server (SCRIPT LOAD, started by
  * tests/support/redis_server.c) and gets the SHA-1 that the engine sends with EVALSHA, and
- * builds no key name of its own except where sweep.lua says why. The tests walk the whole
- * table, so a new script is covered without touching this file. Blocking hiredis calls
+ * builds no key name of its own: every key it touches comes in KEYS. The tests walk the
+ * whole table, so a new script is covered without touching this file. Blocking hiredis calls
  * over loopback. Without redis-server the other checks still run, and the program exits 77
  * (skipped) if they pass. */
 #include "st_redis_lua.h"
@@ -16,12 +16,6 @@
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <unistd.h>
-
-/* Scripts allowed to build key names inside Lua, each with the reason written at the top
- * of its file. */
-static const char *const builds_keys[] = {
-    "sweep", /* the dead instances and their classes are found while it runs */
-};
 
 static void on_alarm(int sig)
 {
@@ -100,21 +94,38 @@ static void test_redis_loads_every_script(void)
         TEST_FAIL("%s", why);
 }
 
+/* 1 when the code of line [p, end) (before any "--" comment) concatenates strings. */
+static int concatenates(const char *p, const char *end)
+{
+    for (; p + 1 < end; p++) {
+        if (p[0] == '-' && p[1] == '-')
+            return 0;
+        if (p[0] == '.' && p[1] == '.')
+            return 1;
+    }
+    return 0;
+}
+
 /* The keys a script touches come in KEYS: a Lua string literal starting with rc: (the prefix
- * of every key of the engine) would be a key name built inside the script. A textual check,
- * so it also sees code paths the engine's tests do not reach. */
+ * of every key of the engine) would be a key name built inside the script, and so would a
+ * concatenation onto a declared key (KEYS[1] .. ':x'); no script concatenates strings at
+ * all, so any ".." in code is refused. A textual check, so it also sees code paths the
+ * engine's tests do not reach. */
 static void test_keys_are_declared(void)
 {
     for (size_t i = 0; i < st_redis__n_scripts; i++) {
         const st_redis__script_t *sc = &st_redis__scripts[i];
-        int allowed = 0;
-        for (size_t j = 0; j < BRK_ARRAY_LEN(builds_keys); j++)
-            allowed |= strcmp(sc->name, builds_keys[j]) == 0;
-        int builds = strstr(sc->text, "'rc:") != NULL || strstr(sc->text, "\"rc:") != NULL;
-        if (builds && !allowed)
+        if (strstr(sc->text, "'rc:") != NULL || strstr(sc->text, "\"rc:") != NULL)
             TEST_FAIL("%s builds a key name in Lua: pass the key in KEYS instead", sc->name);
-        if (!builds && allowed)
-            TEST_FAIL("%s no longer builds key names: drop it from builds_keys[]", sc->name);
+        for (const char *p = sc->text; *p;) {
+            const char *nl = strchr(p, '\n');
+            const char *end = nl ? nl : p + strlen(p);
+            if (concatenates(p, end))
+                TEST_FAIL("%s concatenates strings (\"%.*s\"): if that builds a key name, pass "
+                          "the key in KEYS instead",
+                          sc->name, (int)(end - p), p);
+            p = nl ? nl + 1 : end;
+        }
     }
 }
 

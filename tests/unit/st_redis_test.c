@@ -3,17 +3,24 @@
  * started by tests/support/redis_server.c: the behaviours of state_test.c that apply
  * (sessions, marks, presence, views, engagement, day roll-over), plus what only a shared
  * engine has: two instances counting one student once, a freeze and a claim won by exactly
- * one caller, the sweep of a dead instance's presence, the EVAL fallback after the script
- * cache was flushed, and BRK_ECLOSED while Redis is down. Exits 77 when redis-server is not
- * installed. */
+ * one caller, the sweep of a dead instance's presence (two sweepers at once, an instance
+ * coming back in the middle of a sweep, Redis failing in the middle of one), the EVAL
+ * fallback after the script cache was flushed, and BRK_ECLOSED while Redis is down. Exits 77
+ * when redis-server is not installed.
+ *
+ * Linked with -Wl,--wrap=rds_command_argv (tests/CMakeLists.txt): a test can run a hook just
+ * before the engine sends a chosen command, to act between two steps of a sweep. */
 #include "st_redis.h"
 
 #include "brk.h"
 #include "log.h"
 #include "redis_server.h"
+#include "st_redis_lua.h"
 #include "test.h"
 
+#include <hiredis/hiredis.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -272,6 +279,115 @@ static int heartbeat(st_t *st, int64_t ttl)
     return r;
 }
 
+static chg_res_t do_sweep(st_t *st)
+{
+    chg_res_t r;
+    memset(&r, 0, sizeof r);
+    st_redis_sweep(st, on_changes, &r);
+    WAIT(r);
+    ASSERT_EQ(r.calls, 1);
+    return r;
+}
+
+/* Lets st's heartbeat key lapse: st is dead to the others' sweeps. */
+static void let_die(st_t *st)
+{
+    ASSERT_EQ(heartbeat(st, 50), 2);
+    usleep(120 * 1000);
+}
+
+/* The index of (class, student) among r's changes, or -1. */
+static int change_at(const chg_res_t *r, const char *cls, const char *sid)
+{
+    for (size_t i = 0; i < r->n && i < 8; i++)
+        if (strcmp(r->cls[i], cls) == 0 && strcmp(r->sid[i], sid) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---- a second, blocking connection, to read and break the stored state directly ---- */
+
+static redisContext *raw;
+
+static void raw_open(void)
+{
+    raw = redisConnect("127.0.0.1", srv.port);
+    ASSERT(raw != NULL && raw->err == 0);
+}
+
+static void raw_close(void)
+{
+    redisFree(raw);
+    raw = NULL;
+}
+
+/* Runs a command; returns its integer reply (an array's length, a string's value), or -1 for
+ * an error reply and -2 for a nil. */
+static long long raw_cmd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(raw, fmt, ap);
+    va_end(ap);
+    ASSERT_NOT_NULL(r);
+    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
+                  : r->type == REDIS_REPLY_ARRAY  ? (long long)r->elements
+                  : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
+                  : r->type == REDIS_REPLY_NIL    ? -2
+                  : r->type == REDIS_REPLY_ERROR  ? -1
+                                                  : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+/* ---- a hook between two commands of the engine ---- */
+
+typedef int (*cmd_match_fn)(int argc, const char **argv);
+
+static cmd_match_fn hook_when; /* armed while not NULL; disarmed when it fires */
+static void (*hook_fn)(void);
+static int sweep_class_runs; /* sweep_class.lua scripts sent, counted while hooked or not */
+
+void __real_rds_command_argv(rds_client_t *c, rds_reply_cb cb, void *ud, int argc,
+                             const char **argv, const size_t *argvlen);
+void __wrap_rds_command_argv(rds_client_t *c, rds_reply_cb cb, void *ud, int argc,
+                             const char **argv, const size_t *argvlen);
+
+static int is_sweep_class(int argc, const char **argv)
+{
+    static const char *sha;
+    for (size_t i = 0; !sha && i < st_redis__n_scripts; i++)
+        if (strcmp(st_redis__scripts[i].name, "sweep_class") == 0)
+            sha = st_redis__scripts[i].sha;
+    return argc > 1 && sha && strcmp(argv[0], "EVALSHA") == 0 && strcmp(argv[1], sha) == 0;
+}
+
+/* The first command of a sweep's step 3: the mark that tells the swept instance. */
+static int is_swept_mark(int argc, const char **argv)
+{
+    size_t n = argc > 1 ? strlen(argv[1]) : 0;
+    return argc > 2 && strcmp(argv[0], "SET") == 0 && n > 6 &&
+           strcmp(argv[1] + n - 6, ":swept") == 0;
+}
+
+void __wrap_rds_command_argv(rds_client_t *c, rds_reply_cb cb, void *ud, int argc,
+                             const char **argv, const size_t *argvlen)
+{
+    if (is_sweep_class(argc, argv))
+        sweep_class_runs++;
+    if (hook_when && hook_when(argc, argv)) {
+        hook_when = NULL;
+        hook_fn(); /* its own commands, if any, go out first */
+    }
+    __real_rds_command_argv(c, cb, ud, argc, argv, argvlen);
+}
+
+static void hook(cmd_match_fn when, void (*fn)(void))
+{
+    hook_fn = fn;
+    hook_when = when;
+}
+
 /* ---- tests ---- */
 
 static void test_sessions_and_marks(void)
@@ -416,6 +532,269 @@ static void test_presence_two_instances(void)
     teardown();
 }
 
+/* Two instances sweep the same dead instance at once: every student it held is reported
+ * once in all, and each class loses all of its contribution. */
+static void test_sweep_race(void)
+{
+    setup();
+    raw_open();
+    st_t *a = st_redis_new(rds, "inst-a");
+    st_t *b = st_redis_new(rds, "inst-b");
+    st_t *d = st_redis_new(rds, "inst-d");
+    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    ASSERT_EQ(heartbeat(d, 60000), 1);
+    do_presence(d, "c1", "s1", "Ann", 1, T1);
+    do_presence(d, "c1", "s1", "Ann", 1, T1); /* two tabs on d: still one student */
+    do_presence(d, "c1", "s2", "Bob", 1, T1);
+    do_presence(a, "c1", "s2", "Bob", 1, T1); /* s2 is also on a: stays online */
+    do_presence(d, "c2", "s1", "Ann", 1, T1);
+    do_presence(d, "c2", "s3", "Cy", 1, T1);
+    do_presence(d, "c3", "s4", "Di", 1, T1);
+    let_die(d);
+
+    /* Both sweeps go out before either is answered, on one connection, so Redis runs their
+     * steps interleaved: both read d as dead and d's classes before either removes
+     * anything, and both run the script of every class (3 classes, 2 sweepers). */
+    chg_res_t ra, rb;
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    sweep_class_runs = 0;
+    st_redis_sweep(a, on_changes, &ra);
+    st_redis_sweep(b, on_changes, &rb);
+    RUN_UNTIL(ra.calls && rb.calls, 3000);
+    RUN_UNTIL(0, 100); /* time for a second callback that must not come */
+    ASSERT_EQ(ra.calls, 1);
+    ASSERT_EQ(rb.calls, 1);
+    ASSERT_EQ(ra.err, 0);
+    ASSERT_EQ(rb.err, 0);
+    ASSERT_EQ(sweep_class_runs, 6);
+    ASSERT_EQ(ra.n + rb.n, 4);
+    static const char *const gone[][2] = {{"c1", "s1"}, {"c2", "s1"}, {"c2", "s3"}, {"c3", "s4"}};
+    for (size_t i = 0; i < BRK_ARRAY_LEN(gone); i++) {
+        int ia = change_at(&ra, gone[i][0], gone[i][1]),
+            ib = change_at(&rb, gone[i][0], gone[i][1]);
+        if ((ia >= 0) == (ib >= 0))
+            TEST_FAIL("%s/%s reported by %s", gone[i][0], gone[i][1], ia >= 0 ? "both" : "neither");
+        const chg_res_t *r = ia >= 0 ? &ra : &rb;
+        int at = ia >= 0 ? ia : ib;
+        ASSERT_EQ(r->online[at], 0);
+        /* The count after the whole class was swept: only a's s2 in c1. */
+        ASSERT_EQ(r->online_students[at], strcmp(gone[i][0], "c1") == 0 ? 1 : 0);
+    }
+    view_res_t v = do_view(a, "c1", T1);
+    ASSERT_EQ(v.n, 2);
+    ASSERT_EQ(v.students[0].online, 0);
+    ASSERT_EQ(v.students[1].online, 1);
+    ASSERT_EQ(raw_cmd("EXISTS rc:{c1}:pres:inst-d"), 0);
+    ASSERT_EQ(raw_cmd("SISMEMBER rc:{c1}:insts inst-d"), 0);
+    ASSERT_EQ(raw_cmd("SISMEMBER rc:instances inst-d"), 0);
+    ASSERT_EQ(raw_cmd("EXISTS rc:inst:inst-d:classes"), 0);
+    ASSERT_EQ(raw_cmd("SCARD rc:instances"), 2);
+    ASSERT(raw_cmd("TTL rc:inst:inst-d:swept") > 0); /* the mark, for d's next heartbeat */
+    ASSERT_EQ(do_sweep(b).n, 0);
+    raw_close();
+    st_free(a);
+    st_free(b);
+    st_free(d);
+    teardown();
+}
+
+static st_t *hooked_st; /* the instance whose heartbeat a hook sends */
+static int hooked_beat; /* on_done's result for it: 2 known, 1 not known */
+
+static void beat_now(void)
+{
+    st_redis_heartbeat(hooked_st, 60000, on_done, &hooked_beat);
+}
+
+/* b comes back (a heartbeat) at `when`, inside a's sweep that took it for dead. The sweep
+ * removes b's presence all the same; b's next heartbeat answers "not known", so b re-asserts
+ * its connections and its students are online again. */
+static void sweep_while_coming_back(cmd_match_fn when)
+{
+    setup();
+    st_t *a = st_redis_new(rds, "inst-a");
+    st_t *b = st_redis_new(rds, "inst-b");
+    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    do_presence(b, "c1", "s1", "Ann", 1, T1);
+    do_presence(b, "c2", "s2", "Bob", 1, T1);
+    let_die(b);
+
+    hooked_st = b;
+    hooked_beat = 0;
+    hook(when, beat_now);
+    chg_res_t sw = do_sweep(a);
+    ASSERT_NULL(hook_when); /* the hook ran */
+    RUN_UNTIL(hooked_beat != 0, 3000);
+    ASSERT_EQ(hooked_beat, 2); /* b was still registered when it came back */
+    ASSERT_EQ(sw.err, 0);
+    ASSERT_EQ(sw.n, 2);
+    ASSERT(change_at(&sw, "c1", "s1") >= 0);
+    ASSERT(change_at(&sw, "c2", "s2") >= 0);
+    ASSERT_EQ(do_view(a, "c1", T1).students[0].online, 0);
+
+    /* b's next heartbeat: not known, so b syncs what it holds (broker/cluster.c does this in
+     * on_heartbeat). */
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    const char *ids1[] = {"s1"}, *ids2[] = {"s2"};
+    const char *names1[] = {"Ann"}, *names2[] = {"Bob"};
+    const int one[] = {1};
+    chg_res_t sy1 = {0}, sy2 = {0};
+    st_redis_sync(b, "c1", 1, ids1, one, names1, T1, on_changes, &sy1);
+    st_redis_sync(b, "c2", 1, ids2, one, names2, T1, on_changes, &sy2);
+    RUN_UNTIL(sy1.calls && sy2.calls, 3000);
+    ASSERT_EQ(sy1.n, 1);
+    ASSERT_EQ(sy1.online[0], 1);
+    ASSERT_EQ(sy2.n, 1);
+    ASSERT_EQ(sy2.online[0], 1);
+    ASSERT_EQ(heartbeat(b, 60000), 2);
+    ASSERT_EQ(do_view(a, "c1", T1).students[0].online, 1);
+    ASSERT_EQ(do_view(a, "c2", T1).students[0].online, 1);
+    /* b lives: a's sweeps leave it alone now. */
+    ASSERT_EQ(do_sweep(a).n, 0);
+    ASSERT_EQ(do_view(a, "c2", T1).students[0].online, 1);
+    st_free(a);
+    st_free(b);
+    teardown();
+}
+
+/* Back after the sweep read b's heartbeat (gone) and b's classes, before any class script. */
+static void test_sweep_back_before_classes(void)
+{
+    sweep_while_coming_back(is_sweep_class);
+}
+
+/* Back after b's presence was removed, before the sweep marked b as swept and removed it
+ * from rc:instances. */
+static void test_sweep_back_before_cleanup(void)
+{
+    sweep_while_coming_back(is_swept_mark);
+}
+
+/* b was swept while alive (a stall longer than the TTL, say), and its next command to
+ * reach Redis is not its heartbeat but a student's connection: presence.lua registers b
+ * again (it must, or a death of b right then would leave that presence to nobody). b's
+ * next heartbeat must still answer "not known", or b never re-asserts the presence swept. */
+static void test_sweep_then_presence_before_heartbeat(void)
+{
+    setup();
+    st_t *a = st_redis_new(rds, "inst-a");
+    st_t *b = st_redis_new(rds, "inst-b");
+    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    do_presence(b, "c1", "s1", "Ann", 1, T1);
+    let_die(b);
+    chg_res_t sw = do_sweep(a);
+    ASSERT_EQ(sw.n, 1);
+    ASSERT_STR_EQ(sw.sid[0], "s1");
+    pres_res_t p = do_presence(b, "c1", "s2", "Bob", 1, T1);
+    ASSERT_EQ(p.changed, 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1); /* not known: b syncs */
+    ASSERT_EQ(heartbeat(b, 60000), 2); /* and only once */
+    st_free(a);
+    st_free(b);
+    teardown();
+}
+
+static void kill_redis(void)
+{
+    redis_server_stop(&srv, SIGKILL);
+}
+
+/* Redis dies in the middle of a sweep: one callback, with BRK_ECLOSED and the changes made
+ * before (reported nowhere else); nothing leaks (the sanitizer builds check). */
+static void test_sweep_redis_gone(void)
+{
+    setup();
+    st_t *a = st_redis_new(rds, "inst-a");
+    st_t *b = st_redis_new(rds, "inst-b");
+    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    do_presence(b, "c1", "s1", "Ann", 1, T1);
+    do_presence(b, "c2", "s2", "Bob", 1, T1);
+    let_die(b);
+
+    /* Before any class script: nothing changed, nothing reported. */
+    hook(is_sweep_class, kill_redis);
+    chg_res_t sw = do_sweep(a);
+    RUN_UNTIL(0, 100);
+    ASSERT_EQ(sw.calls, 1);
+    ASSERT_EQ(sw.err, BRK_ECLOSED);
+    ASSERT_EQ(sw.n, 0);
+    /* While Redis is down, the first command already fails. */
+    sw = do_sweep(a);
+    ASSERT_EQ(sw.err, BRK_ECLOSED);
+    ASSERT_EQ(sw.n, 0);
+
+    /* Persistence is off: the restarted server is empty. Build the same state again and
+     * let Redis die after the class scripts, before the cleanup. */
+    ASSERT_EQ(redis_server_restart(&srv), 0);
+    RUN_UNTIL(rds_is_up(rds), 5000);
+    ASSERT_EQ(rds_is_up(rds), 1);
+    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    do_presence(b, "c1", "s1", "Ann", 1, T1);
+    do_presence(b, "c2", "s2", "Bob", 1, T1);
+    let_die(b);
+    hook(is_swept_mark, kill_redis);
+    sw = do_sweep(a);
+    RUN_UNTIL(0, 100);
+    ASSERT_EQ(sw.calls, 1);
+    ASSERT_EQ(sw.err, BRK_ECLOSED);
+    ASSERT_EQ(sw.n, 2);
+    ASSERT(change_at(&sw, "c1", "s1") >= 0);
+    ASSERT(change_at(&sw, "c2", "s2") >= 0);
+    st_free(a);
+    st_free(b);
+    teardown();
+}
+
+/* A class script refused (here: a key of the wrong type): the other classes are swept and
+ * reported with the error, the dead instance stays registered with the class that failed,
+ * and the next sweep finishes it. */
+static void test_sweep_class_refused(void)
+{
+    setup();
+    raw_open();
+    st_t *a = st_redis_new(rds, "inst-a");
+    st_t *b = st_redis_new(rds, "inst-b");
+    ASSERT_EQ(heartbeat(a, 60000), 1);
+    ASSERT_EQ(heartbeat(b, 60000), 1);
+    do_presence(b, "c1", "s1", "Ann", 1, T1);
+    do_presence(b, "c2", "s2", "Bob", 1, T1);
+    let_die(b);
+    ASSERT_EQ(raw_cmd("DEL rc:{c2}:insts"), 1);
+    ASSERT_EQ(raw_cmd("SET rc:{c2}:insts broken"), 0);
+
+    chg_res_t sw = do_sweep(a);
+    ASSERT_EQ(sw.err, BRK_EIO);
+    ASSERT_EQ(sw.n, 1);
+    ASSERT_STR_EQ(sw.cls[0], "c1");
+    ASSERT_STR_EQ(sw.sid[0], "s1");
+    ASSERT_EQ(raw_cmd("SISMEMBER rc:instances inst-b"), 1);
+    ASSERT_EQ(raw_cmd("SISMEMBER rc:inst:inst-b:classes c1"), 0);
+    ASSERT_EQ(raw_cmd("SISMEMBER rc:inst:inst-b:classes c2"), 1);
+    ASSERT_EQ(raw_cmd("HGET rc:{c2}:pres:inst-b s2"), 1); /* untouched */
+    ASSERT_EQ(do_view(a, "c2", T1).students[0].online, 1);
+
+    ASSERT_EQ(raw_cmd("DEL rc:{c2}:insts"), 1);
+    sw = do_sweep(a);
+    ASSERT_EQ(sw.err, 0);
+    ASSERT_EQ(sw.n, 1);
+    ASSERT_STR_EQ(sw.cls[0], "c2");
+    ASSERT_STR_EQ(sw.sid[0], "s2");
+    ASSERT_EQ(sw.online_students[0], 0);
+    ASSERT_EQ(raw_cmd("SISMEMBER rc:instances inst-b"), 0);
+    ASSERT_EQ(raw_cmd("EXISTS rc:inst:inst-b:classes"), 0);
+    ASSERT_EQ(do_sweep(a).n, 0);
+    raw_close();
+    st_free(a);
+    st_free(b);
+    teardown();
+}
+
 static void test_engage_and_claim(void)
 {
     setup();
@@ -499,6 +878,12 @@ static void test_unavailable(void)
 static const test_case_t tests[] = {
     {"sessions_and_marks", test_sessions_and_marks},
     {"presence_two_instances", test_presence_two_instances},
+    {"sweep_race", test_sweep_race},
+    {"sweep_back_before_classes", test_sweep_back_before_classes},
+    {"sweep_back_before_cleanup", test_sweep_back_before_cleanup},
+    {"sweep_then_presence_before_heartbeat", test_sweep_then_presence_before_heartbeat},
+    {"sweep_redis_gone", test_sweep_redis_gone},
+    {"sweep_class_refused", test_sweep_class_refused},
     {"engage_and_claim", test_engage_and_claim},
     {"unavailable", test_unavailable},
 };
