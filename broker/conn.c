@@ -6,9 +6,11 @@
 #include "log.h"
 #include "room.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* One send writes at most this many bytes of frames gathered back to back; a single frame
  * larger than that is sent from its own buffer. It is also lws's per-write limit on the
@@ -205,10 +207,13 @@ static void pop_sent(conn_t *c, size_t n)
 }
 
 /* Writes queued frames, several per send when several wait, until the queue is empty, the
- * turn's budget is spent or the socket refuses bytes. The bytes go through lws as a raw
- * write (LWS_WRITE_HTTP is "no framing" on a WebSocket connection): lws sends them at once
- * and, when the kernel takes only part, keeps the rest and sends it before anything of its
- * own (a PONG, a PING, a close frame), so frames are never interleaved. Returns -1 when the
+ * turn's budget is spent or the socket refuses bytes. Called only when lws holds no unsent
+ * bytes of its own (conn_flush_all checks, and lws calls the writeable callback only once
+ * they are out), so our frames follow whole frames. The common case is one send(2) of
+ * whole frames, past lws. When the kernel takes only part, the rest goes to lws as a raw
+ * write (LWS_WRITE_HTTP is "no framing" on a WebSocket connection): lws keeps it, sends it
+ * before anything of its own (a PONG, a PING, a close frame), so frames are never
+ * interleaved, and reports the connection writeable once it is out. Returns -1 when the
  * socket failed. */
 static int write_queue(conn_t *c)
 {
@@ -239,19 +244,27 @@ static int write_queue(conn_t *c)
                 n++;
             }
         }
-        int w = lws_write(c->wsi, out, len, LWS_WRITE_HTTP);
-        pop_sent(c, n);
-        if (w < 0)
+        ssize_t w = send(lws_get_socket_fd(c->wsi), out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            pop_sent(c, n);
             return -1;
+        }
         s->m.write_calls++;
         turn += len;
-        if (lws_partial_buffered(c->wsi)) {
+        size_t sent = w > 0 ? (size_t)w : 0;
+        if (sent < len) {
+            /* The kernel took part (or nothing): lws gets the rest, as its own partial
+             * write. It copies it, asks for POLLOUT, sends it before any frame of its own,
+             * and reports the connection writeable once it is out. */
             s->m.write_deferrals++;
-            /* lws asked for POLLOUT itself; its writeable callback comes once the rest is
-             * out, and the queue continues from there. */
+            int lw = lws_write(c->wsi, out + sent, len - sent, LWS_WRITE_HTTP);
+            pop_sent(c, n);
+            if (lw < 0)
+                return -1;
             c->await_writeable = 1;
             return 0;
         }
+        pop_sent(c, n);
     }
     return 0;
 }
