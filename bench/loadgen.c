@@ -61,6 +61,7 @@ typedef struct opts {
     size_t secret_len;
     double deadline_s;
     int broker_pid;
+    int broker2_pid; /* fanout with --port2: the second instance, for its CPU time */
     char class_prefix[48];
     char label[48];
     char server[32]; /* printed as server=<name> when set */
@@ -250,6 +251,7 @@ static struct {
     uint64_t send_lag_max;
     size_t teacher_backlog_max;
     uint64_t delivered, extra, order_errors;
+    uint64_t delivered2; /* of delivered: to students on the second instance (--port2) */
     uint64_t replies, reply_errors, reply_unmatched;
     bool frozen;        /* the measurement window is over: count nothing more */
     uint64_t after_window; /* marks and replies that arrived while closing (not counted) */
@@ -657,6 +659,8 @@ static void on_mark_broadcast(conn_t *c, const char *p, const char *e, uint64_t 
     }
     hist_add(&G.lat, now - G.send_ns[i]);
     G.delivered++;
+    if (G.o.port2 && (c->idx & 1))
+        G.delivered2++;
     G.t_last_delivery = now;
 
     /* Broadcasts are matched to sends by order; the text of each announcement (s<i % 50>)
@@ -1698,6 +1702,7 @@ static int scenario_fanout(void)
     run_for(s_to_ns(o->start_settle_s), NULL, G.nconns);
 
     double bcpu0 = proc_cpu_s(o->broker_pid), scpu0 = self_cpu_s();
+    double b2cpu0 = o->broker2_pid ? proc_cpu_s(o->broker2_pid) : -1;
     uint64_t ts0 = now_ns();
     if (G.total_marks > 0 && !expired()) {
         G.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -1729,6 +1734,7 @@ static int scenario_fanout(void)
     run_for(s_to_ns(o->drain_s), drained, G.nconns);
     uint64_t ts2 = now_ns();
     double bcpu1 = proc_cpu_s(o->broker_pid), scpu1 = self_cpu_s();
+    double b2cpu1 = o->broker2_pid ? proc_cpu_s(o->broker2_pid) : -1;
     int students_at_end = 0;
     for (int i = 0; i < k; i++)
         students_at_end += G.conns[i].state == CS_OPEN;
@@ -1769,6 +1775,15 @@ static int scenario_fanout(void)
     else
         res("broker_cpu_pct=na");
     res_cpu_per("cpu_us_per_delivery", bcpu0, bcpu1, G.delivered);
+    if (o->port2) {
+        /* Per instance: A's CPU over the deliveries to its own students (it also takes the
+         * teacher's marks, replies and publishes them), B's over the deliveries it makes
+         * from what Redis brings it. */
+        res_cpu_per("a_cpu_us_per_delivery", bcpu0, bcpu1, G.delivered - G.delivered2);
+        if (b2cpu0 >= 0 && b2cpu1 >= 0 && wall > 0)
+            res("b_cpu_pct=%.0f", 100.0 * (b2cpu1 - b2cpu0) / wall);
+        res_cpu_per("b_cpu_us_per_delivery", b2cpu0, b2cpu1, G.delivered2);
+    }
     res("loadgen_cpu_pct=%.0f", wall > 0 ? 100.0 * (scpu1 - scpu0) / wall : 0);
     res_common();
     if (G.failed || lost || G.order_errors || G.extra || G.replies < G.sent || G.reply_errors ||
@@ -1972,6 +1987,7 @@ static void usage(FILE *f)
         "  --students K          students in the one class (default 100)\n"
         "  --rate R              teacher announcements per second (default 100)\n"
         "  --port2 N             a second instance (same Redis): odd students connect there\n"
+        "  --broker2-pid PID     fanout with --port2: also read the second instance's CPU time\n"
         "  --duration D          seconds of sending (default 10)\n"
         "  --drain S             wait for stragglers after sending (default 5)\n"
         " frames (also --students, --duration, --drain):\n"
@@ -2069,6 +2085,8 @@ static void parse_args(int argc, char **argv)
             secret_file = v;
         else if (!strcmp(name, "--broker-pid"))
             o->broker_pid = (int)num_arg(name, v, 1, 1 << 30);
+        else if (!strcmp(name, "--broker2-pid"))
+            o->broker2_pid = (int)num_arg(name, v, 1, 1 << 30);
         else if (!strcmp(name, "--deadline"))
             o->deadline_s = num_arg(name, v, 1, 3600);
         else if (!strcmp(name, "--class-prefix"))

@@ -315,7 +315,7 @@ run_redis_fanout() {
   if [ "$n" = 2 ]; then
     start_broker "$tag-b"
     BROKER2_PID="$BROKER_PID"
-    port2_args=(--port2 "$PORT")
+    port2_args=(--port2 "$PORT" --broker2-pid "$BROKER2_PID")
   fi
   start_broker "$tag"
   unset ROLLCALL_REDIS_URL
