@@ -116,7 +116,9 @@ int main(int argc, char **argv)
         }
     }
     char err[256];
-    eng_analyzer_t *a = eng_analyzer_new(nullptr, err, sizeof err);
+    eng_models_t *m = eng_models_load(nullptr, err, sizeof err);
+    eng_analyzer_t *a = m ? eng_analyzer_new(m, nullptr, err, sizeof err) : nullptr;
+    eng_models_unref(m); // the analyzer holds its own reference
     if (!a) {
         std::fprintf(stderr, "analyze_bench: %s (set ROLLCALL_MODEL_DIR)\n", err);
         return 1;

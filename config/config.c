@@ -87,7 +87,8 @@ static const cfg_desc_t settings[] = {
      "Frames waiting for a worker; past it frames are skipped (and counted).", 0},
     {"analyzer_preload", "ROLLCALL_ANALYZER_PRELOAD", "--analyzer-preload", CT_BOOL,
      F(analyzer_preload), "1", 0, 1, NULL, NULL,
-     "Load the analyzer models at start (in the workers) rather than on the first frame.", 0},
+     "Load the analyzer models at start (once, shared by the workers) rather than on the "
+     "first frame.", 0},
     {"model_dir", "ROLLCALL_MODEL_DIR", "--model-dir", CT_STRING, F(model_dir),
      ROLLCALL_DEFAULT_MODEL_DIR, 0, 0, NULL, "DIR",
      "Directory of the analyzer models (engagement/fetch_models.sh fills it).", CF_NONEMPTY},

@@ -692,31 +692,48 @@ struct Step {
     std::vector<float> w2, b2; // Block: the 1x1 convolution
 };
 
-struct Net::Impl {
+// The planned graph: what Model holds. Written only while load() builds it; read-only after,
+// so Nets on several threads share it. A Net's writable state is Net::Scratch below.
+struct Model::Impl {
     std::vector<Value> values;
-    std::vector<Step> steps;
-    std::vector<int> storage_buffer; // storage -> buffer
-    std::vector<std::vector<float>> buffers;
+    std::vector<Step> steps;          // with their (repacked) weights
+    std::vector<int> storage_buffer;  // storage -> buffer
+    std::vector<size_t> buffer_sizes; // floats per buffer
     struct Out {
         std::string name;
         int value;
-        std::vector<float> compact;
     };
     std::vector<Out> outputs;
     int input = -1;
-    std::vector<float> row; // Block: one depthwise output row
+    size_t row_size = 0; // floats of one Block's depthwise output row
 
-    float *data(int v) { return buffers[(size_t)storage_buffer[(size_t)values[(size_t)v].storage]].data(); }
     struct Builder;
     void build(const std::vector<Io> &inputs, const std::map<std::string, Tensor> &inits,
                const std::vector<Node> &nodes, const std::vector<std::string> &outs);
+};
+
+// One Net's activations: the buffers of the model's plan, the Block row and the compacted
+// outputs. Written by every forward() and output().
+struct Net::Scratch {
+    const Model::Impl &m;
+    std::vector<std::vector<float>> buffers;
+    std::vector<float> row;
+    std::vector<std::vector<float>> compact; // per output, when its channels are padded
+
+    explicit Scratch(const Model::Impl &model) : m(model), buffers(model.buffer_sizes.size()),
+        row(model.row_size, 0.f), compact(model.outputs.size())
+    {
+        for (size_t b = 0; b < buffers.size(); b++)
+            buffers[b].assign(model.buffer_sizes[b], 0.f);
+    }
+    float *data(int v) { return buffers[(size_t)m.storage_buffer[(size_t)m.values[(size_t)v].storage]].data(); }
 };
 
 // The graph, lowered in named steps: the one image input, then node by node into Steps
 // (each supported operator has its method), then depthwise -> 1x1 (-> Add) fused into
 // Blocks, then every storage given a reused buffer. The Builder holds what the steps
 // share; the results go straight into the Impl.
-struct Net::Impl::Builder {
+struct Model::Impl::Builder {
     Impl &net;
     const std::map<std::string, Tensor> &inits;
     std::vector<Value> &values;
@@ -1093,7 +1110,7 @@ struct Net::Impl::Builder {
             fused.push_back(std::move(d));
         }
         steps = std::move(fused);
-        net.row.assign(max_row, 0.f);
+        net.row_size = max_row;
     }
 
     void assign_buffers(const std::vector<std::string> &outs)
@@ -1113,7 +1130,7 @@ struct Net::Impl::Builder {
             if (v.zeros || v.storage < 0 || v.layout != Value::FLAT)
                 fail("graph output '" + o + "' must be a reshaped NHWC tensor");
             last_use[(size_t)v.storage] = INT_MAX;
-            net.outputs.push_back({o, it->second, {}});
+            net.outputs.push_back({o, it->second});
         }
         std::vector<size_t> need((size_t)nstorage, 0);
         for (const Value &v : values)
@@ -1165,14 +1182,12 @@ struct Net::Impl::Builder {
             total += c;
         if (total > ((size_t)64 << 20)) // floats: 256 MB; BlazeFace-256 needs about 2 MB
             fail("the graph's activations are too large");
-        net.buffers.resize(cap.size());
-        for (size_t b = 0; b < cap.size(); b++)
-            net.buffers[b].assign(cap[b], 0.f);
+        net.buffer_sizes = cap;
     }
 };
 
-void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string, Tensor> &inits,
-                      const std::vector<Node> &nodes, const std::vector<std::string> &outs)
+void Model::Impl::build(const std::vector<Io> &inputs, const std::map<std::string, Tensor> &inits,
+                        const std::vector<Node> &nodes, const std::vector<std::string> &outs)
 {
     Builder b(*this, inits);
     b.count_uses(nodes, outs);
@@ -1182,100 +1197,141 @@ void Net::Impl::build(const std::vector<Io> &inputs, const std::map<std::string,
     b.assign_buffers(outs);
 }
 
-Net::Net() : d_(new Impl) {}
-Net::~Net() = default;
+Model::Model() : d_(new Impl) {}
+Model::~Model() = default;
 
-void Net::load(const std::string &path)
+std::shared_ptr<const Model> Model::load(const std::string &path)
 {
-    std::ifstream f(path, std::ios::binary);
-    if (!f)
-        fail("cannot open " + path);
-    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    Pb model{bytes.data(), bytes.data() + bytes.size()};
     std::vector<Io> inputs;
     std::map<std::string, Tensor> inits;
     std::vector<Node> nodes;
     std::vector<std::string> outs;
-    bool has_graph = false;
-    while (model.more()) {
-        int wt;
-        if (model.key(wt) != 7) {
-            model.skip(wt);
-            continue;
-        }
-        want(wt, 2);
-        has_graph = true;
-        Pb g = model.sub();
-        while (g.more()) {
-            int gw;
-            switch (g.key(gw)) {
-            case 1: want(gw, 2); nodes.push_back(read_node(g.sub())); break;
-            case 5: {
-                want(gw, 2);
-                Tensor t = read_tensor(g.sub());
-                std::string name = t.name;
-                inits[name] = std::move(t);
-                break;
+    {
+        std::ifstream f(path, std::ios::binary);
+        if (!f)
+            fail("cannot open " + path);
+        const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        Pb model{bytes.data(), bytes.data() + bytes.size()};
+        bool has_graph = false;
+        while (model.more()) {
+            int wt;
+            if (model.key(wt) != 7) {
+                model.skip(wt);
+                continue;
             }
-            case 11: want(gw, 2); inputs.push_back(read_value_info(g.sub())); break;
-            case 12: want(gw, 2); outs.push_back(read_value_info(g.sub()).name); break;
-            default: g.skip(gw);
+            want(wt, 2);
+            has_graph = true;
+            Pb g = model.sub();
+            while (g.more()) {
+                int gw;
+                switch (g.key(gw)) {
+                case 1: want(gw, 2); nodes.push_back(read_node(g.sub())); break;
+                case 5: {
+                    want(gw, 2);
+                    Tensor t = read_tensor(g.sub());
+                    std::string name = t.name;
+                    inits[name] = std::move(t);
+                    break;
+                }
+                case 11: want(gw, 2); inputs.push_back(read_value_info(g.sub())); break;
+                case 12: want(gw, 2); outs.push_back(read_value_info(g.sub()).name); break;
+                default: g.skip(gw);
+                }
             }
         }
-    }
-    if (!has_graph || nodes.empty() || outs.empty())
-        fail(path + ": no graph");
-    auto impl = std::make_unique<Impl>();
-    impl->build(inputs, inits, nodes, outs);
-    d_ = std::move(impl);
+        if (!has_graph || nodes.empty() || outs.empty())
+            fail(path + ": no graph");
+    } // the file's bytes go before the plan is built
+    std::shared_ptr<Model> m(new Model);
+    m->d_->build(inputs, inits, nodes, outs);
+    return m;
 }
 
-bool Net::loaded() const
-{
-    return !d_->steps.empty();
-}
-int Net::in_h() const
+int Model::in_h() const
 {
     return d_->values.empty() ? 0 : d_->values[0].h;
 }
-int Net::in_w() const
+int Model::in_w() const
 {
     return d_->values.empty() ? 0 : d_->values[0].w;
 }
-int Net::in_c() const
+int Model::in_c() const
 {
     return d_->values.empty() ? 0 : d_->values[0].c;
 }
 
+size_t Model::activation_bytes() const
+{
+    size_t n = d_->row_size;
+    for (size_t b : d_->buffer_sizes)
+        n += b;
+    return n * sizeof(float);
+}
+
+Net::Net() = default;
+Net::Net(std::shared_ptr<const Model> model) : model_(std::move(model))
+{
+    if (model_)
+        s_ = std::make_unique<Scratch>(*model_->d_);
+}
+Net::~Net() = default;
+Net::Net(Net &&) noexcept = default;
+Net &Net::operator=(Net &&) noexcept = default;
+
+void Net::load(const std::string &path)
+{
+    *this = Net(Model::load(path));
+}
+
+bool Net::loaded() const
+{
+    return model_ && !model_->d_->steps.empty();
+}
+int Net::in_h() const
+{
+    return model_ ? model_->in_h() : 0;
+}
+int Net::in_w() const
+{
+    return model_ ? model_->in_w() : 0;
+}
+int Net::in_c() const
+{
+    return model_ ? model_->in_c() : 0;
+}
+
 float *Net::input()
 {
-    return d_->values.empty() ? nullptr : d_->data(d_->input);
+    return !s_ || s_->m.values.empty() ? nullptr : s_->data(s_->m.input);
 }
 
 void Net::forward()
 {
-    Impl &m = *d_;
+    if (!s_)
+        return;
+    Scratch &sc = *s_;
+    const Model::Impl &m = sc.m;
     for (const Step &s : m.steps) {
         const Value &x = m.values[(size_t)s.in0];
         const Value &y = m.values[(size_t)s.out];
-        const float *in = m.data(s.in0);
-        float *out = m.data(s.out);
+        const float *in = sc.data(s.in0);
+        float *out = sc.data(s.out);
         switch (s.op) {
         case Op::Pointwise:
             pointwise(in, x.h * x.w, s.cin, x.cp, s.w.data(), s.b.data(), y.cp, out, nullptr, s.relu);
             break;
         case Op::Depthwise: depthwise(in, x.cp, s.g, s.w.data(), s.b.data(), out, s.relu); break;
         case Op::ConvFull: conv_full(in, s.cin, x.cp, s.g, s.w.data(), s.b.data(), y.cp, out, s.relu); break;
-        case Op::Add: add(in, m.data(s.in1), (size_t)x.h * x.w * x.cp, out, s.relu); break;
+        case Op::Add: add(in, sc.data(s.in1), (size_t)x.h * x.w * x.cp, out, s.relu); break;
         case Op::Relu: relu_copy(in, (size_t)x.h * x.w * x.cp, out); break;
         case Op::MaxPool: maxpool2(in, x.w, x.cp, out, y.h, y.w); break;
         case Op::PadChannels: pad_channels(in, x.h * x.w, x.cp, y.cp, out); break;
         case Op::Block: {
-            const float *res = s.in1 >= 0 ? m.data(s.in1) : nullptr;
+            const float *res = s.in1 >= 0 ? sc.data(s.in1) : nullptr;
             const size_t stride = (size_t)y.w * y.cp;
             for (int oy = 0; oy < s.g.oh; oy++) {
-                depthwise_row(in, x.cp, s.g, s.w.data(), s.b.data(), oy, m.row.data(), false);
-                pointwise(m.row.data(), y.w, s.cin, x.cp, s.w2.data(), s.b2.data(), y.cp, out + oy * stride,
+                depthwise_row(in, x.cp, s.g, s.w.data(), s.b.data(), oy, sc.row.data(), false);
+                pointwise(sc.row.data(), y.w, s.cin, x.cp, s.w2.data(), s.b2.data(), y.cp, out + oy * stride,
                           res ? res + oy * stride : nullptr, s.relu);
             }
             break;
@@ -1286,20 +1342,25 @@ void Net::forward()
 
 const float *Net::output(const std::string &name, size_t *count)
 {
-    for (Impl::Out &o : d_->outputs) {
+    if (!s_)
+        return nullptr;
+    const Model::Impl &m = s_->m;
+    for (size_t k = 0; k < m.outputs.size(); k++) {
+        const Model::Impl::Out &o = m.outputs[k];
         if (o.name != name)
             continue;
-        const Value &v = d_->values[(size_t)o.value];
+        const Value &v = m.values[(size_t)o.value];
         const size_t npix = (size_t)v.h * v.w;
         if (count)
             *count = npix * (size_t)v.c;
-        const float *src = d_->data(o.value);
+        const float *src = s_->data(o.value);
         if (v.c == v.cp)
             return src;
-        o.compact.resize(npix * (size_t)v.c);
+        std::vector<float> &compact = s_->compact[k];
+        compact.resize(npix * (size_t)v.c);
         for (size_t p = 0; p < npix; p++)
-            std::memcpy(o.compact.data() + p * (size_t)v.c, src + p * (size_t)v.cp, (size_t)v.c * sizeof(float));
-        return o.compact.data();
+            std::memcpy(compact.data() + p * (size_t)v.c, src + p * (size_t)v.cp, (size_t)v.c * sizeof(float));
+        return compact.data();
     }
     return nullptr;
 }

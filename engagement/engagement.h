@@ -3,14 +3,22 @@
  * present, how many faces there are, whether the main face looks at the screen (head yaw
  * and pitch within limits), whether its eyes are open, and the head pose in degrees.
  *
- * This is a plain C API over an island of C++ (OpenCV 4 cv::dnn, dlib). Every C++
- * exception is caught inside; no C++ type crosses this header.
+ * This is a plain C API over an island of C++ (OpenCV 4, dlib, our BlazeFace engine). Every
+ * C++ exception is caught inside; no C++ type crosses this header.
  *
- * Threads: an eng_analyzer_t is NOT thread-safe. Use one analyzer per worker thread (each
- * loads its own copy of the models, ~100 MB for the 68-point predictor) and never share one
- * between threads without a lock. Different analyzers may run concurrently. The analyzer
- * pins OpenCV to one thread per call (cv::setNumThreads(1) on first use), so each worker
- * uses one core. Do not call eng_analyze() from uv_queue_work (see STYLE.md §5). */
+ * Two objects, so that the models are in memory once however many threads analyze:
+ *  - eng_models_t: every model file, loaded once (~67 MB resident, 64 MB of it the dlib
+ *    68-point landmark model's leaves) and immutable afterwards. Reference-counted; any
+ *    number of analyzers on any threads share one.
+ *  - eng_analyzer_t: one thread's analyzer over a shared eng_models_t. It holds what a frame
+ *    writes (image buffers, network activations, its own copies of the two small detectors
+ *    that are not thread-safe): ~5 MB, and quick to create (no file is read).
+ *
+ * Threads: an eng_models_t may be used by any number of threads at once. An eng_analyzer_t
+ * is NOT thread-safe: one analyzer per worker thread, never shared between threads without a
+ * lock; different analyzers (on the same models or not) may run concurrently. The analyzer
+ * pins OpenCV to one thread per call (cv::setNumThreads(1) when models are first loaded), so
+ * each worker uses one core. Do not call eng_analyze() from uv_queue_work (see STYLE.md §5). */
 #ifndef RC_ENGAGEMENT_H
 #define RC_ENGAGEMENT_H
 
@@ -54,7 +62,7 @@ typedef struct {
      *                                                /usr/share/dlib when not in model_dir)
      *   lbpcascade_profileface.xml                  (Debian opencv-data; also searched in
      *                                                /usr/share/opencv4; optional)
-     * Borrowed; copied by eng_analyzer_new(). NULL means $ROLLCALL_MODEL_DIR. */
+     * Borrowed; read by eng_models_load() only. NULL means $ROLLCALL_MODEL_DIR. */
     const char *model_dir;
     double max_yaw_deg;   /* looking when |yaw| <= this; default 30 */
     double max_pitch_deg; /* looking when |pitch| <= this; default 30 */
@@ -86,16 +94,34 @@ typedef struct {
     int width, height; /* decoded image size */
 } eng_result_t;
 
+typedef struct eng_models eng_models_t;
 typedef struct eng_analyzer eng_analyzer_t;
 
 /* Fills *cfg with the defaults. */
 void eng_config_default(eng_config_t *cfg);
 
-/* Loads the models. cfg is borrowed (NULL = defaults). On failure returns NULL and writes a
- * message to err (err may be NULL). Returns a new analyzer owned by the caller. Any thread. */
-eng_analyzer_t *eng_analyzer_new(const eng_config_t *cfg, char *err, size_t errlen);
+/* Loads every model once, from cfg->model_dir (the only field it reads; cfg NULL = defaults)
+ * and the system directories named above: about a second, and a few MB of parsing memory
+ * beyond the models themselves. On failure returns NULL and writes a message to err (err
+ * may be NULL). Returns a new reference owned by the caller. Any thread. */
+eng_models_t *eng_models_load(const eng_config_t *cfg, char *err, size_t errlen);
 
-/* Frees the analyzer; NULL is a no-op. */
+/* Takes one more reference to m and returns m; NULL is a no-op. Any thread. */
+eng_models_t *eng_models_ref(eng_models_t *m);
+
+/* Drops one reference; the last one frees the models. NULL is a no-op. Any thread. */
+void eng_models_unref(eng_models_t *m);
+
+/* A new analyzer over models (borrowed; the analyzer takes a reference of its own, so the
+ * caller may unref its reference at any time). cfg is borrowed (NULL = defaults); its
+ * model_dir is not used. Validates cfg and allocates the analyzer's scratch state; loads no
+ * file. On failure returns NULL and writes a message to err (err may be NULL). Returns a new
+ * analyzer owned by the caller. Any thread; the analyzer is then used by one thread at a
+ * time. */
+eng_analyzer_t *eng_analyzer_new(eng_models_t *models, const eng_config_t *cfg, char *err,
+                                 size_t errlen);
+
+/* Frees the analyzer and drops its reference to the models; NULL is a no-op. */
 void eng_analyzer_free(eng_analyzer_t *a);
 
 /* Analyzes one JPEG/PNG image. bytes are borrowed. The header is parsed first and images

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The analyzer pool (pool.h) on the shared job queue (base/jobq.h): the queue gives the
  * workers, the bound, latest wins per key, staleness and the cancelling shutdown; this file
- * adds what is the analyzer's own: one eng_analyzer_t per worker (loaded at start or on the
- * first frame), the frame bytes a job owns, and the pool's counters. */
+ * adds what is the analyzer's own: one model set loaded once and shared by every worker, one
+ * eng_analyzer_t per worker over it (made at start or on the first frame), the frame bytes a
+ * job owns, and the pool's counters. */
 #include "pool.h"
 
 #include "brk.h"
@@ -25,7 +26,7 @@ typedef struct job {
 /* One worker's analyzer, created in its thread. */
 typedef struct worker {
     eng_analyzer_t *a;
-    int load_failed;
+    int load_failed; /* the models or this worker's analyzer failed: every frame errs */
 } worker_t;
 
 struct fp {
@@ -38,6 +39,14 @@ struct fp {
     pthread_mutex_t mu; /* guards stats: workers count results, the loop counts submits */
     fp_stats_t stats;   /* queued, busy and stale come from the queue */
 
+    /* The models, loaded by the first worker that needs them while the others wait on
+     * models_mu, then shared read-only (engagement.h). Set once and never changed until
+     * fp_free, after the workers are joined; the pool owns one reference, each analyzer
+     * another. */
+    pthread_mutex_t models_mu;
+    eng_models_t *models;
+    int models_tried; /* models_mu: loading was attempted (models NULL: it failed) */
+
     int closing; /* loop thread: fp_shutdown was called */
 };
 
@@ -47,20 +56,50 @@ static void job_free(job_t *j)
     free(j);
 }
 
-static eng_analyzer_t *load(const fp_t *p, worker_t *w)
+/* Worker thread: the shared models, loaded by the first caller; a later caller waits until
+ * that load finished. A failed load is not retried (as before models were shared, when each
+ * worker tried once): the models are missing or broken, and the error is logged once. */
+static eng_models_t *shared_models(fp_t *p)
 {
+    pthread_mutex_lock(&p->models_mu);
+    if (!p->models_tried) {
+        char err[256] = "";
+        eng_config_t ecfg = p->cfg.eng;
+        ecfg.model_dir = p->model_dir;
+        uint64_t t0 = brk_mono_ns();
+        p->models = eng_models_load(&ecfg, err, sizeof err);
+        p->models_tried = 1;
+        if (p->models)
+            LOG(INFO, 0, "analyzer models loaded", "ms=%.0f",
+                (double)(brk_mono_ns() - t0) / 1e6);
+        else
+            LOG(ERROR, 0, "analyzer models failed to load", "err=\"%s\"", err);
+    }
+    eng_models_t *m = p->models;
+    pthread_mutex_unlock(&p->models_mu);
+    return m;
+}
+
+/* Worker thread: this worker's analyzer over the shared models (loading them if no worker
+ * did yet). */
+static eng_analyzer_t *load(fp_t *p, worker_t *w)
+{
+    eng_models_t *m = shared_models(p);
+    if (!m) {
+        w->load_failed = 1;
+        return NULL;
+    }
     char err[256] = "";
-    eng_config_t ecfg = p->cfg.eng;
-    ecfg.model_dir = p->model_dir;
-    w->a = eng_analyzer_new(&ecfg, err, sizeof err);
+    w->a = eng_analyzer_new(m, &p->cfg.eng, err, sizeof err);
     if (!w->a) {
         w->load_failed = 1;
-        LOG(ERROR, 0, "analyzer models failed to load", "err=\"%s\"", err);
+        LOG(ERROR, 0, "analyzer failed to start", "err=\"%s\"", err);
     }
     return w->a;
 }
 
-/* Worker thread. With preload the models load here, before the worker takes any frame, and
+/* Worker thread. With preload the models load here, before the worker takes any frame (the
+ * first worker loads them, the others wait for it and then make their analyzers), and
  * fp_ready() turns 1 once every worker is past this point (jobq_all_started). */
 static void *on_worker_start(unsigned index, void *ud)
 {
@@ -144,6 +183,7 @@ int fp_new(uv_loop_t *loop, const fp_config_t *cfg, fp_done_cb done, void *pool_
     p->done = done;
     p->pool_ud = pool_ud;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->models_mu, NULL);
 
     jobq_config_t qc = {
         .threads = cfg->threads,
@@ -163,6 +203,8 @@ int fp_new(uv_loop_t *loop, const fp_config_t *cfg, fp_done_cb done, void *pool_
     if (rc != 0) {
         /* The queue left nothing running and closes its own handle. */
         snprintf(err, errlen, "analyzer pool: %s", qerr);
+        eng_models_unref(p->models); /* a worker may have loaded them before the failure */
+        pthread_mutex_destroy(&p->models_mu);
         pthread_mutex_destroy(&p->mu);
         free(p->model_dir);
         free(p);
@@ -240,6 +282,8 @@ void fp_free(fp_t *p)
         return;
     fp_shutdown(p);
     jobq_free(p->q);
+    eng_models_unref(p->models); /* the workers are joined: their analyzers are freed */
+    pthread_mutex_destroy(&p->models_mu);
     pthread_mutex_destroy(&p->mu);
     free(p->model_dir);
     free(p);

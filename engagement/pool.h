@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The analyzer pool: a fixed set of worker threads, each with its own eng_analyzer_t, fed
- * by a bounded queue of frames (the shared job queue, base/jobq.h). The loop thread submits a frame (its bytes are handed over)
- * and gets each result back on the loop through a uv_async_t. Not libuv's shared
- * threadpool: analysis is long and would starve file-system and DNS work.
+/* The analyzer pool: a fixed set of worker threads, each with its own eng_analyzer_t over
+ * one model set they all share (engagement.h: the models are loaded once, not once per
+ * worker), fed by a bounded queue of frames (the shared job queue, base/jobq.h). The loop
+ * thread submits a frame (its bytes are handed over) and gets each result back on the loop
+ * through a uv_async_t. Not libuv's shared threadpool: analysis is long and would starve
+ * file-system and DNS work.
  *
  * Bounded by construction:
  *  - latest wins: a frame submitted while the same key's previous frame is still waiting
@@ -11,8 +13,10 @@
  *  - a frame that waited longer than max_wait_ms when a worker takes it is dropped as
  *    stale and reported with err = FP_ESTALE, so a backlog never turns into latency.
  *
- * Workers load their models lazily, on their first frame, unless preload is set (then at
- * start, in the worker thread: fp_new never blocks on model loading). */
+ * The models load lazily, on the first frame a worker takes, unless preload is set (then at
+ * start, in the worker threads: fp_new never blocks on model loading). Either way the first
+ * worker that needs them loads them and the others wait for that load, then each makes its
+ * analyzer (cheap). A load that fails is not retried: every frame then gets ENG_E_MODEL. */
 #ifndef RC_FRAME_POOL_H
 #define RC_FRAME_POOL_H
 
@@ -77,8 +81,10 @@ int fp_submit(fp_t *p, uint64_t key, uint8_t *bytes, size_t len, void *ud, void 
 
 void fp_get_stats(fp_t *p, fp_stats_t *out);
 
-/* 1 once every worker has tried to load its models (at once without preload): a broker
- * is not ready for frames while its models are still loading. Loop thread. */
+/* 1 once every worker has its analyzer or knows it cannot have one, i.e. the shared models
+ * were loaded (or failed to) and every worker made its analyzer over them (at once without
+ * preload): a broker is not ready for frames while its models are still loading. Loop
+ * thread. */
 int fp_ready(fp_t *p);
 
 /* Stops the pool without blocking: workers finish the frame they hold and exit, frames

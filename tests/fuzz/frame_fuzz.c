@@ -30,7 +30,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         cfg.max_pixels = MAX_PIXELS;
         cfg.max_bytes = MAX_BYTES;
         char err[256];
-        a = eng_analyzer_new(&cfg, err, sizeof err);
+        eng_models_t *m = eng_models_load(&cfg, err, sizeof err);
+        a = m ? eng_analyzer_new(m, &cfg, err, sizeof err) : NULL;
+        eng_models_unref(m); /* the analyzer holds its own reference */
         if (!a)
             fprintf(stderr, "frame_fuzz: no analyzer (%s): fuzzing the intake only\n", err);
     }

@@ -162,7 +162,9 @@ int main(void)
     if (thr && *thr)
         cfg.det_threshold = atof(thr);
     char err[512];
-    eng_analyzer_t *a = eng_analyzer_new(&cfg, err, sizeof err);
+    eng_models_t *models = eng_models_load(&cfg, err, sizeof err);
+    eng_analyzer_t *a = models ? eng_analyzer_new(models, &cfg, err, sizeof err) : NULL;
+    eng_models_unref(models); /* the analyzer holds its own reference */
     if (!a) {
         printf("FAIL: cannot create the analyzer: %s\n"
                "      (set ROLLCALL_MODEL_DIR; run engagement/fetch_models.sh)\n", err);

@@ -4,7 +4,9 @@
  * random, truncated and corrupted inputs, which must return 0 or a stable ENG_E_* code and
  * never crash. Images are built here (a stored-deflate PNG writer below); one real JPEG from
  * ../shared/data/faces is used for the corruption tests (missing, those tests fail), and is
- * re-encoded with libjpeg in other colour spaces (grey, CMYK) for the decoder's paths. */
+ * re-encoded with libjpeg in other colour spaces (grey, CMYK) for the decoder's paths.
+ * Sharing: two analyzers over one model set, on two threads at once, give the same answers
+ * on every labeled photo as one analyzer over models of its own. */
 #include "engagement.h"
 #include "test.h"
 
@@ -16,6 +18,7 @@
 #include <time.h>
 
 #include <jpeglib.h>
+#include <pthread.h>
 
 /* ---- a minimal PNG writer (grayscale, stored deflate blocks) --------------------------- */
 
@@ -150,20 +153,34 @@ static size_t make_jpeg_header(uint8_t *b, uint16_t w, uint16_t h, uint8_t sof)
 
 /* ---- fixtures -------------------------------------------------------------------------- */
 
-/* One analyzer shared by the tests that need models, made on first use; main() frees it
- * after the last test. */
+/* One model set and one analyzer over it, shared by the tests that need models, made on
+ * first use; main() frees them after the last test. */
+static eng_models_t *models;
 static eng_analyzer_t *shared;
 
-static eng_analyzer_t *shared_analyzer(void)
+static eng_models_t *shared_models(void)
 {
     static int tried;
     if (!tried) {
         tried = 1;
         char err[512] = "";
-        shared = eng_analyzer_new(NULL, err, sizeof err);
-        if (!shared)
-            fprintf(stderr, "  analyzer: %s (set ROLLCALL_MODEL_DIR; run "
+        models = eng_models_load(NULL, err, sizeof err);
+        if (!models)
+            fprintf(stderr, "  models: %s (set ROLLCALL_MODEL_DIR; run "
                             "engagement/fetch_models.sh)\n", err);
+    }
+    return models;
+}
+
+static eng_analyzer_t *shared_analyzer(void)
+{
+    static int tried;
+    if (!tried && shared_models()) {
+        tried = 1;
+        char err[512] = "";
+        shared = eng_analyzer_new(models, NULL, err, sizeof err);
+        if (!shared)
+            fprintf(stderr, "  analyzer: %s\n", err);
     }
     return shared;
 }
@@ -256,16 +273,23 @@ static void test_new_rejects_bad_config(void)
 {
     eng_config_t cfg;
     char err[256] = "";
+    eng_models_t *m = shared_models();
+    ASSERT_NOT_NULL(m);
     eng_config_default(&cfg);
     cfg.max_yaw_deg = -1;
-    ASSERT_NULL(eng_analyzer_new(&cfg, err, sizeof err));
-    ASSERT(err[0] != 0);
+    ASSERT_NULL(eng_analyzer_new(m, &cfg, err, sizeof err));
+    ASSERT(strstr(err, "invalid") != NULL);
     eng_config_default(&cfg);
+    err[0] = 0;
+    ASSERT_NULL(eng_analyzer_new(NULL, &cfg, err, sizeof err));
+    ASSERT(strstr(err, "no models") != NULL);
     cfg.model_dir = "/nonexistent/rollcall-models";
     err[0] = 0;
-    ASSERT_NULL(eng_analyzer_new(&cfg, err, sizeof err));
+    ASSERT_NULL(eng_models_load(&cfg, err, sizeof err));
     ASSERT(strstr(err, "not found") != NULL);
     eng_analyzer_free(NULL);
+    eng_models_unref(NULL);
+    ASSERT(eng_models_ref(NULL) == NULL);
     ASSERT_STR_EQ(eng_strerror(ENG_E_TOO_BIG_PIXELS), "image dimensions exceed the limit");
     ASSERT_STR_EQ(eng_strerror(12345), "unknown error");
 }
@@ -391,7 +415,9 @@ static void test_too_many_bytes(void)
     eng_config_default(&cfg);
     cfg.max_bytes = 100;
     char err[256];
-    eng_analyzer_t *a = eng_analyzer_new(&cfg, err, sizeof err);
+    /* Another analyzer over the same models, with settings of its own. */
+    ASSERT_NOT_NULL(shared_models());
+    eng_analyzer_t *a = eng_analyzer_new(models, &cfg, err, sizeof err);
     ASSERT_NOT_NULL(a);
     size_t len;
     uint8_t *png = make_png(64, 64, 64, 64, &len);
@@ -587,6 +613,138 @@ static void test_jpeg_progressive_scan_limit(void)
     free(jpg);
 }
 
+/* ---- sharing the models ----------------------------------------------------------------- */
+
+typedef struct {
+    char name[128];
+    uint8_t *bytes;
+    size_t len;
+} photo_t;
+
+typedef struct {
+    eng_analyzer_t *a;
+    const photo_t *photos;
+    size_t n;
+    int reverse;       /* go through the photos last to first */
+    int *rc;           /* per photo */
+    eng_result_t *res; /* per photo */
+} run_t;
+
+static void *run_photos(void *arg)
+{
+    run_t *r = arg;
+    for (size_t k = 0; k < r->n; k++) {
+        size_t i = r->reverse ? r->n - 1 - k : k;
+        r->rc[i] = eng_analyze(r->a, r->photos[i].bytes, r->photos[i].len, &r->res[i]);
+    }
+    return NULL;
+}
+
+/* The photos of labels.csv (first column). Returns how many were read (0: none). */
+static size_t read_labeled_photos(photo_t *out, size_t max)
+{
+    char path[1024], line[4096];
+    const char *tests = getenv("ROLLCALL_TEST_DATA");
+    snprintf(path, sizeof path, "%s/../../shared/data/faces/labels.csv", tests ? tests : "tests");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = 0;
+    if (fgets(line, sizeof line, f)) { /* header */
+        while (n < max && fgets(line, sizeof line, f)) {
+            line[strcspn(line, ",\r\n")] = 0;
+            if (!line[0] || strlen(line) >= sizeof out[n].name)
+                continue;
+            snprintf(out[n].name, sizeof out[n].name, "%s", line);
+            out[n].bytes = test_read_photo_at(line, &out[n].len, NULL, 0);
+            if (out[n].bytes)
+                n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static int same_result(const eng_result_t *x, const eng_result_t *y)
+{
+    /* Bit for bit, doubles included: the same computation on the same inputs. */
+    return x->faces == y->faces && x->looking == y->looking && x->eyes == y->eyes &&
+           x->has_pose == y->has_pose && x->width == y->width && x->height == y->height &&
+           memcmp(&x->yaw_deg, &y->yaw_deg, sizeof x->yaw_deg) == 0 &&
+           memcmp(&x->pitch_deg, &y->pitch_deg, sizeof x->pitch_deg) == 0 &&
+           memcmp(&x->ear, &y->ear, sizeof x->ear) == 0;
+}
+
+/* Two analyzers over one model set, each on its own thread, at the same time, go through the
+ * labeled photos in opposite orders; every answer must equal that of one analyzer over a
+ * model set of its own, run alone. Anything the analyzers wrongly shared (scratch buffers,
+ * a detector's image pyramid, network activations) would mix two photos' state and change
+ * an answer; and the results must not depend on which photos an analyzer saw before. */
+static void test_shared_models_two_threads(void)
+{
+    enum { MAX_PHOTOS = 512 };
+    static photo_t photos[MAX_PHOTOS];
+    static int rc_ref[MAX_PHOTOS], rc_a[MAX_PHOTOS], rc_b[MAX_PHOTOS];
+    static eng_result_t ref[MAX_PHOTOS], res_a[MAX_PHOTOS], res_b[MAX_PHOTOS];
+    size_t n = read_labeled_photos(photos, MAX_PHOTOS);
+    if (n < 100) {
+        for (size_t i = 0; i < n; i++)
+            free(photos[i].bytes);
+        TEST_FAIL("only %zu labeled photos in ../shared/data/faces: the test data is incomplete",
+                  n);
+    }
+    char err[512] = "";
+
+    /* The reference: one analyzer, models of its own, one thread. */
+    eng_models_t *own = eng_models_load(NULL, err, sizeof err);
+    ASSERT_NOT_NULL(own);
+    eng_analyzer_t *alone = eng_analyzer_new(own, NULL, err, sizeof err);
+    eng_models_unref(own); /* the analyzer keeps them alive */
+    ASSERT_NOT_NULL(alone);
+    run_t r0 = {alone, photos, n, 0, rc_ref, ref};
+    run_photos(&r0);
+    eng_analyzer_free(alone);
+
+    eng_models_t *m = shared_models();
+    ASSERT_NOT_NULL(m);
+    eng_analyzer_t *a = eng_analyzer_new(m, NULL, err, sizeof err);
+    eng_analyzer_t *b = eng_analyzer_new(m, NULL, err, sizeof err);
+    ASSERT_NOT_NULL(a);
+    ASSERT_NOT_NULL(b);
+    run_t ra = {a, photos, n, 0, rc_a, res_a}, rb = {b, photos, n, 1, rc_b, res_b};
+    pthread_t ta, tb;
+    ASSERT_EQ(pthread_create(&ta, NULL, run_photos, &ra), 0);
+    ASSERT_EQ(pthread_create(&tb, NULL, run_photos, &rb), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    eng_analyzer_free(a);
+    eng_analyzer_free(b);
+
+    size_t faces = 0, mismatches = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc_ref[i] == 0 && ref[i].faces > 0)
+            faces++;
+        int ok = rc_a[i] == rc_ref[i] && rc_b[i] == rc_ref[i] &&
+                 (rc_ref[i] != 0 || (same_result(&res_a[i], &ref[i]) &&
+                                     same_result(&res_b[i], &ref[i])));
+        if (!ok) {
+            mismatches++;
+            fprintf(stderr,
+                    "  %s: alone rc=%d faces=%d looking=%d yaw=%.17g ear=%.17g | "
+                    "thread A rc=%d faces=%d looking=%d yaw=%.17g ear=%.17g | "
+                    "thread B rc=%d faces=%d looking=%d yaw=%.17g ear=%.17g\n",
+                    photos[i].name, rc_ref[i], ref[i].faces, ref[i].looking, ref[i].yaw_deg,
+                    ref[i].ear, rc_a[i], res_a[i].faces, res_a[i].looking, res_a[i].yaw_deg,
+                    res_a[i].ear, rc_b[i], res_b[i].faces, res_b[i].looking, res_b[i].yaw_deg,
+                    res_b[i].ear);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(photos[i].bytes);
+    printf("     %zu photos, %zu with faces, %zu different answers\n", n, faces, mismatches);
+    ASSERT(faces > n / 2); /* the photos did exercise the whole pipeline */
+    ASSERT_EQ(mismatches, 0);
+}
 
 static const test_case_t tests[] = {
     {"probe_png", test_probe_png},
@@ -602,6 +760,7 @@ static const test_case_t tests[] = {
     {"corrupt_real_jpeg", test_corrupt_real_jpeg},
     {"jpeg_color_spaces", test_jpeg_color_spaces},
     {"jpeg_progressive_scan_limit", test_jpeg_progressive_scan_limit},
+    {"shared_models_two_threads", test_shared_models_two_threads},
 };
 
 int main(void)
@@ -609,5 +768,6 @@ int main(void)
     crc_init();
     int rc = test_run_all(tests, sizeof(tests) / sizeof(tests[0]));
     eng_analyzer_free(shared);
+    eng_models_unref(models);
     return rc;
 }

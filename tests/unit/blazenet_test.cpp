@@ -4,7 +4,8 @@
 // analyzer does, every output must agree to float rounding. Also: a truncated or corrupted
 // model file is refused with an exception (never a crash or an out-of-bounds read, which the
 // sanitizer build would report). And the island's integer-factor area resize must give
-// exactly cv::resize's pixels. C++ because it drives the C++ island's internal classes and
+// exactly cv::resize's pixels. Nets sharing one Model on two threads at once compute exactly
+// what a Net alone does. C++ because it drives the C++ island's internal classes and
 // cv::dnn; the summary line matches the C tests'.
 #include "area_resize.h"
 #include "blazenet.h"
@@ -24,6 +25,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -139,6 +141,58 @@ void test_models_match_cv_dnn()
         std::printf("  %s: largest relative difference to cv::dnn %.2e over 3 random inputs and %d photos\n",
                     file, worst, used);
         CHECK(worst < 1e-3);
+    }
+}
+
+// Two Nets over one Model (the weights the analyzers share), each on its own thread and on
+// its own input, forward many times at once; every output must be bit-identical to that of
+// a Net alone on the same input: the activations are each Net's own, the Model is only read.
+void test_nets_share_a_model()
+{
+    const char *files[2] = {"face_detection_front_128x128_barracuda.onnx", "face_detection_back_256x256_barracuda.onnx"};
+    for (const char *file : files) {
+        const std::shared_ptr<const eng_nn::Model> model = eng_nn::Model::load(model_dir() + "/" + file);
+        CHECK(model->activation_bytes() > 0);
+        const int S = model->in_h();
+        const size_t in_n = (size_t)S * model->in_w() * model->in_c();
+        cv::RNG rng(7);
+        std::vector<float> x[2];
+        std::vector<std::vector<float>> want[2];
+        eng_nn::Net alone(model);
+        for (int k = 0; k < 2; k++) {
+            x[k].resize(in_n);
+            cv::Mat xm(1, (int)in_n, CV_32F, x[k].data());
+            rng.fill(xm, cv::RNG::UNIFORM, -1.0, 1.0);
+            std::copy(x[k].begin(), x[k].end(), alone.input());
+            alone.forward();
+            for (const char *name : NAMES) {
+                size_t n = 0;
+                const float *o = alone.output(name, &n);
+                CHECK(o && n > 0);
+                want[k].emplace_back(o, o + n);
+            }
+        }
+        eng_nn::Net nets[2] = {eng_nn::Net(model), eng_nn::Net(model)};
+        CHECK(nets[0].model() == nets[1].model() && nets[0].input() != nets[1].input());
+        int mismatches[2] = {0, 0};
+        auto run = [&](int k) {
+            for (int round = 0; round < 30; round++) {
+                std::copy(x[k].begin(), x[k].end(), nets[k].input());
+                nets[k].forward();
+                for (size_t i = 0; i < 4; i++) {
+                    size_t n = 0;
+                    const float *o = nets[k].output(NAMES[i], &n);
+                    if (!o || n != want[k][i].size() || std::memcmp(o, want[k][i].data(), n * sizeof(float)) != 0)
+                        mismatches[k]++;
+                }
+            }
+        };
+        std::thread t0(run, 0), t1(run, 1);
+        t0.join();
+        t1.join();
+        std::printf("  %s: %zu KB of activations per Net, 2 x 30 forwards on one shared Model, %d different outputs\n",
+                    file, model->activation_bytes() / 1024, mismatches[0] + mismatches[1]);
+        CHECK(mismatches[0] == 0 && mismatches[1] == 0);
     }
 }
 
@@ -496,6 +550,7 @@ int main()
         const char *name;
         void (*fn)();
     } tests[] = {{"models_match_cv_dnn", test_models_match_cv_dnn},
+                 {"nets_share_a_model", test_nets_share_a_model},
                  {"corrupt_models_refused", test_corrupt_models_refused},
                  {"area_resize_matches_cv_resize", test_area_resize_matches_cv_resize},
                  {"small_graphs_match_cv_dnn", test_small_graphs_match_cv_dnn}};

@@ -3,8 +3,9 @@
  * photos: results come back on the loop, a waiting frame is replaced by its key's newer
  * one, a full queue refuses, a frame that waited too long is dropped as stale, a
  * shutdown cancels what still waits and lets the loop close, and no worker touches the
- * loop's handle once the loop has closed it. Skips (77) without models;
- * fails without its two photos.
+ * loop's handle once the loop has closed it. The workers share one model set, loaded once
+ * (counted in the stand-in build below). Skips (77) without models; fails without its two
+ * photos.
  *
  * Built with RC_FAKE_ANALYZER (the ThreadSanitizer build, tests/CMakeLists.txt), the pool
  * runs the analyzer stand-in of tests/support/fake_analyzer.h instead, told here to answer
@@ -95,6 +96,9 @@ static void test_results_on_loop(void)
     fp_config_t c = base_cfg(2, 8, 0);
     fp_t *p;
     char err[256];
+#ifdef RC_FAKE_ANALYZER
+    unsigned loads = fake_analyzer_model_loads();
+#endif
     ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
     void *rep;
     ASSERT_EQ(fp_submit(p, 1, dup_bytes(face, face_len), face_len, &ud_slot[1], &rep), 0);
@@ -114,6 +118,10 @@ static void test_results_on_loop(void)
     ASSERT_EQ(st.analyzed, 2);
     ASSERT_EQ(st.failed, 1);
     ASSERT_EQ(st.queued, 0);
+#ifdef RC_FAKE_ANALYZER
+    /* Without preload the first frame loads the models; the other worker waits for them. */
+    ASSERT_EQ(fake_analyzer_model_loads() - loads, 1);
+#endif
     finish(&loop, p);
 }
 
@@ -206,12 +214,19 @@ static void test_preload_readiness(void)
     c.preload = 1;
     fp_t *p;
     char err[256];
+#ifdef RC_FAKE_ANALYZER
+    unsigned loads = fake_analyzer_model_loads();
+#endif
     ASSERT_EQ(fp_new(&loop, &c, on_done, &s, &p, err, sizeof err), 0);
-    /* Ready once both workers loaded their models (in their threads). */
+    /* Ready once the models are loaded and both workers made their analyzers over them (in
+     * their threads). */
     uint64_t end = brk_mono_ns() + 120ULL * 1000000000ULL;
     while (!fp_ready(p) && brk_mono_ns() < end)
         uv_sleep(10);
     ASSERT(fp_ready(p));
+#ifdef RC_FAKE_ANALYZER
+    ASSERT_EQ(fake_analyzer_model_loads() - loads, 1); /* once for both workers */
+#endif
     void *rep;
     ASSERT_EQ(fp_submit(p, 1, dup_bytes(face, face_len), face_len, &ud_slot[1], &rep), 0);
     RUN_UNTIL(&loop, s.calls == 1, 60000);
