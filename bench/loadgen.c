@@ -218,6 +218,10 @@ static struct {
     char hosthdr[96];
     uint64_t rng;
     uint64_t t_begin, t_deadline;
+    /* When the last epoll_wait returned: the receive time of every message read in that
+     * batch (it was in the socket by then), so the loadgen's own time spent reading the
+     * sockets before it does not count as the server's latency. */
+    uint64_t t_ready;
     bool deadline_hit;
     volatile sig_atomic_t interrupted;
 
@@ -650,6 +654,15 @@ static void ws_close(conn_t *c, unsigned code)
 /* ------------------------------------------------------------------------------------------ */
 /* Messages */
 
+/* Time from t0 to the receive time now (the batch's ready time); a message sent after the
+ * batch became ready and read in it anyway is timed by the clock instead. */
+static uint64_t since(uint64_t now, uint64_t t0)
+{
+    if (now < t0)
+        now = now_ns();
+    return now > t0 ? now - t0 : 0;
+}
+
 static void on_mark_broadcast(conn_t *c, const char *p, const char *e, uint64_t now)
 {
     uint64_t i = c->got++;
@@ -657,7 +670,7 @@ static void on_mark_broadcast(conn_t *c, const char *p, const char *e, uint64_t 
         G.extra++;
         return;
     }
-    hist_add(&G.lat, now - G.send_ns[i]);
+    hist_add(&G.lat, since(now, G.send_ns[i]));
     G.delivered++;
     if (G.o.port2 && (c->idx & 1))
         G.delivered2++;
@@ -686,7 +699,7 @@ static void on_teacher_reply(const char *p, const char *e, bool error, uint64_t 
         if (G.reply_errors++ < 3)
             info("teacher got an ERROR reply: %.*s", (int)(e - p), p);
     }
-    hist_add(&G.reply, now - G.send_ns[id]);
+    hist_add(&G.reply, since(now, G.send_ns[id]));
 }
 
 /* A student's reply to its oldest unanswered frame: FRAME_RESULT or ERROR. */
@@ -710,7 +723,7 @@ static void on_frame_reply(conn_t *c, const char *p, const char *e, bool error, 
         return;
     }
     G.f_results++;
-    hist_add(&G.flat, now - sent);
+    hist_add(&G.flat, since(now, sent));
     const char *ds, *de, *fs, *fe;
     uint64_t k;
     if (j_get(p, e, "data", &ds, &de) && j_get(ds, de, "frames_analyzed", &fs, &fe) &&
@@ -743,7 +756,7 @@ static void on_engagement_update(const char *p, const char *e, uint64_t now)
             if (k > c->seen) {
                 c->seen = k;
                 if (c->analyzed_ns && c->analyzed_ns[k - 1])
-                    hist_add(&G.lat, now - c->analyzed_ns[k - 1]);
+                    hist_add(&G.lat, since(now, c->analyzed_ns[k - 1]));
                 else
                     G.f_unmatched++;
             }
@@ -787,7 +800,7 @@ static void on_pong(conn_t *c, const char *p, const char *e, bool error, uint64_
             info("conn %d: PING answered with %.*s", c->idx, (int)(e - p), p);
     } else {
         G.pong_events++;
-        hist_add(&G.lat, now - c->ping_ns);
+        hist_add(&G.lat, since(now, c->ping_ns));
         if (G.ping_window)
             G.pongs_window++;
     }
@@ -798,7 +811,7 @@ static void on_pong(conn_t *c, const char *p, const char *e, bool error, uint64_
 static void on_text(conn_t *c, const uint8_t *data, size_t len)
 {
     const char *p = (const char *)data, *e = p + len, *vs, *ve;
-    uint64_t now = now_ns();
+    uint64_t now = G.t_ready ? G.t_ready : now_ns();
     if (!j_get(p, e, "event", &vs, &ve)) {
         G.bad_json++;
         return;
@@ -1224,10 +1237,11 @@ static void sweep_timeouts(uint64_t now)
 
 static void loop_once(int timeout_ms)
 {
-    struct epoll_event evs[512];
-    int n = epoll_wait(G.ep, evs, 512, timeout_ms);
+    static struct epoll_event evs[4096];
+    int n = epoll_wait(G.ep, evs, 4096, timeout_ms);
     if (n < 0 && errno != EINTR)
         die("epoll_wait: %s", strerror(errno));
+    G.t_ready = now_ns();
     for (int i = 0; i < n; i++) {
         if (evs[i].data.ptr == &G.tfd) {
             uint64_t ticks;

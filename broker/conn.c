@@ -5,6 +5,7 @@
 #include "brk.h"
 #include "log.h"
 #include "room.h"
+#include "wring.h"
 
 #include <errno.h>
 #include <libwebsockets.h>
@@ -16,6 +17,8 @@
  * larger than that is sent from its own buffer. It is also lws's per-write limit on the
  * protocol (tx_packet_size in ws.c): above it lws would send part and copy the rest. */
 #define WRITE_BATCH_BYTES CONN_WRITE_BATCH_BYTES
+/* The buffer the gathered frames of one batch of sends are copied into. */
+#define WRITE_ARENA_BYTES (1024 * 1024)
 /* Bytes one connection may write per loop turn before the others get theirs. */
 #define FLUSH_TURN_BYTES (4 * WRITE_BATCH_BYTES)
 
@@ -60,6 +63,7 @@ static void flush_list_add(conn_t *c)
     if (c->on_flush_list)
         return;
     c->on_flush_list = 1;
+    c->flush_turn = 0;
     c->flush_prev = NULL;
     c->flush_next = s->flush_head;
     if (s->flush_head)
@@ -206,20 +210,81 @@ static void pop_sent(conn_t *c, size_t n)
     c->msgs_out += n;
 }
 
-/* Writes queued frames, several per send when several wait, until the queue is empty, the
- * turn's budget is spent or the socket refuses bytes. Called only when lws holds no unsent
- * bytes of its own (conn_flush_all checks, and lws calls the writeable callback only once
- * they are out), so our frames follow whole frames. The common case is one send(2) of
- * whole frames, past lws. When the kernel takes only part, the rest goes to lws as a raw
- * write (LWS_WRITE_HTTP is "no framing" on a WebSocket connection): lws keeps it, sends it
- * before anything of its own (a PONG, a PING, a close frame), so frames are never
- * interleaved, and reports the connection writeable once it is out. Returns -1 when the
- * socket failed. */
+/* Picks what the next send of c carries: the head frame alone (from its own buffer), or as
+ * many queued frames as fit in cap bytes (at most WRITE_BATCH_BYTES) copied back to back
+ * into buf. Sets *out and *len; returns how many messages that is. */
+static size_t gather(conn_t *c, unsigned char *buf, size_t cap, unsigned char **out,
+                     size_t *len)
+{
+    evt_msg_t *head = c->q[c->q_head];
+    *out = head->frame;
+    *len = head->frame_len;
+    if (cap > WRITE_BATCH_BYTES)
+        cap = WRITE_BATCH_BYTES;
+    if (c->q_len < 2 || head->frame_len >= cap)
+        return 1;
+    size_t n = 0, used = 0;
+    while (n < c->q_len) {
+        evt_msg_t *m = c->q[(c->q_head + n) % c->q_cap];
+        if (used + m->frame_len > cap)
+            break;
+        memcpy(buf + used, m->frame, m->frame_len);
+        used += m->frame_len;
+        n++;
+    }
+    if (n < 2)
+        return 1;
+    *out = buf;
+    *len = used;
+    return n;
+}
+
+/* Settles a send of len bytes of out (n messages) that took res bytes, or failed with
+ * -errno. What the kernel did not take goes to lws as a raw write (LWS_WRITE_HTTP is "no
+ * framing" on a WebSocket connection): lws copies it, asks for POLLOUT, sends it before
+ * anything of its own (a PONG, a PING, a close frame), so frames are never interleaved,
+ * and reports the connection writeable once it is out. Returns -1 when the socket failed,
+ * 1 when the rest waits with lws, 0 when everything went out. */
+static int settle(conn_t *c, const unsigned char *out, size_t len, size_t n, ssize_t res)
+{
+    srv_t *s = c->srv;
+    if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK && res != -EINTR) {
+        pop_sent(c, n);
+        return -1;
+    }
+    s->m.write_calls++;
+    size_t took = res > 0 ? (size_t)res : 0;
+    if (took >= len) {
+        pop_sent(c, n);
+        return 0;
+    }
+    s->m.write_deferrals++;
+    int lw = lws_write(c->wsi, (unsigned char *)out + took, len - took, LWS_WRITE_HTTP);
+    pop_sent(c, n);
+    if (lw < 0)
+        return -1;
+    c->await_writeable = 1;
+    return 1;
+}
+
+/* The socket failed: lws closes the connection on its next turn. */
+static void write_failed(conn_t *c)
+{
+    drop_queue(c);
+    c->peer_closed = 1;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* Writes queued frames with send(2), several per send when several wait, until the queue
+ * is empty, the turn's budget is spent or the socket refuses bytes. Called only when lws
+ * holds no unsent bytes of its own (flush_ready checks, and lws calls the writeable
+ * callback only once they are out), so our frames follow whole frames. Returns -1 when
+ * the socket failed. */
 static int write_queue(conn_t *c)
 {
     srv_t *s = c->srv;
     if (!s->wbuf)
-        s->wbuf = brk_malloc(WRITE_BATCH_BYTES);
+        s->wbuf = brk_malloc(WRITE_ARENA_BYTES);
     size_t turn = 0;
     while (c->q_len > 0) {
         if (turn >= FLUSH_TURN_BYTES) {
@@ -227,67 +292,101 @@ static int write_queue(conn_t *c)
             lws_callback_on_writable(c->wsi);
             return 0;
         }
-        evt_msg_t *head = c->q[c->q_head];
-        unsigned char *out = head->frame;
-        size_t len = head->frame_len, n = 1;
-        if (c->q_len > 1 && len < WRITE_BATCH_BYTES) {
-            /* Gather the frames that fit into one buffer. */
-            out = s->wbuf;
-            len = 0;
-            n = 0;
-            while (n < c->q_len) {
-                evt_msg_t *m = c->q[(c->q_head + n) % c->q_cap];
-                if (len + m->frame_len > WRITE_BATCH_BYTES)
-                    break;
-                memcpy(s->wbuf + len, m->frame, m->frame_len);
-                len += m->frame_len;
-                n++;
-            }
-        }
+        unsigned char *out;
+        size_t len;
+        size_t n = gather(c, s->wbuf, WRITE_BATCH_BYTES, &out, &len);
         ssize_t w = send(lws_get_socket_fd(c->wsi), out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            pop_sent(c, n);
-            return -1;
-        }
-        s->m.write_calls++;
+        int r = settle(c, out, len, n, w < 0 ? -errno : w);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
         turn += len;
-        size_t sent = w > 0 ? (size_t)w : 0;
-        if (sent < len) {
-            /* The kernel took part (or nothing): lws gets the rest, as its own partial
-             * write. It copies it, asks for POLLOUT, sends it before any frame of its own,
-             * and reports the connection writeable once it is out. */
-            s->m.write_deferrals++;
-            int lw = lws_write(c->wsi, out + sent, len - sent, LWS_WRITE_HTTP);
-            pop_sent(c, n);
-            if (lw < 0)
-                return -1;
-            c->await_writeable = 1;
-            return 0;
-        }
-        pop_sent(c, n);
     }
     return 0;
 }
 
+/* Whether c can be written now: not closing, not waiting for lws, nothing of lws' own
+ * unsent. */
+static int flush_ready(conn_t *c)
+{
+    if (c->closing || c->peer_closed || c->await_writeable || c->q_len == 0)
+        return 0;
+    if (lws_partial_buffered(c->wsi)) {
+        /* Bytes lws wrote itself (the upgrade response, a PONG) are still waiting. */
+        c->await_writeable = 1;
+        lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    return 1;
+}
+
+/* One send per connection on the flush list, all of them submitted with one system call
+ * (wring.c), over as many batches as the list needs. A connection with more queued than
+ * one send carries goes back on the list until its turn's budget is spent. */
+static void flush_ring(srv_t *s)
+{
+    typedef struct {
+        conn_t *c;
+        unsigned char *out;
+        size_t len, n;
+    } slot_t;
+    if (!s->wbuf)
+        s->wbuf = brk_malloc(WRITE_ARENA_BYTES);
+    if (!s->wslots)
+        s->wslots = brk_calloc(WRITE_RING_SENDS, sizeof(slot_t));
+    slot_t *slot = s->wslots;
+    while (s->flush_head && s->wring) {
+        unsigned k = 0;
+        size_t used = 0;
+        while (s->flush_head && wring_room(s->wring) > 0) {
+            conn_t *c = s->flush_head;
+            flush_list_remove(c);
+            if (!flush_ready(c))
+                continue;
+            size_t n = gather(c, s->wbuf + used, WRITE_ARENA_BYTES - used, &slot[k].out,
+                              &slot[k].len);
+            if (slot[k].out == s->wbuf + used)
+                used += slot[k].len;
+            slot[k].c = c;
+            slot[k].n = n;
+            wring_add(s->wring, lws_get_socket_fd(c->wsi), slot[k].out, slot[k].len);
+            k++;
+        }
+        const ssize_t *res;
+        wring_run(s->wring, &res);
+        for (unsigned i = 0; i < k; i++) {
+            conn_t *c = slot[i].c;
+            int r = settle(c, slot[i].out, slot[i].len, slot[i].n, res[i]);
+            if (r < 0) {
+                write_failed(c);
+            } else if (r == 0 && c->q_len > 0) {
+                size_t turn = c->flush_turn + slot[i].len;
+                if (turn < FLUSH_TURN_BYTES) {
+                    flush_list_add(c);
+                    c->flush_turn = turn;
+                } else {
+                    c->await_writeable = 1;
+                    lws_callback_on_writable(c->wsi);
+                }
+            }
+        }
+        if (wring_broken(s->wring)) {
+            LOG(WARN, 0, "io_uring failed", "fallback=%s", "send");
+            wring_free(s->wring);
+            s->wring = NULL;
+            s->m.io_uring = 0;
+        }
+    }
+}
+
 void conn_flush_all(srv_t *s)
 {
+    if (s->wring)
+        flush_ring(s);
     while (s->flush_head) {
         conn_t *c = s->flush_head;
         flush_list_remove(c);
-        if (c->closing || c->peer_closed || c->await_writeable)
-            continue;
-        if (lws_partial_buffered(c->wsi)) {
-            /* Bytes lws wrote itself (the upgrade response, a PONG) are still waiting. */
-            c->await_writeable = 1;
-            lws_callback_on_writable(c->wsi);
-            continue;
-        }
-        if (write_queue(c) < 0) {
-            /* The socket is gone: lws closes the connection on its next turn. */
-            drop_queue(c);
-            c->peer_closed = 1;
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        }
+        if (flush_ready(c) && write_queue(c) < 0)
+            write_failed(c);
     }
 }
 

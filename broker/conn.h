@@ -17,6 +17,8 @@ struct lws;
 
 /* The most bytes of frames gathered into one send (conn.c; ws.c tells lws). */
 #define CONN_WRITE_BATCH_BYTES (64 * 1024)
+/* Sends submitted together through io_uring (wring.c). */
+#define WRITE_RING_SENDS 1024
 
 typedef struct room_seat room_seat_t;
 
@@ -43,6 +45,7 @@ struct conn {
      * bytes, lws holds them and reports the connection writeable once they are gone. */
     conn_t *flush_prev, *flush_next;
     int on_flush_list;
+    size_t flush_turn;   /* bytes written since it was listed, for fairness */
     int await_writeable; /* lws holds unsent bytes, or a writeable callback was asked for */
     int peer_closed;     /* the peer's close frame came: nothing more may be written */
     /* keepalive (conn_keepalive): when the peer last sent anything, and whether a PING

@@ -94,6 +94,9 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
     for (int i = 0; i < ERR__COUNT; i++)
         put(&b, "rollcall_errors_total{code=\"%s\"} %llu\n", err_code_name((err_code_t)i),
             (unsigned long long)m->errors[i]);
+    head(&b, "rollcall_ws_io_uring", "gauge",
+         "1 when a loop turn's writes go out in one io_uring submission, 0 for send(2) each");
+    put(&b, "rollcall_ws_io_uring %d\n", m->io_uring);
     head(&b, "rollcall_ws_writes_total", "counter",
          "Sends of queued WebSocket frames; frames waiting together share one send");
     put(&b, "rollcall_ws_writes_total %llu\n", (unsigned long long)m->write_calls);

@@ -19,6 +19,7 @@ typedef struct metrics {
     uint64_t messages_in_binary;
     uint64_t messages_out[OUT__COUNT]; /* deliveries queued to a connection */
     uint64_t errors[ERR__COUNT];
+    int io_uring;                  /* 1 when writes are batched through io_uring */
     uint64_t write_calls;          /* sends of queued frames (several frames per send when
                                     * several wait for one connection) */
     uint64_t write_deferrals;      /* sends the kernel took only part of: the rest waits

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "room.h"
 #include "ws.h"
+#include "wring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -332,6 +333,14 @@ static void on_keepalive(uv_timer_t *t)
  * keepalive pass. */
 static void install_signals(srv_t *s)
 {
+    if (s->cfg->io_uring) {
+        char err[160];
+        s->wring = wring_new(WRITE_RING_SENDS, err, sizeof err);
+        if (!s->wring)
+            LOG(WARN, 0, "io_uring unavailable", "err=\"%s\" fallback=send", err);
+    }
+    s->m.io_uring = s->wring != NULL;
+    LOG(INFO, 0, "write path", "io_uring=%d", s->m.io_uring);
     uv_prepare_init(s->loop, &s->flush_prep);
     s->flush_prep.data = s;
     uv_prepare_start(&s->flush_prep, on_flush);
@@ -442,6 +451,8 @@ out_state:
     free(s.conns);
     msg_unref(s.ping_msg);
     free(s.wbuf);
+    free(s.wslots);
+    wring_free(s.wring);
 out_auth:
     auth_verifier_free(s.auth);
 out_schema:

@@ -49,6 +49,8 @@ typedef struct srv {
     conn_t *flush_head;
     uv_prepare_t flush_prep;
     unsigned char *wbuf;
+    struct wring *wring; /* NULL: one send(2) per connection (ROLLCALL_IO_URING=0, or none) */
+    void *wslots;        /* conn.c's bookkeeping of one batch */
     /* keepalive (conn_keepalive): one timer for every connection, and the shared PING */
     uv_timer_t keepalive;
     struct evt_msg *ping_msg;

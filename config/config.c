@@ -130,6 +130,9 @@ static const cfg_desc_t settings[] = {
      NULL, "N", "Error replies within 10 s before the connection is closed (1008).", 0},
     {"max_connections", "ROLLCALL_MAX_CONNECTIONS", "--max-connections", CT_INT, F(max_connections),
      "50000", 1, 1000000, NULL, "N", "Concurrent WebSocket connections.", 0},
+    {"io_uring", "ROLLCALL_IO_URING", "--io-uring", CT_BOOL, F(io_uring), "1", 0, 1, NULL, NULL,
+     "Submit the writes of a loop turn to many connections with one io_uring system call; "
+     "0 (or a kernel without io_uring): one send(2) per connection.", 0},
     {"ping_interval", "ROLLCALL_PING_INTERVAL", "--ping-interval", CT_INT, F(ping_interval), "30",
      0, 3600, NULL, "SECONDS", "Ping a silent peer after this long; 0 disables pings.", 0},
     {"idle_timeout", "ROLLCALL_IDLE_TIMEOUT", "--idle-timeout", CT_INT, F(idle_timeout), "90", 0,

@@ -40,6 +40,7 @@ typedef struct cfg {
     int outbox_bytes;        /* ROLLCALL_OUTBOX_BYTES, default 4 MiB */
     int error_limit;         /* ROLLCALL_ERROR_LIMIT errors per 10 s before close, default 20 */
     int max_connections;     /* ROLLCALL_MAX_CONNECTIONS, default 50000 */
+    int io_uring;            /* ROLLCALL_IO_URING: batch writes through io_uring, default 1 */
     int ping_interval;       /* ROLLCALL_PING_INTERVAL seconds, default 30 */
     int idle_timeout;        /* ROLLCALL_IDLE_TIMEOUT seconds without any traffic, default 90 */
     int drain_timeout;       /* ROLLCALL_DRAIN_TIMEOUT seconds for SIGTERM, default 10 */

@@ -20,6 +20,26 @@ CLS = "wp"
 # The broker's socket send buffer grows to 4 MiB on Linux (tcp_wmem): a backlog that must
 # reach the partial-send path needs more than that, so the outbox limits are raised.
 BIG_OUTBOX = ["--outbox-messages", "8000", "--outbox-bytes", str(32 * 1024 * 1024)]
+# The same tests run over both write paths: io_uring batches (the default) and one send(2)
+# per connection (E2E_IO_URING=0, also what a kernel without io_uring gets).
+IO_URING = os.environ.get("E2E_IO_URING", "1")
+PATH_ARGS = ["--io-uring=" + IO_URING]
+
+
+def io_uring_expected():
+    if IO_URING == "0":
+        return 0.0
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            return 0.0 if f.read().strip() == "2" else 1.0
+    except OSError:
+        return 1.0
+
+
+def broker(args=()):
+    b = Broker(args=list(args) + PATH_ARGS).start()
+    eq(b.metrics().get("rollcall_ws_io_uring"), io_uring_expected(), "write path in use")
+    return b
 
 
 def notice(i, size):
@@ -64,7 +84,7 @@ async def test_reader_that_pauses_loses_nothing_and_frames_stay_whole():
     """A student stops reading with a tiny receive buffer while 4000 announcements of 2 KB
     queue for it: the broker's sends to it are only partly taken (counted in /metrics),
     yet once it reads again it gets every one, whole, in order."""
-    b = Broker(args=BIG_OUTBOX).start()
+    b = broker(BIG_OUTBOX)
     t = await Client.open(b, b.token(sub="t-1", role="teacher", class_id=CLS), label="teacher")
     slow = RawWS(b.port, b.token(sub="s-pause", role="student", class_id=CLS), rcvbuf=4096,
                  label="paused")
@@ -93,7 +113,7 @@ async def test_ping_during_a_backlog_gets_its_pong_between_whole_frames():
     """A PING control frame sent while the broker holds unsent data for the connection is
     answered with a PONG that arrives between frames, never inside one (a frame cut by a
     control frame would fail the frame parser or the text check)."""
-    b = Broker(args=BIG_OUTBOX).start()
+    b = broker(BIG_OUTBOX)
     t = await Client.open(b, b.token(sub="t-1", role="teacher", class_id=CLS), label="teacher")
     raw = RawWS(b.port, b.token(sub="s-ping", role="student", class_id=CLS), rcvbuf=4096,
                 label="pinger")
@@ -129,7 +149,7 @@ async def test_messages_waiting_together_share_a_send():
     """A burst read in one turn reaches each recipient as several frames per send: 60
     announcements to a student and their 60 replies to the teacher take far fewer sends
     than the 120 messages, and arrive in order."""
-    b = Broker().start()
+    b = broker()
     s = await Client.open(b, b.token(sub="s-1", role="student", class_id=CLS), label="student")
     t = RawWS(b.port, b.token(sub="t-1", role="teacher", class_id=CLS), label="teacher")
     t.recv_event("WELCOME")
@@ -157,7 +177,7 @@ async def test_messages_waiting_together_share_a_send():
 async def test_close_after_a_backlog_is_a_proper_close_frame():
     """A connection the broker closes (here by a drain) while data waits for it still ends
     with a well-formed close frame after whole data frames."""
-    b = Broker().start()
+    b = broker()
     t = await Client.open(b, b.token(sub="t-1", role="teacher", class_id=CLS), label="teacher")
     raw = RawWS(b.port, b.token(sub="s-close", role="student", class_id=CLS), rcvbuf=4096,
                 label="closing")
@@ -188,7 +208,7 @@ async def test_keepalive_pings_silent_peers_and_closes_the_ones_that_never_answe
     """With --ping-interval 1 --idle-timeout 3, the broker pings a silent connection (a PING
     with a payload, so the PONG that echoes it is seen), keeps one that answers past the idle
     timeout, and closes one that reads but never answers with 1001 "idle timeout"."""
-    b = Broker(args=["--ping-interval", "1", "--idle-timeout", "3"]).start()
+    b = broker(["--ping-interval", "1", "--idle-timeout", "3"])
     answers = RawWS(b.port, b.token(sub="s-pong", role="student", class_id=CLS), label="ponger")
     mute = RawWS(b.port, b.token(sub="s-mute", role="student", class_id=CLS), label="mute")
     t0 = time.monotonic()
