@@ -43,6 +43,7 @@ static const char *const all_vars[] = {
     "ROLLCALL_OUTBOX_BYTES",
     "ROLLCALL_ERROR_LIMIT",
     "ROLLCALL_MAX_CONNECTIONS",
+    "ROLLCALL_IO_URING",
     "ROLLCALL_PING_INTERVAL",
     "ROLLCALL_IDLE_TIMEOUT",
     "ROLLCALL_DRAIN_TIMEOUT",
@@ -117,6 +118,7 @@ static void test_defaults(void)
     ASSERT_EQ(cfg.outbox_bytes, 4 * 1024 * 1024);
     ASSERT_EQ(cfg.error_limit, 20);
     ASSERT_EQ(cfg.max_connections, 50000);
+    ASSERT_EQ(cfg.io_uring, 1);
     ASSERT_EQ(cfg.ping_interval, 30);
     ASSERT_EQ(cfg.idle_timeout, 90);
     ASSERT_EQ(cfg.drain_timeout, 10);
