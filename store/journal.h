@@ -80,6 +80,14 @@ typedef struct jr_stats {
  * and *out, or BRK_EIO with a reason in err. */
 int jr_open(uv_loop_t *loop, const char *dir, jr_t **out, char *err, size_t errlen);
 
+/* A connection of the caller's own to the same file, for the other durable records kept
+ * there (accounts/): opens (creating when missing) dir/journal.db, creating dir too, in WAL
+ * mode with synchronous commits, and creates or upgrades the whole schema as jr_open() does.
+ * Returns 0 and *out (the caller closes it with sqlite3_close), or BRK_EIO with a reason in
+ * err. Blocks on the file: a worker thread, or the loop thread at start-up only. */
+struct sqlite3;
+int jr_db_open(const char *dir, struct sqlite3 **out, char *err, size_t errlen);
+
 /* Queues the finalize of one session: daily summary plus n records in one transaction,
  * durable (fsync'd) before cb runs. Inputs are copied. Loop thread only. */
 void jr_finalize(jr_t *j, const jr_daily_t *daily, const jr_record_t *recs, size_t n,

@@ -14,7 +14,7 @@
 
 /* Bump when the schema changes, and add a step to migrate() that upgrades from the
  * previous version. Stored in PRAGMA user_version. */
-#define JR_SCHEMA_VERSION 3
+#define JR_SCHEMA_VERSION 4
 
 typedef enum {
     JOB_FINALIZE,
@@ -76,8 +76,11 @@ void jr__set_err(char *err, size_t errlen, const char *what, const char *why);
 /* mkdir -p with mode 0700. Returns 0 or BRK_EIO with a reason in err. */
 int jr__make_dirs(const char *dir, char *err, size_t errlen);
 
-/* Opens path (creating it), switches to WAL with synchronous commits, creates or upgrades
- * the schema and prepares st. Returns 0 and *out, or BRK_EIO with a reason in err (nothing
+/* Opens path (creating it), switches to WAL with synchronous commits, and creates or upgrades
+ * the schema. Returns 0 and *out, or BRK_EIO with a reason in err (nothing left open). */
+int jr__open_file(const char *path, sqlite3 **out, char *err, size_t errlen);
+
+/* jr__open_file, then prepares st. Returns 0 and *out, or BRK_EIO with a reason in err (nothing
  * left open). */
 int jr__open_db(const char *path, sqlite3 **out, stmts_t *st, char *err, size_t errlen);
 
