@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libjwt-dev libjansson-dev liburing-dev
-  libsqlite3-dev libssl-dev libhiredis-dev redis-server
+  libsqlite3-dev libssl-dev libcrypt-dev libhiredis-dev redis-server
   libopencv-dev opencv-data libdlib-dev libdlib-data libjpeg-dev libblas-dev liblapack-dev
   libmongoc-dev libbson-dev
   python3 python3-websockets python3-jsonschema python3-jwt python3-cryptography
