@@ -3,6 +3,7 @@
  * development secret when asked for), and either runs the server or a subcommand. */
 #include "auth.h"
 #include "brk.h"
+#include "cli_user.h"
 #include "config.h"
 #include "log.h"
 #include "srv.h"
@@ -153,6 +154,9 @@ int main(int argc, char **argv)
         goto out;
     case CFG_TOKEN:
         rc = token_command(&cfg, argc, argv, argi);
+        goto out;
+    case CFG_USER:
+        rc = cli_user(&cfg, argc, argv, argi, stdin);
         goto out;
     case CFG_RUN:
         break;

@@ -429,8 +429,8 @@ int cfg_load(cfg_t *cfg, int argc, char **argv, cfg_command_t *cmd, int *argi, F
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-') {
-            if (strcmp(a, "token") == 0) {
-                command = CFG_TOKEN;
+            if (strcmp(a, "token") == 0 || strcmp(a, "user") == 0) {
+                command = strcmp(a, "token") == 0 ? CFG_TOKEN : CFG_USER;
                 i++;
                 break;
             }
@@ -516,6 +516,8 @@ void cfg_print_help(FILE *out, const char *argv0)
     fprintf(out, "  %-32s %s\n", "--version", "Print the version and exit.");
     fprintf(out, "\nCommands:\n  %-32s %s\n", "token",
             "Mint a development token; see \"token --help\".");
+    fprintf(out, "  %-32s %s\n", "user add",
+            "Create an account (password on standard input); see \"user --help\".");
 }
 
 /* Appends key=value to buf, quoting the value when it is empty or holds anything other

@@ -53,13 +53,13 @@ typedef struct cfg {
     int presence_ttl;        /* ROLLCALL_PRESENCE_TTL seconds, default 10 */
 } cfg_t;
 
-typedef enum { CFG_RUN = 0, CFG_HELP, CFG_TOKEN, CFG_VERSION } cfg_command_t;
+typedef enum { CFG_RUN = 0, CFG_HELP, CFG_TOKEN, CFG_USER, CFG_VERSION } cfg_command_t;
 
 /* Fills cfg with the defaults, then the environment (envp style lookup through getenv),
  * then argv flags (--port 9000 or --port=9000). Validates every value. On error writes one
  * line naming the setting to err and returns BRK_EINVAL. cfg owns its strings; free with
- * cfg_free(). *cmd tells whether to run, print help, or run the token subcommand (in which
- * case *argi is the index of the first argument after "token"). */
+ * cfg_free(). *cmd tells whether to run, print help, or run the token or user subcommand (in
+ * which case *argi is the index of the first argument after its name). */
 int cfg_load(cfg_t *cfg, int argc, char **argv, cfg_command_t *cmd, int *argi, FILE *err);
 
 /* Prints every setting with its variable, flag, default and description. */

@@ -545,6 +545,15 @@ static void test_token_subcommand(void)
     ASSERT_EQ(argi, 2);
     cfg_free(&cfg);
 
+    /* "user": the accounts subcommand, after the server's flags. */
+    char *argvu[] = {"rollcall", "--data-dir", "/tmp/x", "user", "add", "--role", "admin"};
+    ASSERT_EQ(load(&cfg, ARGC(argvu), argvu, &cmd, &argi), 0);
+    ASSERT_EQ(cmd, CFG_USER);
+    ASSERT_EQ(argi, 4);
+    ASSERT_STR_EQ(argvu[argi], "add");
+    ASSERT_STR_EQ(cfg.data_dir, "/tmp/x");
+    cfg_free(&cfg);
+
     /* "token" as a flag value is not the subcommand. */
     char *argv3[] = {"rollcall", "--jwt-audience", "token"};
     ASSERT_EQ(load(&cfg, ARGC(argv3), argv3, &cmd, &argi), 0);
