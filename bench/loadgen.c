@@ -1450,19 +1450,26 @@ static bool all_ponged(void)
     return true;
 }
 
+/* Allocates G.conns for n connections, the first `students` students and the rest
+ * teachers, none connected yet. */
+static void alloc_conns(int n, int students)
+{
+    G.nconns = n;
+    G.conns = calloc((size_t)n, sizeof *G.conns);
+    if (!G.conns)
+        die("out of memory");
+    for (int i = 0; i < n; i++) {
+        G.conns[i].fd = -1;
+        G.conns[i].idx = i;
+        G.conns[i].role = i < students ? ROLE_STUDENT : ROLE_TEACHER;
+    }
+}
+
 static int scenario_connect(void)
 {
     const opts_t *o = &G.o;
     int status = 0;
-    G.nconns = o->conns;
-    G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
-    if (!G.conns)
-        die("out of memory");
-    for (int i = 0; i < G.nconns; i++) {
-        G.conns[i].fd = -1;
-        G.conns[i].idx = i;
-        G.conns[i].role = ROLE_STUDENT;
-    }
+    alloc_conns(o->conns, o->conns);
 
     long rss0 = proc_rss_kb(o->broker_pid);
     if (o->broker_pid > 0 && rss0 < 0)
@@ -1529,15 +1536,7 @@ static int scenario_ping(void)
 {
     const opts_t *o = &G.o;
     int status = 0;
-    G.nconns = o->clients;
-    G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
-    if (!G.conns)
-        die("out of memory");
-    for (int i = 0; i < G.nconns; i++) {
-        G.conns[i].fd = -1;
-        G.conns[i].idx = i;
-        G.conns[i].role = ROLE_STUDENT;
-    }
+    alloc_conns(o->clients, o->clients);
     info("ping: %d student connections over %d classes, one PING in flight on each for %.1f s",
          G.nconns, o->classes, o->duration_s);
 
@@ -1674,15 +1673,7 @@ static int scenario_fanout(void)
     int status = 0;
     int k = o->students;
     G.o.classes = 1; /* one class: the teacher's */
-    G.nconns = k + 1;
-    G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
-    if (!G.conns)
-        die("out of memory");
-    for (int i = 0; i < G.nconns; i++) {
-        G.conns[i].fd = -1;
-        G.conns[i].idx = i;
-        G.conns[i].role = i < k ? ROLE_STUDENT : ROLE_TEACHER;
-    }
+    alloc_conns(k + 1, k);
     G.teacher = &G.conns[k];
     G.total_marks = (uint64_t)(o->rate * o->duration_s + 0.5);
     if (G.total_marks < 1)
@@ -1872,21 +1863,13 @@ static int scenario_frames(void)
         die("--image %s is empty", o->image);
     G.max_frames = (uint32_t)(o->duration_s / o->interval_s) + 2;
     G.o.classes = 1;
-    G.nconns = k + 1;
-    G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
-    if (!G.conns)
-        die("out of memory");
-    for (int i = 0; i < G.nconns; i++) {
+    alloc_conns(k + 1, k);
+    for (int i = 0; i < k; i++) {
         conn_t *c = &G.conns[i];
-        c->fd = -1;
-        c->idx = i;
-        c->role = i < k ? ROLE_STUDENT : ROLE_TEACHER;
-        if (i < k) {
-            c->fsend = calloc(G.max_frames, sizeof *c->fsend);
-            c->analyzed_ns = calloc(G.max_frames, sizeof *c->analyzed_ns);
-            if (!c->fsend || !c->analyzed_ns)
-                die("out of memory");
-        }
+        c->fsend = calloc(G.max_frames, sizeof *c->fsend);
+        c->analyzed_ns = calloc(G.max_frames, sizeof *c->analyzed_ns);
+        if (!c->fsend || !c->analyzed_ns)
+            die("out of memory");
     }
     G.teacher = &G.conns[k];
     hist_init(&G.flat);
