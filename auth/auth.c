@@ -776,6 +776,7 @@ static bool audience_matches(json_t *aud, const char *want)
 /* Checks every claim of an already verified token and fills *id. Returns NULL or the
  * static reason. */
 static const char *check_claims(const auth_verifier_t *v, json_t *claims, int64_t now_s,
+                                unsigned flags,
                                 auth_identity_t *id)
 {
     double now = (double)now_s, leeway = (double)v->leeway_s;
@@ -847,7 +848,7 @@ static const char *check_claims(const auth_verifier_t *v, json_t *claims, int64_
                 return "bad class";
         }
     }
-    if (id->n_classes == 0)
+    if (id->n_classes == 0 && !(flags & AUTH_ALLOW_NO_CLASS))
         return "no class";
     return NULL;
 }
@@ -869,6 +870,12 @@ static const auth_key_t *select_key(const auth_verifier_t *v, json_t *header)
 
 int auth_verify(const auth_verifier_t *v, const char *token, size_t len, int64_t now_s,
                 auth_identity_t *id, const char **reason)
+{
+    return auth_verify_ex(v, token, len, now_s, 0, id, reason);
+}
+
+int auth_verify_ex(const auth_verifier_t *v, const char *token, size_t len, int64_t now_s,
+                   unsigned flags, auth_identity_t *id, const char **reason)
 {
     const char *why = NULL;
     json_t *header = NULL, *payload = NULL, *claims = NULL;
@@ -963,7 +970,7 @@ int auth_verify(const auth_verifier_t *v, const char *token, size_t len, int64_t
         why = "malformed";
         goto cleanup;
     }
-    why = check_claims(v, claims, now_s, &tmp);
+    why = check_claims(v, claims, now_s, flags, &tmp);
 
 cleanup:
     json_decref(header);
@@ -1068,56 +1075,25 @@ char *auth_mint_hs256(const char *secret, const char *sub, const char *role, con
                       const char *classes, int64_t now_s, int64_t ttl_s, const char *issuer,
                       const char *audience)
 {
-    jwt_t *jwt = NULL;
-    json_t *list = NULL, *extra = NULL;
-    char *extra_json = NULL, *token = NULL;
     auth_role_t r;
-
-    if (!secret || strlen(secret) < AUTH_MIN_SECRET || strlen(secret) > INT_MAX || !sub ||
-        !valid_id(sub, strlen(sub)) || auth_parse_role(role, &r) != 0 || !classes || ttl_s <= 0 ||
-        now_s < 0 || ttl_s > INT64_MAX - now_s)
+    if (!secret || !sub || auth_parse_role(role, &r) != 0 || !classes)
         return NULL;
-    list = parse_class_list(classes);
+    json_t *list = parse_class_list(classes);
     if (!list)
-        goto cleanup;
-
-    /* Everything but the numeric dates goes in as one JSON object, so that jansson does the
-     * escaping and "classes" can be an array. */
-    extra = json_object();
-    json_object_set_new(extra, "sub", json_string(sub));
-    json_object_set_new(extra, "role", json_string(auth_role_name(r)));
-    if (name && name[0]) {
-        json_t *n = json_string(name);
-        if (!n)
-            goto cleanup; /* not UTF-8 */
-        json_object_set_new(extra, "name", n);
+        return NULL;
+    const char *ids[AUTH_MAX_CLASSES];
+    size_t n = json_array_size(list);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = json_string_value(json_array_get(list, i));
+    auth_signer_t *signer = NULL;
+    char *token = NULL;
+    auth_signer_options_t so = {
+        .alg = "HS256", .secret = secret, .issuer = issuer, .audience = audience};
+    if (auth_signer_new(&so, &signer, NULL, 0) == 0) {
+        auth_claims_t c = {.sub = sub, .role = r, .name = name, .classes = ids, .n_classes = n};
+        token = auth_sign(signer, &c, now_s, ttl_s);
     }
-    if (json_array_size(list) == 1)
-        json_object_set(extra, "class_id", json_array_get(list, 0));
-    else
-        json_object_set(extra, "classes", list);
-    if (issuer && issuer[0])
-        json_object_set_new(extra, "iss", json_string(issuer));
-    if (audience && audience[0])
-        json_object_set_new(extra, "aud", json_string(audience));
-    extra_json = json_dumps(extra, JSON_COMPACT);
-    if (!extra_json)
-        goto cleanup;
-
-    if (jwt_new(&jwt) != 0)
-        goto cleanup;
-    if (jwt_add_grants_json(jwt, extra_json) != 0 ||
-        jwt_add_grant_int(jwt, "iat", (long)now_s) != 0 ||
-        jwt_add_grant_int(jwt, "exp", (long)(now_s + ttl_s)) != 0 ||
-        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)) != 0)
-        goto cleanup;
-    token = jwt_encode_str(jwt);
-
-cleanup:
-    if (jwt)
-        jwt_free(jwt);
-    free(extra_json);
-    json_decref(extra);
+    auth_signer_free(signer);
     json_decref(list);
     return token;
 }

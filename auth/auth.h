@@ -89,6 +89,13 @@ void auth_verifier_describe(const auth_verifier_t *v, char *buf, size_t len);
 int auth_verify(const auth_verifier_t *v, const char *token, size_t len, int64_t now_s,
                 auth_identity_t *id, const char **reason);
 
+/* auth_verify with flags. AUTH_ALLOW_NO_CLASS accepts a token that names no class (the
+ * identity then has n_classes 0): the accounts endpoints take such tokens, a user who has
+ * joined no class yet holds one; the WebSocket endpoint does not. */
+#define AUTH_ALLOW_NO_CLASS 1u
+int auth_verify_ex(const auth_verifier_t *v, const char *token, size_t len, int64_t now_s,
+                   unsigned flags, auth_identity_t *id, const char **reason);
+
 /* Returns 1 when id may act in class_id. */
 int auth_has_class(const auth_identity_t *id, const char *class_id);
 
@@ -105,5 +112,44 @@ int auth_parse_role(const char *s, auth_role_t *out);
 char *auth_mint_hs256(const char *secret, const char *sub, const char *role, const char *name,
                       const char *classes, int64_t now_s, int64_t ttl_s, const char *issuer,
                       const char *audience);
+
+/* ---- signing (auth_sign.c) ------------------------------------------------------------
+ * The broker's own tokens, for accounts (POST /auth/login, /auth/refresh): HS256 with the
+ * configured secret, or RS256/ES256 with a private key. A signer is immutable once built:
+ * any thread may sign with it at once. */
+typedef struct auth_signer auth_signer_t;
+
+typedef struct auth_signer_options {
+    const char *alg;              /* "HS256", "RS256", "ES256", or NULL/"" to derive it */
+    const char *secret;           /* HS256 secret (borrowed), or NULL */
+    const char *private_key_path; /* PEM private key (RSA >= 2048 bits or EC P-256), or NULL */
+    const char *issuer;           /* iss claim when non-NULL and non-empty */
+    const char *audience;         /* aud claim when non-NULL and non-empty */
+} auth_signer_options_t;
+
+/* Builds a signer. Key rules: a private key file wins over the secret (RS256 for an RSA key,
+ * ES256 for an EC P-256 key; alg, when set, must match it); else a secret of at least 32
+ * bytes gives HS256 (alg, when set, must be HS256); neither is an error. Returns 0 and
+ * *out, or BRK_EINVAL with a reason in err that holds no key material. */
+int auth_signer_new(const auth_signer_options_t *opt, auth_signer_t **out, char *err,
+                    size_t errlen);
+void auth_signer_free(auth_signer_t *s);
+/* "HS256", "RS256" or "ES256". */
+const char *auth_signer_alg(const auth_signer_t *s);
+
+typedef struct auth_claims {
+    const char *sub;                /* 1..64 characters of the id alphabet */
+    auth_role_t role;
+    const char *name;               /* may be NULL or empty; must be UTF-8 */
+    const char *const *classes;     /* n_classes ids (0..AUTH_MAX_CLASSES) */
+    size_t n_classes;
+} auth_claims_t;
+
+/* Signs a token: sub, role, name (when given), class_id (one class) or classes (several;
+ * none when n_classes is 0), iat = now_s, exp = now_s + ttl_s, iss and aud (when the signer
+ * has them). Returns a malloc'd string (caller frees) or NULL: a sub or class id outside the
+ * id alphabet, more than AUTH_MAX_CLASSES classes, a name that is not UTF-8, ttl_s <= 0, or
+ * a signing failure. */
+char *auth_sign(const auth_signer_t *s, const auth_claims_t *c, int64_t now_s, int64_t ttl_s);
 
 #endif

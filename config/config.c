@@ -40,6 +40,7 @@ typedef struct cfg_desc {
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 static const char *const jwt_algs[] = {"HS256", "RS256", "ES256", NULL};
+static const char *const registration_modes[] = {"open", "teachers", "off", NULL};
 
 #define F(field) offsetof(cfg_t, field)
 #define MiB (1024L * 1024L)
@@ -74,6 +75,32 @@ static const cfg_desc_t settings[] = {
      "Send TOKEN_EXPIRING this long before a connection's token runs out (exp plus the "
      "leeway); 0 sends none.",
      0},
+    {"jwt_private_key", "ROLLCALL_JWT_PRIVATE_KEY", "--jwt-private-key", CT_STRING,
+     F(jwt_private_key), NULL, 0, 0, NULL, "PATH",
+     "PEM private key (RSA >= 2048 bits: RS256; EC P-256: ES256) the accounts endpoints sign "
+     "tokens with; its public half must be among the verification keys. Unset: they sign "
+     "with ROLLCALL_JWT_SECRET.",
+     0},
+    {"token_ttl", "ROLLCALL_TOKEN_TTL", "--token-ttl", CT_INT, F(token_ttl), "3600", 60,
+     30 * 86400, NULL, "SECONDS", "Lifetime of the tokens /auth/login and /auth/refresh issue.",
+     0},
+    {"registration", "ROLLCALL_REGISTRATION", "--registration", CT_STRING, F(registration),
+     "open", 0, 0, registration_modes, "MODE",
+     "POST /auth/register: open (teachers and students), teachers (teachers only) or off "
+     "(accounts made with 'rollcall user add' only).",
+     CF_NONEMPTY},
+    {"password_cost", "ROLLCALL_PASSWORD_COST", "--password-cost", CT_INT, F(password_cost), "5",
+     1, 11, NULL, "N",
+     "yescrypt cost of new password hashes (memory 2^(N+7) x 4 KiB; 5 = 16 MiB). Hashes of "
+     "an older cost are redone at the next login.",
+     0},
+    {"login_limit", "ROLLCALL_LOGIN_LIMIT", "--login-limit", CT_INT, F(login_limit), "5", 1,
+     1000, NULL, "N",
+     "Failed logins (or password changes) per account per 15 minutes before it answers 429.",
+     0},
+    {"login_address_limit", "ROLLCALL_LOGIN_ADDRESS_LIMIT", "--login-address-limit", CT_INT,
+     F(login_address_limit), "30", 1, 100000, NULL, "N",
+     "Login, register and password requests per client address per minute.", 0},
     {"data_dir", "ROLLCALL_DATA_DIR", "--data-dir", CT_STRING, F(data_dir), "./rollcall-data", 0, 0,
      NULL, "DIR", "Directory of the attendance journal.", CF_NONEMPTY},
     {"attendance_threshold", "ROLLCALL_ATTENDANCE_THRESHOLD", "--attendance-threshold", CT_INT,

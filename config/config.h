@@ -18,6 +18,12 @@ typedef struct cfg {
     char *jwt_audience;      /* ROLLCALL_JWT_AUDIENCE: checked when set */
     int jwt_leeway;          /* ROLLCALL_JWT_LEEWAY seconds, default 30 */
     int token_warning;       /* ROLLCALL_TOKEN_WARNING seconds before expiry, default 60 */
+    char *jwt_private_key;   /* ROLLCALL_JWT_PRIVATE_KEY: PEM the accounts sign tokens with */
+    int token_ttl;           /* ROLLCALL_TOKEN_TTL seconds of issued tokens, default 3600 */
+    char *registration;      /* ROLLCALL_REGISTRATION open|teachers|off, default "open" */
+    int password_cost;       /* ROLLCALL_PASSWORD_COST yescrypt cost 1..11, default 5 */
+    int login_limit;         /* ROLLCALL_LOGIN_LIMIT failures per account per 15 min, 5 */
+    int login_address_limit; /* ROLLCALL_LOGIN_ADDRESS_LIMIT requests per address per min, 30 */
     char *data_dir;          /* ROLLCALL_DATA_DIR, default "./rollcall-data" */
     int attendance_threshold;/* ROLLCALL_ATTENDANCE_THRESHOLD percent, default 75 */
     /* frame analysis (engagement/) */

@@ -1320,6 +1320,130 @@ static void test_reload(void)
     auth_verifier_free(next);
 }
 
+/* The broker's own tokens (auth_sign.c): each key kind signs tokens the matching verifier
+ * accepts and another key's verifier refuses; a token without classes passes only with
+ * AUTH_ALLOW_NO_CLASS; bad keys and claims are refused. */
+static void test_signer(void)
+{
+    keys_init();
+    char err[200], priv_path[300], priv_ec[300], priv_small[300], priv_ec384[300];
+    snprintf(priv_path, sizeof priv_path, "%s/sign-rsa.pem", keys.dir);
+    snprintf(priv_ec, sizeof priv_ec, "%s/sign-ec.pem", keys.dir);
+    snprintf(priv_small, sizeof priv_small, "%s/sign-rsa1024.pem", keys.dir);
+    snprintf(priv_ec384, sizeof priv_ec384, "%s/sign-ec384.pem", keys.dir);
+    write_file(priv_path, keys.rsa.priv, keys.rsa.priv_len);
+    write_file(priv_ec, keys.ec.priv, keys.ec.priv_len);
+    write_file(priv_small, keys.rsa1024.priv, keys.rsa1024.priv_len);
+    write_file(priv_ec384, keys.ec384.priv, keys.ec384.priv_len);
+
+    const char *two[] = {"c1", "c2"};
+    auth_claims_t c = {.sub = "a0b1", .role = ROLE_TEACHER, .name = "Ms \"K\"", .classes = two,
+                       .n_classes = 2};
+
+    /* HS256 with iss/aud. */
+    auth_signer_t *s = NULL;
+    auth_signer_options_t so = {.secret = SECRET, .issuer = "dev-issuer", .audience = "rollcall"};
+    ASSERT_EQ(auth_signer_new(&so, &s, err, sizeof err), 0);
+    ASSERT_STR_EQ(auth_signer_alg(s), "HS256");
+    auth_verifier_t *v = hs_verifier("dev-issuer", "rollcall", 0);
+    char *tok = auth_sign(s, &c, NOW, 3600);
+    ASSERT_NOT_NULL(tok);
+    ACCEPTED(v, strdup(tok));
+    ASSERT_STR_EQ(last_id.sub, "a0b1");
+    ASSERT_STR_EQ(last_id.name, "Ms \"K\"");
+    ASSERT_EQ(last_id.n_classes, 2);
+    ASSERT_EQ(last_id.exp, NOW + 3600);
+    free(tok);
+
+    /* No class: refused by the WebSocket's rule, accepted with the flag. */
+    auth_claims_t none = {.sub = "a0b1", .role = ROLE_STUDENT};
+    tok = auth_sign(s, &none, NOW, 60);
+    ASSERT_NOT_NULL(tok);
+    auth_identity_t id;
+    const char *why = NULL;
+    ASSERT_EQ(auth_verify(v, tok, strlen(tok), NOW, &id, &why), BRK_EAUTH);
+    ASSERT_STR_EQ(why, "no class");
+    ASSERT_EQ(auth_verify_ex(v, tok, strlen(tok), NOW, AUTH_ALLOW_NO_CLASS, &id, &why), 0);
+    ASSERT_EQ(id.n_classes, 0);
+    ASSERT_EQ(id.role, ROLE_STUDENT);
+    /* The flag does not relax anything else. */
+    ASSERT_EQ(auth_verify_ex(v, tok, strlen(tok), NOW + 61, AUTH_ALLOW_NO_CLASS, &id, &why),
+              BRK_EAUTH);
+    ASSERT_STR_EQ(why, "expired");
+    free(tok);
+
+    /* Refused claims. */
+    auth_claims_t bad = c;
+    bad.sub = "a b";
+    ASSERT_NULL(auth_sign(s, &bad, NOW, 60));
+    const char *slash[] = {"c/1"};
+    bad = c;
+    bad.classes = slash;
+    bad.n_classes = 1;
+    ASSERT_NULL(auth_sign(s, &bad, NOW, 60));
+    bad = c;
+    bad.n_classes = AUTH_MAX_CLASSES + 1;
+    ASSERT_NULL(auth_sign(s, &bad, NOW, 60));
+    bad = c;
+    bad.name = "\xff\xfe";
+    ASSERT_NULL(auth_sign(s, &bad, NOW, 60));
+    bad = c;
+    bad.role = (auth_role_t)7;
+    ASSERT_NULL(auth_sign(s, &bad, NOW, 60));
+    ASSERT_NULL(auth_sign(s, &c, NOW, 0));
+    auth_signer_free(s);
+    auth_verifier_free(v);
+
+    /* RS256 and ES256 from private keys, checked by the public halves. */
+    struct {
+        const char *priv, *pub, *alg;
+    } kinds[] = {{priv_path, keys.rsa.path, "RS256"}, {priv_ec, keys.ec.path, "ES256"}};
+    for (size_t i = 0; i < 2; i++) {
+        auth_signer_options_t ko = {.private_key_path = kinds[i].priv, .secret = SECRET};
+        ASSERT_EQ(auth_signer_new(&ko, &s, err, sizeof err), 0);
+        ASSERT_STR_EQ(auth_signer_alg(s), kinds[i].alg);
+        auth_options_t vo = {.public_key_pem_path = kinds[i].pub};
+        ASSERT_EQ(new_verifier(&vo, &v, err, sizeof err), 0);
+        tok = auth_sign(s, &c, NOW, 600);
+        ASSERT_NOT_NULL(tok);
+        ACCEPTED(v, strdup(tok));
+        ASSERT_STR_EQ(last_id.sub, "a0b1");
+        auth_verifier_free(v);
+        /* Another key's verifier refuses it. */
+        auth_options_t wrong = {.public_key_pem_path = i == 0 ? keys.ec.path : keys.ec_other.path};
+        ASSERT_EQ(new_verifier(&wrong, &v, err, sizeof err), 0);
+        ASSERT_NOT_NULL(check(v, tok));
+        auth_verifier_free(v);
+        auth_signer_free(s);
+    }
+
+    /* Key refusals, none of which echoes key material. */
+    auth_signer_options_t o1 = {.private_key_path = priv_small};
+    ASSERT_EQ(auth_signer_new(&o1, &s, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "1024 bits"));
+    auth_signer_options_t o2 = {.private_key_path = priv_ec384};
+    ASSERT_EQ(auth_signer_new(&o2, &s, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "P-256"));
+    auth_signer_options_t o3 = {.private_key_path = keys.rsa.path}; /* a public key */
+    ASSERT_EQ(auth_signer_new(&o3, &s, err, sizeof err), BRK_EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "not a PEM private key"));
+    auth_signer_options_t o4 = {.private_key_path = priv_ec, .alg = "RS256"};
+    ASSERT_EQ(auth_signer_new(&o4, &s, err, sizeof err), BRK_EINVAL);
+    auth_signer_options_t o5 = {.secret = "short"};
+    ASSERT_EQ(auth_signer_new(&o5, &s, err, sizeof err), BRK_EINVAL);
+    ASSERT_NULL(strstr(err, "short"));
+    auth_signer_options_t o6 = {.secret = SECRET, .alg = "ES256"};
+    ASSERT_EQ(auth_signer_new(&o6, &s, err, sizeof err), BRK_EINVAL);
+    auth_signer_options_t o7 = {0};
+    ASSERT_EQ(auth_signer_new(&o7, &s, err, sizeof err), BRK_EINVAL);
+    auth_signer_options_t o8 = {.private_key_path = "/nonexistent/sign.pem"};
+    ASSERT_EQ(auth_signer_new(&o8, &s, err, sizeof err), BRK_EINVAL);
+    unlink(priv_path);
+    unlink(priv_ec);
+    unlink(priv_small);
+    unlink(priv_ec384);
+}
+
 static const test_case_t tests[] = {
     {"verifier_new_errors", test_verifier_new_errors},
     {"alg_derivation", test_alg_derivation},
@@ -1345,6 +1469,7 @@ static const test_case_t tests[] = {
     {"jwks_bad_files", test_jwks_bad_files},
     {"crit", test_crit},
     {"reload", test_reload},
+    {"signer", test_signer},
 };
 
 TEST_MAIN(tests)
