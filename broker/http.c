@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* HTTP endpoints: health, readiness, metrics and the finalized-attendance report. */
 #include "http.h"
+#include "http_int.h"
 
 #include "brk.h"
 #include "cluster.h"
@@ -13,21 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct http_tx {
-    uint64_t id;
-    struct lws *wsi;
-    int status;
-    const char *content_type;
-    char *body;
-    size_t body_len;
-    int ready;        /* response prepared */
-    const char *source; /* reports: "mongodb" or "journal", sent as x-rollcall-report-source */
-    int headers_sent;
-    struct http_tx *next; /* pending reports, waiting for the journal */
-} http_tx_t;
-
-/* Exchanges waiting for the journal; a report callback finds its exchange by id, so a
- * client that hung up meanwhile is simply not found. */
+/* Exchanges waiting for a worker; an answer finds its exchange by id, so a client that hung
+ * up meanwhile is simply not found. */
 static http_tx_t *pending;
 static uint64_t next_tx_id;
 
@@ -41,10 +29,27 @@ static void unlink_pending(http_tx_t *tx)
     }
 }
 
+void http_pending_add(http_tx_t *tx)
+{
+    tx->next = pending;
+    pending = tx;
+}
+
+http_tx_t *http_pending_take(uint64_t id)
+{
+    http_tx_t *tx = pending;
+    while (tx && tx->id != id)
+        tx = tx->next;
+    if (tx)
+        unlink_pending(tx);
+    return tx;
+}
+
 static void tx_free(http_tx_t *tx)
 {
     unlink_pending(tx);
-    free(tx->body);
+    free(tx->in);
+    free(tx->out);
     free(tx);
 }
 
@@ -56,32 +61,33 @@ void http_on_closed(srv_t *s, ws_pss_t *pss)
     }
 }
 
-static void respond(http_tx_t *tx, int status, const char *ctype, char *body, size_t len)
+void http_respond(http_tx_t *tx, int status, const char *ctype, char *body, size_t len)
 {
     tx->status = status;
     tx->content_type = ctype;
-    free(tx->body);
-    tx->body = body;
-    tx->body_len = len;
+    free(tx->out);
+    tx->out = body;
+    tx->out_len = len;
     tx->ready = 1;
     lws_callback_on_writable(tx->wsi);
 }
 
 static void respond_text(http_tx_t *tx, int status, const char *text)
 {
-    respond(tx, status, "text/plain; charset=utf-8", brk_strdup(text), strlen(text));
+    http_respond(tx, status, "text/plain; charset=utf-8", brk_strdup(text), strlen(text));
 }
 
-static void respond_json(http_tx_t *tx, int status, json_t *doc)
+void http_respond_json(http_tx_t *tx, int status, json_t *doc)
 {
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    respond(tx, status, "application/json", body, strlen(body));
+    BRK_ASSERT(body);
+    http_respond(tx, status, "application/json", body, strlen(body));
 }
 
-static void respond_error(http_tx_t *tx, int status, const char *message)
+void http_respond_error(http_tx_t *tx, int status, const char *message)
 {
-    respond_json(tx, status, json_pack("{s:i, s:s}", "status", status, "error", message));
+    http_respond_json(tx, status, json_pack("{s:i, s:s}", "status", status, "error", message));
 }
 
 static const char *status_text(int status)
@@ -147,27 +153,18 @@ typedef struct report_req {
     char class_id[65], session_id[65];
 } report_req_t;
 
-static http_tx_t *find_pending(uint64_t id)
-{
-    http_tx_t *tx = pending;
-    while (tx && tx->id != id)
-        tx = tx->next;
-    return tx;
-}
-
 static void on_report(jr_result_t *res, void *ud)
 {
     report_req_t *rq = ud;
-    http_tx_t *tx = find_pending(rq->tx_id);
+    http_tx_t *tx = http_pending_take(rq->tx_id);
     if (tx) {
-        unlink_pending(tx);
         if (!tx->source)
             tx->source = "journal";
         if (res->err == BRK_ENOTFOUND) {
-            respond_error(tx, 404, "no finalized session with that id in that class");
+            http_respond_error(tx, 404, "no finalized session with that id in that class");
         } else if (res->err) {
             LOG(ERROR, 0, "report failed", "err=\"%s\"", res->errmsg);
-            respond_error(tx, 503, "the journal is unavailable");
+            http_respond_error(tx, 503, "the journal is unavailable");
         } else {
             const jr_daily_t *d = &res->daily;
             json_t *records = json_array();
@@ -175,7 +172,7 @@ static void on_report(jr_result_t *res, void *ud)
                 json_array_append_new(records, record_json(&res->records[i]));
             char fin[32];
             brk_iso8601(d->finalized_at_ms, fin, sizeof fin);
-            respond_json(tx, 200,
+            http_respond_json(tx, 200,
                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:f}, s:o}",
                                    "class_id", d->class_id, "session_id", d->session_id, "date",
                                    d->date, "teacher_id", d->teacher_id, "finalized_at", fin,
@@ -194,9 +191,10 @@ static void on_report(jr_result_t *res, void *ud)
 static void on_report_mongo(jr_result_t *res, void *ud)
 {
     report_req_t *rq = ud;
-    http_tx_t *tx = find_pending(rq->tx_id);
+    http_tx_t *tx = http_pending_take(rq->tx_id);
     if (tx && res->err == 0) {
         tx->source = "mongodb";
+        http_pending_add(tx);
         on_report(res, rq);
         return;
     }
@@ -207,6 +205,7 @@ static void on_report_mongo(jr_result_t *res, void *ud)
         free(rq);
         return;
     }
+    http_pending_add(tx);
     jr_report(rq->srv->jr, rq->class_id, rq->session_id, on_report, rq);
 }
 
@@ -215,33 +214,27 @@ static void report(srv_t *s, struct lws *wsi, http_tx_t *tx, const char *path)
     /* path is "{class_id}/{session_id}" */
     const char *slash = strchr(path, '/');
     if (!slash || !id_ok(path, (size_t)(slash - path)) || !id_ok(slash + 1, strlen(slash + 1))) {
-        respond_error(tx, 404, "expected /attendance/report/{class_id}/{session_id}");
+        http_respond_error(tx, 404, "expected /attendance/report/{class_id}/{session_id}");
         return;
     }
     char class_id[65], session_id[65];
     snprintf(class_id, sizeof class_id, "%.*s", (int)(slash - path), path);
     snprintf(session_id, sizeof session_id, "%s", slash + 1);
 
-    char auth[8192 + 8];
-    int n = lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION);
+    (void)wsi;
     auth_identity_t id;
-    const char *why = "missing token";
-    int rc = BRK_EAUTH;
-    if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0)
-        rc = auth_verify(s->auth, auth + 7, (size_t)n - 7, brk_now_ms() / 1000, &id, &why);
-    memset(auth, 0, sizeof auth);
-    if (rc != 0) {
+    const char *why = NULL;
+    if (http_bearer(tx, 0, &id, &why) != 0) {
         LOG(INFO, 0, "report refused", "status=401 reason=\"%s\"", why);
-        respond_error(tx, 401, "a valid Bearer token is required");
+        http_respond_error(tx, 401, "a valid Bearer token is required");
         return;
     }
     if (id.role == ROLE_STUDENT || !auth_has_class(&id, class_id)) {
         LOG(INFO, 0, "report refused", "status=403 sub=%s class=%s", id.sub, class_id);
-        respond_error(tx, 403, "only a teacher or admin of this class may read its report");
+        http_respond_error(tx, 403, "only a teacher or admin of this class may read its report");
         return;
     }
-    tx->next = pending;
-    pending = tx;
+    http_pending_add(tx);
     report_req_t *rq = brk_malloc(sizeof *rq);
     rq->srv = s;
     rq->tx_id = tx->id;
@@ -279,24 +272,53 @@ static void respond_readyz_outbox(srv_t *s, http_tx_t *tx, int ready)
                      (unsigned long long)js.backlog.days, age < 0 ? 0.0 : age,
                      os.healthy ? "ok" : "failing", os.last_error);
     BRK_ASSERT(n >= 0);
-    respond(tx, ready ? 200 : 503, "text/plain; charset=utf-8", text, (size_t)n);
+    http_respond(tx, ready ? 200 : 503, "text/plain; charset=utf-8", text, (size_t)n);
 }
 
-int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
+int http_bearer(http_tx_t *tx, unsigned flags, auth_identity_t *id, const char **why)
 {
-    s->m.http_requests++;
-    if (pss->http)
-        http_on_closed(s, pss);
-    http_tx_t *tx = brk_calloc(1, sizeof *tx);
-    tx->id = ++next_tx_id;
-    tx->wsi = wsi;
-    pss->http = tx;
+    char auth[8192 + 8];
+    int n = lws_hdr_copy(tx->wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION);
+    int rc = BRK_EAUTH;
+    *why = "missing token";
+    if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0)
+        rc = auth_verify_ex(tx->srv->auth, auth + 7, (size_t)n - 7, brk_now_ms() / 1000, flags,
+                            id, why);
+    else if (n >= (int)sizeof auth - 1)
+        *why = "too long";
+    memset(auth, 0, sizeof auth);
+    return rc;
+}
 
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
-        respond_error(tx, 405, "only GET is served");
-        return 0;
-    }
+static http_method_t method_of(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+        return HM_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+        return HM_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0)
+        return HM_PUT;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) > 0)
+        return HM_DELETE;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0)
+        return HM_PATCH;
+    return HM_OTHER;
+}
+
+/* The built-in GET endpoints. Returns 1 when path is one of them. */
+static int route_builtin(srv_t *s, http_tx_t *tx)
+{
     static const char report_prefix[] = "/attendance/report/";
+    const char *uri = tx->path;
+    int known = strcmp(uri, "/healthz") == 0 || strcmp(uri, "/readyz") == 0 ||
+                strcmp(uri, "/metrics") == 0 ||
+                strncmp(uri, report_prefix, sizeof report_prefix - 1) == 0;
+    if (!known)
+        return 0;
+    if (tx->method != HM_GET) {
+        http_respond_error(tx, 405, "only GET is served here");
+        return 1;
+    }
     if (strcmp(uri, "/healthz") == 0) {
         respond_text(tx, 200, "ok\n");
     } else if (strcmp(uri, "/readyz") == 0) {
@@ -325,31 +347,128 @@ int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
             len += olen;
             free(more);
         }
-        respond(tx, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    } else if (strncmp(uri, report_prefix, sizeof report_prefix - 1) == 0) {
-        report(s, wsi, tx, uri + sizeof report_prefix - 1);
+        http_respond(tx, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     } else {
-        respond_error(tx, 404, "not found");
+        report(s, tx->wsi, tx, uri + sizeof report_prefix - 1);
     }
+    return 1;
+}
+
+/* A whole request (its body read, when it has one). */
+static void dispatch(srv_t *s, http_tx_t *tx)
+{
+    /* Once: lws also reports the end of an explicitly empty POST body after the request. */
+    if (tx->dispatched)
+        return;
+    tx->dispatched = 1;
+    const char *body = tx->in ? tx->in : "";
+    if (route_builtin(s, tx) || http_accounts_route(tx, body, tx->in_len))
+        return;
+    http_respond_error(tx, 404, "not found");
+}
+
+int http_on_request(srv_t *s, struct lws *wsi, ws_pss_t *pss, const char *uri)
+{
+    s->m.http_requests++;
+    if (pss->http)
+        http_on_closed(s, pss);
+    http_tx_t *tx = brk_calloc(1, sizeof *tx);
+    tx->id = ++next_tx_id;
+    tx->srv = s;
+    tx->wsi = wsi;
+    tx->method = method_of(wsi);
+    pss->http = tx;
+    if (strlen(uri) >= sizeof tx->path) {
+        http_respond_error(tx, 404, "not found");
+        return 0;
+    }
+    snprintf(tx->path, sizeof tx->path, "%s", uri);
+    lws_get_peer_simple(wsi, tx->addr, sizeof tx->addr);
+
+    if (tx->method == HM_OTHER) {
+        http_respond_error(tx, 405, "method not allowed");
+        return 0;
+    }
+    if (tx->method == HM_POST || tx->method == HM_PUT || tx->method == HM_PATCH) {
+        char cl[24];
+        int n = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        char *end = NULL;
+        unsigned long long want = n > 0 ? strtoull(cl, &end, 10) : 0;
+        if (n <= 0 || !end || *end || cl[0] == '-' ||
+            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            /* lws reads a body without a length as up to 100 MiB, and a chunked one is not
+             * read here: refuse both and close rather than misread what follows. */
+            tx->close_after = 1;
+            http_respond_error(tx, 411, "a Content-Length is required");
+            return 0;
+        }
+        if (want > HTTP_MAX_BODY) {
+            /* Up to 1 MiB the body is read and dropped (lws discards what the answer left
+             * unread), so that the client reads the answer; beyond, the connection closes. */
+            tx->close_after = want > HTTP_DISCARD_MAX;
+            http_respond_error(tx, 413, "request body larger than 16 KiB");
+            return 0;
+        }
+        if (want > 0) {
+            tx->in_expected = (size_t)want;
+            tx->in = brk_malloc(tx->in_expected + 1);
+            tx->in[0] = '\0';
+            return 0; /* the body follows: http_on_body, then http_on_body_done */
+        }
+    }
+    dispatch(s, tx);
     return 0;
+}
+
+int http_on_body(srv_t *s, ws_pss_t *pss, const void *in, size_t len)
+{
+    (void)s;
+    http_tx_t *tx = pss ? pss->http : NULL;
+    if (!tx || !tx->in)
+        return 0; /* no body expected (explicit zero length), or one lws is dropping */
+    if (len > tx->in_expected - tx->in_len)
+        return -1; /* more than Content-Length said */
+    memcpy(tx->in + tx->in_len, in, len);
+    tx->in_len += len;
+    tx->in[tx->in_len] = '\0';
+    return 0;
+}
+
+int http_on_body_done(srv_t *s, ws_pss_t *pss)
+{
+    http_tx_t *tx = pss ? pss->http : NULL;
+    if (tx)
+        dispatch(s, tx);
+    return 0;
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
 int http_on_writeable(srv_t *s, struct lws *wsi, ws_pss_t *pss)
 {
+    (void)s;
     http_tx_t *tx = pss->http;
     if (!tx || !tx->ready)
         return 0;
     if (!tx->headers_sent) {
-        unsigned char buf[LWS_PRE + 512];
+        unsigned char buf[LWS_PRE + 1024];
         unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+        char retry[24];
+        snprintf(retry, sizeof retry, "%d", tx->retry_after_s);
         if (lws_add_http_common_headers(wsi, (unsigned)tx->status, tx->content_type,
-                                        tx->body_len, &p, end) ||
+                                        tx->out_len, &p, end) ||
             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                          (const unsigned char *)"no-store", 8, &p, end) ||
-            (tx->source &&
-             lws_add_http_header_by_name(wsi, (const unsigned char *)"x-rollcall-report-source:",
-                                         (const unsigned char *)tx->source, (int)strlen(tx->source),
-                                         &p, end)) ||
+            add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+            (tx->source && add_header(wsi, "x-rollcall-report-source:", tx->source, &p, end)) ||
+            (tx->www_auth && add_header(wsi, "www-authenticate:", tx->www_auth, &p, end)) ||
+            (tx->retry_after_s > 0 && add_header(wsi, "retry-after:", retry, &p, end)) ||
+            (tx->close_after && add_header(wsi, "connection:", "close", &p, end)) ||
             lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         tx->headers_sent = 1;
@@ -357,13 +476,14 @@ int http_on_writeable(srv_t *s, struct lws *wsi, ws_pss_t *pss)
         return 0;
     }
     /* lws_write needs LWS_PRE bytes of headroom before the data. */
-    unsigned char *out = brk_malloc(LWS_PRE + tx->body_len + 1);
-    memcpy(out + LWS_PRE, tx->body, tx->body_len);
-    int n = lws_write(wsi, out + LWS_PRE, tx->body_len, LWS_WRITE_HTTP_FINAL);
+    unsigned char *out = brk_malloc(LWS_PRE + tx->out_len + 1);
+    memcpy(out + LWS_PRE, tx->out, tx->out_len);
+    int n = lws_write(wsi, out + LWS_PRE, tx->out_len, LWS_WRITE_HTTP_FINAL);
     free(out);
+    int close_after = tx->close_after;
     tx_free(tx);
     pss->http = NULL;
-    if (n < 0)
+    if (n < 0 || close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }

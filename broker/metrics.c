@@ -119,6 +119,14 @@ char *metrics_render(const metrics_t *m, const struct jr_stats *js, int ready, s
     put(&b, "rollcall_abuse_closes_total %llu\n", (unsigned long long)m->abuse_closes);
     head(&b, "rollcall_http_requests_total", "counter", "Plain HTTP requests served");
     put(&b, "rollcall_http_requests_total %llu\n", (unsigned long long)m->http_requests);
+    head(&b, "rollcall_logins_total", "counter",
+         "POST /auth/login answers: ok, failed (wrong email or password)");
+    put(&b, "rollcall_logins_total{result=\"ok\"} %llu\n", (unsigned long long)m->logins_ok);
+    put(&b, "rollcall_logins_total{result=\"failed\"} %llu\n",
+        (unsigned long long)m->logins_failed);
+    head(&b, "rollcall_auth_rate_limited_total", "counter",
+         "Password requests refused with 429 (per account or per client address)");
+    put(&b, "rollcall_auth_rate_limited_total %llu\n", (unsigned long long)m->logins_limited);
 
     head(&b, "rollcall_frames_total", "counter", "Student frames, by outcome");
     static const char *const outcomes[] = {"received", "refused", "analyzed", "failed",

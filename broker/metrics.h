@@ -29,6 +29,7 @@ typedef struct metrics {
     uint64_t idle_closes;          /* closed after idle_timeout seconds of silence */
     uint64_t abuse_closes;         /* 1008/1009 closes */
     uint64_t http_requests;
+    uint64_t logins_ok, logins_failed, logins_limited; /* the accounts endpoints (http_accounts.c) */
     uint64_t jwt_key_reloads[2]; /* SIGHUP (server.c): [0] done, [1] failed (old keys stay) */
     hdl_stats_t hdl;             /* the handlers' counters: tokens, frames, engagement */
     /* Redis (cluster.c), rendered only when redis_enabled */

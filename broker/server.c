@@ -3,12 +3,14 @@
  * listen, run, and drain on SIGTERM/SIGINT. Also the connection registry. */
 #include "srv.h"
 
+#include "acct_service.h"
 #include "brk.h"
 #include "cluster.h"
 #include "conn.h"
 #include "envelope.h"
 #include "hdl.h"
 #include "log.h"
+#include "rlimit.h"
 #include "room.h"
 #include "ws.h"
 #include "wring.h"
@@ -107,6 +109,7 @@ static void finish(srv_t *s)
     ob_shutdown(s->ob);
     mg_shutdown(s->mg);
     jr_shutdown(s->jr);
+    acct_svc_shutdown(s->acct);
     clu_stop(s);
     /* First of the two destroys a foreign loop needs: lws closes its handles. */
     lws_context_destroy(s->lws);
@@ -265,6 +268,86 @@ static int open_storage(srv_t *s)
     return 0;
 }
 
+#define LOGIN_WINDOW_MS (15 * 60 * 1000) /* ROLLCALL_LOGIN_LIMIT counts failures over this */
+
+/* Worker thread: an account's token, signed with the broker's key. */
+static char *mint_account_token(const acct_t *a, const char *const *classes, size_t n,
+                                int64_t *expires_in, void *ud)
+{
+    srv_t *s = ud;
+    auth_claims_t c = {.sub = a->id,
+                       .role = a->role == ACCT_ROLE_ADMIN     ? ROLE_ADMIN
+                               : a->role == ACCT_ROLE_TEACHER ? ROLE_TEACHER
+                                                              : ROLE_STUDENT,
+                       .name = a->name,
+                       .classes = classes,
+                       .n_classes = n};
+    *expires_in = s->cfg->token_ttl;
+    return auth_sign(s->signer, &c, brk_now_ms() / 1000, s->cfg->token_ttl);
+}
+
+/* Accounts (the /auth/ endpoints): on when the broker has a key to sign tokens with and one store serves
+ * every instance. A signing key that is configured but unusable, or whose tokens the
+ * verifier would refuse, stops the start; no key at all only leaves accounts off. */
+static int open_accounts(srv_t *s, const char *jwt_secret)
+{
+    const cfg_t *cfg = s->cfg;
+    char err[256] = "";
+    int has_key = (cfg->jwt_private_key && cfg->jwt_private_key[0]) || (jwt_secret && jwt_secret[0]);
+    if (cfg->redis_url && cfg->redis_url[0]) {
+        s->accounts_off = "accounts are off: with ROLLCALL_REDIS_URL every instance would keep "
+                          "its own accounts (a shared account store is not available yet)";
+    } else if (!has_key) {
+        s->accounts_off = "accounts are off: the broker has no key to sign tokens with "
+                          "(ROLLCALL_JWT_SECRET or ROLLCALL_JWT_PRIVATE_KEY)";
+    }
+    if (s->accounts_off) {
+        LOG(INFO, 0, "accounts off", "why=\"%s\"", s->accounts_off);
+        return 0;
+    }
+    auth_signer_options_t so = {.alg = cfg->jwt_private_key && cfg->jwt_private_key[0] ? cfg->jwt_alg : NULL,
+                                .secret = jwt_secret,
+                                .private_key_path = cfg->jwt_private_key,
+                                .issuer = cfg->jwt_issuer,
+                                .audience = cfg->jwt_audience};
+    if (auth_signer_new(&so, &s->signer, err, sizeof err) != 0) {
+        fprintf(stderr, "rollcall: %s\n", err);
+        LOG(ERROR, 0, "invalid token signing key", "err=\"%s\"", err);
+        return -1;
+    }
+    /* The broker must accept what it signs. */
+    auth_claims_t probe = {.sub = "rollcall-self-check", .role = ROLE_STUDENT};
+    int64_t now = brk_now_ms() / 1000;
+    char *tok = auth_sign(s->signer, &probe, now, 60);
+    auth_identity_t id;
+    const char *why = "signing failed";
+    if (!tok || auth_verify_ex(s->auth, tok, strlen(tok), now, AUTH_ALLOW_NO_CLASS, &id, &why) != 0) {
+        free(tok);
+        fprintf(stderr, "rollcall: tokens signed with the %s key do not verify with the "
+                        "configured verification keys (%s)\n", auth_signer_alg(s->signer), why);
+        LOG(ERROR, 0, "signing key does not match the verification keys", "reason=\"%s\"", why);
+        return -1;
+    }
+    free(tok);
+    acct_svc_config_t ac = {.data_dir = cfg->data_dir,
+                            .cost = (unsigned)cfg->password_cost,
+                            .threads = 2,
+                            .max_waiting = 256,
+                            .max_wait_ms = 10000,
+                            .mint = mint_account_token,
+                            .mint_ud = s};
+    if (acct_svc_new(s->loop, &ac, &s->acct, err, sizeof err) != 0) {
+        fprintf(stderr, "rollcall: %s\n", err);
+        LOG(ERROR, 0, "accounts failed to start", "err=\"%s\"", err);
+        return -1;
+    }
+    s->rl_acct = rl_new((unsigned)cfg->login_limit, LOGIN_WINDOW_MS, 65536);
+    s->rl_addr = rl_new((unsigned)cfg->login_address_limit, 60 * 1000, 65536);
+    LOG(INFO, 0, "accounts on", "alg=%s registration=%s token_ttl_s=%d password_cost=%d",
+        auth_signer_alg(s->signer), cfg->registration, cfg->token_ttl, cfg->password_cost);
+    return 0;
+}
+
 /* The lws context on the server's libuv loop (a foreign loop: STACK-NOTES.md). */
 static int create_lws(srv_t *s)
 {
@@ -399,6 +482,8 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
         goto out_schema;
     if (open_storage(&s) != 0)
         goto out_auth;
+    if (open_accounts(&s, jwt_secret) != 0)
+        goto out_state;
     if (create_lws(&s) != 0)
         goto out_state;
     if (listen_vhost(&s) != 0)
@@ -435,6 +520,7 @@ out_lws:
     ob_shutdown(s.ob);
     mg_shutdown(s.mg);
     jr_shutdown(s.jr);
+    acct_svc_shutdown(s.acct);
     uv_run(&loop, UV_RUN_DEFAULT);
     lws_context_destroy(s.lws);
 out_state:
@@ -448,6 +534,10 @@ out_state:
     mg_free(s.mg);
     jr_free(s.jr);
     s.jr = NULL;
+    acct_svc_free(s.acct);
+    auth_signer_free(s.signer);
+    rl_free(s.rl_acct);
+    rl_free(s.rl_addr);
     free(s.conns);
     msg_unref(s.ping_msg);
     free(s.wbuf);

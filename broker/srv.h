@@ -32,6 +32,12 @@ typedef struct srv {
     mg_t *mg; /* MongoDB sink, NULL when ROLLCALL_MONGODB_URI is unset */
     ob_t *ob; /* its outbox shipper */
     clu_t *clu; /* multi-instance glue (cluster.c), NULL without Redis */
+    /* accounts (http_accounts.c): the service, the key tokens are signed with, the login
+     * limits; acct is NULL when accounts are off, and accounts_off says why */
+    struct acct_svc *acct;
+    auth_signer_t *signer;
+    struct rl *rl_addr, *rl_acct;
+    const char *accounts_off;
     struct lws_context *lws;
     struct lws_vhost *vhost;
     int port; /* bound port */

@@ -327,6 +327,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_HTTP:
         return http_on_request(s, wsi, pss, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        return http_on_body(s, pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return http_on_body_done(s, pss);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_on_writeable(s, wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -79,7 +79,7 @@ static const cfg_desc_t settings[] = {
      F(jwt_private_key), NULL, 0, 0, NULL, "PATH",
      "PEM private key (RSA >= 2048 bits: RS256; EC P-256: ES256) the accounts endpoints sign "
      "tokens with; its public half must be among the verification keys. Unset: they sign "
-     "with ROLLCALL_JWT_SECRET.",
+     "with the HS256 secret.",
      0},
     {"token_ttl", "ROLLCALL_TOKEN_TTL", "--token-ttl", CT_INT, F(token_ttl), "3600", 60,
      30 * 86400, NULL, "SECONDS", "Lifetime of the tokens /auth/login and /auth/refresh issue.",
