@@ -239,7 +239,8 @@ static int get_by(class_store_t *s, const char *sql, const char *value, class_in
     int rc = prepare(s, sql, &st, op);
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    /* Copied: value may be out->id, which read_class overwrites. */
+    sqlite3_bind_text(st, 1, value, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         rc = 0;
@@ -336,7 +337,8 @@ static int insert_class(class_store_t *s, class_info_t *c, const char *op)
     if (rc != 0)
         return rc;
     rc = BRK_EIO;
-    for (int i = 0; i < CODE_TRIES; i++) {
+    int i;
+    for (i = 0; i < CODE_TRIES; i++) {
         if (new_id(c->id) != 0 || new_code(c->join_code) != 0) {
             LOG(WARN, 0, "class store failed", "op=%s reason=\"no random bytes\"", op);
             break;
@@ -361,10 +363,10 @@ static int insert_class(class_store_t *s, class_info_t *c, const char *op)
             rc = sql_fail(s, op);
             break;
         }
-        if (i == CODE_TRIES - 1)
-            LOG(WARN, 0, "class store failed", "op=%s reason=\"no free join code\" tries=%d", op,
-                CODE_TRIES);
     }
+    if (i == CODE_TRIES)
+        LOG(WARN, 0, "class store failed", "op=%s reason=\"no free join code\" tries=%d", op,
+            CODE_TRIES);
     sqlite3_finalize(st);
     return rc;
 }
@@ -468,7 +470,7 @@ int class_store_regenerate_code(class_store_t *s, const char *class_id, char *co
     sqlite3_stmt *st = NULL;
     class_info_t *c = NULL;
     char fresh[CLASS_CODE_SIZE];
-    int rc;
+    int rc, i;
     code[0] = '\0';
     if (!class_id)
         return BRK_ENOTFOUND;
@@ -483,7 +485,7 @@ int class_store_regenerate_code(class_store_t *s, const char *class_id, char *co
                       "regenerate_code")) != 0)
         goto cleanup;
     rc = BRK_EIO;
-    for (int i = 0; i < CODE_TRIES; i++) {
+    for (i = 0; i < CODE_TRIES; i++) {
         if (new_code(fresh) != 0) {
             LOG(WARN, 0, "class store failed", "op=regenerate_code reason=\"no random bytes\"");
             break;
@@ -503,10 +505,10 @@ int class_store_regenerate_code(class_store_t *s, const char *class_id, char *co
             rc = sql_fail(s, "regenerate_code");
             break;
         }
-        if (i == CODE_TRIES - 1)
-            LOG(WARN, 0, "class store failed",
-                "op=regenerate_code reason=\"no free join code\" tries=%d", CODE_TRIES);
     }
+    if (i == CODE_TRIES)
+        LOG(WARN, 0, "class store failed",
+            "op=regenerate_code reason=\"no free join code\" tries=%d", CODE_TRIES);
 cleanup:
     sqlite3_finalize(st);
     free(c);
