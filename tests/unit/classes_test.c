@@ -781,6 +781,35 @@ static void test_table_constraints(void)
     teardown();
 }
 
+/* The class and its teacher are one transaction: when the teacher's row cannot be written
+ * (a trigger refuses it here), the class is not left behind without one. */
+static void test_create_is_atomic(void)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+    setup();
+    class_store_t *s = open_ok();
+    make_class(s, "t-1", "Kept", &ca);
+    snprintf(path, sizeof path, "%s/journal.db", tmpdir);
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TRIGGER refuse BEFORE INSERT ON class_members"
+                           " WHEN NEW.account_id = 't-refused'"
+                           " BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    ASSERT_EQ(class_store_create(s, "t-refused", "Lost", NULL, NULL, &cx), BRK_EIO);
+    ASSERT_EQ(query_int("SELECT count(*) FROM classes"), 1);
+    ASSERT_EQ(class_store_add_member(s, ca.id, "t-refused", CLASS_ROLE_TEACHER, NULL), BRK_EIO);
+    ASSERT_EQ(query_int("SELECT count(*) FROM class_members"), 1);
+    /* The store is still usable: the failed transactions were rolled back, not left open. */
+    make_class(s, "t-2", "Next", &cb);
+    ASSERT_EQ(query_int("SELECT count(*) FROM classes"), 2);
+    class_store_close(s);
+    teardown();
+}
+
 static void test_open_fails(void)
 {
     class_store_t *s = NULL;
@@ -806,6 +835,7 @@ static const test_case_t tests[] = {
     {"roster_and_students", test_roster_and_students},
     {"upgrade_from_v4", test_upgrade_from_v4},
     {"table_constraints", test_table_constraints},
+    {"create_is_atomic", test_create_is_atomic},
     {"open_fails", test_open_fails},
 };
 
