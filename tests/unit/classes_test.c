@@ -47,9 +47,11 @@ int __wrap_brk_random(void *out, size_t n)
         return 0;
     }
     size_t k = n < script_len ? n : script_len;
-    memcpy(out, script, k);
-    script += k;
-    script_len -= k;
+    if (k) {
+        memcpy(out, script, k);
+        script += k;
+        script_len -= k;
+    }
     return k < n ? __real_brk_random((unsigned char *)out + k, n - k) : 0;
 }
 
@@ -281,22 +283,11 @@ static void test_code_normalize(void)
     ASSERT_STR_EQ(out, "ABC234");
     ASSERT_EQ(class_code_normalize("xYz789", out, sizeof out), 0);
     ASSERT_STR_EQ(out, "XYZ789");
-    static const char *const bad[] = {
-        "",
-        "      ",
-        "ABC23",
-        "ABC2345",
-        "ABC 23",
-        "ABC-23",
-        "ABC230", /* 0 */
-        "ABCO23",
-        "ABC123",
-        "ABCI23",
-        "abcl23",
-        "ABC23\x01",
-        "\xc3\x89"
-        "BC23",
-    };
+    /* Too short or long, blanks or '-' inside, look-alikes (0, O, 1, I, l), a control
+     * character, a non-ASCII letter ("\303\211" is "É" in UTF-8: 6 bytes in all). */
+    static const char *const bad[] = {"",       "      ",    "ABC23",       "ABC2345", "ABC 23",
+                                      "ABC-23", "ABC230",    "ABCO23",      "ABC123",  "ABCI23",
+                                      "abcl23", "ABC23\x01", "\303\211BC23"};
     for (size_t i = 0; i < BRK_ARRAY_LEN(bad); i++) {
         strcpy(out, "junk");
         if (class_code_normalize(bad[i], out, sizeof out) != BRK_EINVAL)
