@@ -14,7 +14,7 @@
 
 /* Bump when the schema changes, and add a step to migrate() that upgrades from the
  * previous version. Stored in PRAGMA user_version. */
-#define JR_SCHEMA_VERSION 4
+#define JR_SCHEMA_VERSION 5
 
 typedef enum {
     JOB_FINALIZE,

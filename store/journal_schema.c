@@ -79,6 +79,35 @@ static const char upgrade_v4[] =
     " created_at_ms INTEGER NOT NULL,"
     " updated_at_ms INTEGER NOT NULL);";
 
+/* Version 5: classes with rosters (accounts/class_store.c reads and writes them), one more
+ * step of the same migrate() for the reasons version 4 gives. A class belongs to no
+ * instance: its id is what tokens carry and what live rooms are named after. join_code is
+ * the short code students type to join; the table's UNIQUE constraint is what keeps two
+ * classes from sharing one, whoever writes. schedule is JSON text that the caller checked,
+ * or NULL. class_members is the roster: a member's role in the class (not the account's
+ * role), and the index answers "which classes is this account in" for tokens and listings.
+ * account_id is not a foreign key to accounts: a roster may outlive an account it names,
+ * and the roster's readers join accounts themselves. The cascade takes effect only on a
+ * connection with PRAGMA foreign_keys = ON (the class store's; the journal's has them off,
+ * and SQLite's default is off). */
+static const char upgrade_v5[] =
+    "CREATE TABLE IF NOT EXISTS classes ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " schedule TEXT,"
+    " join_code TEXT NOT NULL UNIQUE,"
+    " created_by TEXT NOT NULL,"
+    " created_at_ms INTEGER NOT NULL,"
+    " updated_at_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS class_members ("
+    " class_id TEXT NOT NULL REFERENCES classes (id) ON DELETE CASCADE,"
+    " account_id TEXT NOT NULL,"
+    " role TEXT NOT NULL CHECK (role IN ('teacher', 'student')),"
+    " joined_at_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (class_id, account_id));"
+    "CREATE INDEX IF NOT EXISTS class_members_by_account ON class_members (account_id);";
+
 void jr__set_err(char *err, size_t errlen, const char *what, const char *why)
 {
     if (err && errlen)
@@ -161,6 +190,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     if (version < 3 && sqlite3_exec(db, upgrade_v3, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     if (version < 4 && sqlite3_exec(db, upgrade_v4, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (version < 5 && sqlite3_exec(db, upgrade_v5, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", JR_SCHEMA_VERSION);
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)

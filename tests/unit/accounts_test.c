@@ -330,7 +330,7 @@ static void test_store_create_find_update(void)
     ASSERT_EQ(acct_store_create(s, "BOB@example.org", "B2", ACCT_ROLE_STUDENT, "$y$x", NULL),
               BRK_EEXIST);
     acct_store_close(s);
-    ASSERT_EQ(query_int("PRAGMA user_version"), 4);
+    ASSERT_EQ(query_int("PRAGMA user_version"), 5);
     teardown();
 }
 
@@ -376,7 +376,7 @@ static void test_upgrade_from_v3(void)
     acct_store_t *s = open_ok();
     ASSERT_EQ(acct_store_create(s, "t@school.edu", "T", ACCT_ROLE_TEACHER, "$y$x", NULL), 0);
     acct_store_close(s);
-    ASSERT_EQ(query_int("PRAGMA user_version"), 4);
+    ASSERT_EQ(query_int("PRAGMA user_version"), 5);
     ASSERT_EQ(query_int("SELECT count(*) FROM accounts"), 1);
     ASSERT_EQ(query_int("SELECT present FROM attendance_daily WHERE session_id = 'sess-1'"), 1);
     /* The email column is unique in the table itself, not only in this module's checks. */

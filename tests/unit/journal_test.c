@@ -575,12 +575,16 @@ static void test_wal_and_schema(void)
     snprintf(dir, sizeof dir, "%s/a/b", tmpdir);
     query_text(dir, "PRAGMA journal_mode", text, sizeof text);
     ASSERT_STR_EQ(text, "wal");
-    ASSERT_EQ(count_rows_in(dir, "PRAGMA user_version"), 4);
+    ASSERT_EQ(count_rows_in(dir, "PRAGMA user_version"), 5);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance')"), 15);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance_daily')"), 11);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                                  " AND tbl_name = 'attendance' AND sql IS NOT NULL"),
               2); /* by class and session; unshipped rows (v2) */
+    /* The other records of the file (v4 accounts, v5 classes and their rosters). */
+    ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                                 " AND name IN ('accounts', 'classes', 'class_members')"),
+              3);
 
     /* Reopening an existing journal keeps it (no second migration, same version). */
     ASSERT_EQ(uv_loop_init(&loop), 0);
@@ -983,7 +987,7 @@ static void test_upgrade_from_v1(void)
     expect_session(c.res[0], &d, r);
     close_all(&loop, j);
     cap_free(&c);
-    ASSERT_EQ(count_rows("PRAGMA user_version"), 4);
+    ASSERT_EQ(count_rows("PRAGMA user_version"), 5);
     ASSERT_EQ(count_rows("SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                          " AND name IN ('attendance_unshipped', 'attendance_daily_unshipped')"),
               2);
