@@ -55,15 +55,21 @@ static int64_t day_number(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-/* "YYYY-MM": 1 and *index = year * 12 + month - 1, or 0. */
-static int parse_month(const char *s, int *index)
+/* The "YYYY-MM" that s starts with (s holds at least 7 characters): 1 and *index = year * 12
+ * + month - 1, or 0. */
+static int parse_year_month(const char *s, int *index)
 {
     int y, m;
-    if (!s || strnlen(s, 8) != 7 || s[4] != '-' || !digits(s, 4, &y) || !digits(s + 5, 2, &m) ||
-        m < 1 || m > 12)
+    if (s[4] != '-' || !digits(s, 4, &y) || !digits(s + 5, 2, &m) || m < 1 || m > 12)
         return 0;
     *index = y * 12 + m - 1;
     return 1;
+}
+
+/* Exactly "YYYY-MM". */
+static int parse_month(const char *s, int *index)
+{
+    return s && strnlen(s, 8) == 7 && parse_year_month(s, index);
 }
 
 /* "YYYY-MM-DD", a day that exists: 1 and *day (days since the epoch), or 0. */
@@ -71,7 +77,7 @@ static int parse_date(const char *s, int64_t *day)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, m, d, idx;
-    if (!s || strnlen(s, 11) != 10 || s[7] != '-' || !parse_month(s, &idx) ||
+    if (!s || strnlen(s, 11) != 10 || s[7] != '-' || !parse_year_month(s, &idx) ||
         !digits(s + 8, 2, &d))
         return 0;
     y = idx / 12;
