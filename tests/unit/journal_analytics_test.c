@@ -668,6 +668,54 @@ static void test_export_csv(void)
     env_close(&e);
 }
 
+/* An export over JR_EXPORT_MAX_ROWS rows fails as a whole instead of growing without bound;
+ * one row fewer is answered in full. Two sessions: 60000 + 40001 records. */
+static void test_export_too_big(void)
+{
+    uv_loop_t loop;
+    cap_t c = {0};
+    static const size_t sizes[2] = {60000, JR_EXPORT_MAX_ROWS - 60000 + 1};
+    static const char *const dates[2] = {"2026-09-01", "2026-09-02"};
+    setup();
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    jr_t *j = open_ok(&loop);
+    jr_record_t *recs = calloc(sizes[0], sizeof *recs);
+    ASSERT_NOT_NULL(recs);
+    for (int k = 0; k < 2; k++) {
+        jr_daily_t d = {0};
+        snprintf(d.class_id, sizeof d.class_id, "c-big");
+        snprintf(d.date, sizeof d.date, "%s", dates[k]);
+        snprintf(d.session_id, sizeof d.session_id, "big-%d", k);
+        d.present = d.total = (int)sizes[k];
+        for (size_t i = 0; i < sizes[k]; i++) {
+            memset(&recs[i], 0, sizeof recs[i]);
+            snprintf(recs[i].student_id, sizeof recs[i].student_id, "s-%06zu", i);
+            snprintf(recs[i].class_id, sizeof recs[i].class_id, "c-big");
+            snprintf(recs[i].session_id, sizeof recs[i].session_id, "big-%d", k);
+            snprintf(recs[i].status, sizeof recs[i].status, "present");
+            snprintf(recs[i].source, sizeof recs[i].source, "manual");
+        }
+        jr_finalize(j, &d, recs, sizes[k], on_done, &c);
+        wait_calls(&loop, &c, k + 1);
+        ASSERT_EQ(c.res[k]->err, 0);
+        BRK_FREE(c.res[k]->records); /* the copy read back: not needed, and large */
+    }
+    free(recs);
+
+    ASSERT_EQ(jr_class_export(j, "c-big", "2026-09-01", "2026-09-02", on_done, &c), 0);
+    wait_calls(&loop, &c, 3);
+    ASSERT_EQ(c.res[2]->err, BRK_ETOOBIG);
+    ASSERT_EQ(c.res[2]->rows_n, 0);
+    ASSERT_NULL(c.res[2]->rows.dated);
+    /* The first day alone fits. */
+    ASSERT_EQ(jr_class_export(j, "c-big", "2026-09-01", "2026-09-01", on_done, &c), 0);
+    jr_result_t *res = next_ok(&loop, &c, JR_ROWS_DATED, sizes[0]);
+    ASSERT_STR_EQ(res->rows.dated[sizes[0] - 1].rec.student_id, "s-059999");
+    cap_free(&c);
+    close_all(&loop, j);
+    teardown();
+}
+
 static void set_row(jr_dated_record_t *row, const char *date, const char *session, const char *cls,
                     const char *student, const char *name)
 {
@@ -889,6 +937,7 @@ static const test_case_t tests[] = {
     {"student_monthly", test_student_monthly},
     {"at_risk", test_at_risk},
     {"export_csv", test_export_csv},
+    {"export_too_big", test_export_too_big},
     {"csv_quoting", test_csv_quoting},
     {"bad_input", test_bad_input},
     {"closed_after_shutdown", test_closed_after_shutdown},
