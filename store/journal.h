@@ -216,9 +216,9 @@ void jr_outbox_mark_shipped(jr_t *j, const char *class_id, const char *session_i
  * are "YYYY-MM". Ranges are inclusive and from must not be after to. A session belongs to
  * the date of its daily row (attendance_daily.date: the class's day, as DONE stored it). */
 
-#define JR_HISTORY_MAX 1000     /* jr_student_history(): the largest limit */
-#define JR_RANGE_MAX_DAYS 366   /* date ranges of sessions, at-risk and export: days, inclusive */
-#define JR_MONTHS_MAX 24        /* jr_class_monthly(), jr_student_monthly(): months, inclusive */
+#define JR_HISTORY_MAX 1000   /* jr_student_history(): the largest limit */
+#define JR_RANGE_MAX_DAYS 366 /* date ranges of sessions, at-risk and export: days, inclusive */
+#define JR_MONTHS_MAX 24      /* jr_class_monthly(), jr_student_monthly(): months, inclusive */
 #define JR_AT_RISK_MAX_CLASSES 64
 #define JR_AT_RISK_DEFAULT_PCT 75.0 /* the threshold callers should pass when they have none */
 #define JR_EXPORT_MAX_ROWS 100000   /* jr_class_export(): more rows fail with BRK_ETOOBIG */
@@ -245,8 +245,8 @@ int jr_class_monthly(jr_t *j, const char *class_id, const char *from_month, cons
 /* The same range per student of the class: one row per student and month in which the
  * student has at least one record, ordered by student_id, then month. Answers
  * rows.student_months. */
-int jr_student_monthly(jr_t *j, const char *class_id, const char *from_month,
-                       const char *to_month, jr_done_cb cb, void *ud);
+int jr_student_monthly(jr_t *j, const char *class_id, const char *from_month, const char *to_month,
+                       jr_done_cb cb, void *ud);
 
 /* Among class_ids (n of them, 1 <= n <= JR_AT_RISK_MAX_CLASSES; duplicates count once), the
  * classes whose attendance over every record of their sessions dated from..to (at most
@@ -261,8 +261,8 @@ int jr_classes_at_risk(jr_t *j, const char *const *class_ids, size_t n, const ch
  * by date, session_id, student_id, for an export (report_csv.h). More than
  * JR_EXPORT_MAX_ROWS rows fail with BRK_ETOOBIG rather than hold them all in memory.
  * Answers rows.dated. */
-int jr_class_export(jr_t *j, const char *class_id, const char *from, const char *to,
-                    jr_done_cb cb, void *ud);
+int jr_class_export(jr_t *j, const char *class_id, const char *from, const char *to, jr_done_cb cb,
+                    void *ud);
 
 /* Loop thread only. */
 void jr_get_stats(const jr_t *j, jr_stats_t *out);

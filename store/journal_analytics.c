@@ -119,8 +119,8 @@ int jr_student_history(jr_t *j, const char *student_id, const char *class_id, co
     BRK_ASSERT(j && cb);
     int64_t a = 0, b = 0;
     if (!id_ok(student_id) || (class_id && !id_ok(class_id)) || limit < 1 ||
-        limit > JR_HISTORY_MAX || (from && !parse_date(from, &a)) ||
-        (to && !parse_date(to, &b)) || (from && to && a > b))
+        limit > JR_HISTORY_MAX || (from && !parse_date(from, &a)) || (to && !parse_date(to, &b)) ||
+        (from && to && a > b))
         return BRK_EINVAL;
     job_t *job = new_job(JOB_HISTORY, class_id, cb, ud);
     job->student_id = brk_strdup(student_id);
@@ -149,8 +149,8 @@ int jr_class_sessions(jr_t *j, const char *class_id, const char *from, const cha
     return class_range(j, JOB_CLASS_SESSIONS, class_id, from, to, cb, ud);
 }
 
-int jr_class_export(jr_t *j, const char *class_id, const char *from, const char *to,
-                    jr_done_cb cb, void *ud)
+int jr_class_export(jr_t *j, const char *class_id, const char *from, const char *to, jr_done_cb cb,
+                    void *ud)
 {
     return class_range(j, JOB_EXPORT, class_id, from, to, cb, ud);
 }
@@ -161,8 +161,8 @@ static int class_months(jr_t *j, job_kind_t kind, const char *class_id, const ch
 {
     BRK_ASSERT(j && cb);
     int a, b;
-    if (!id_ok(class_id) || !parse_month(from_month, &a) || !parse_month(to_month, &b) ||
-        a > b || b - a + 1 > JR_MONTHS_MAX)
+    if (!id_ok(class_id) || !parse_month(from_month, &a) || !parse_month(to_month, &b) || a > b ||
+        b - a + 1 > JR_MONTHS_MAX)
         return BRK_EINVAL;
     job_t *job = new_job(kind, class_id, cb, ud);
     /* "-31" bounds the last month from above whatever its length: dates compare as text. */
@@ -178,8 +178,8 @@ int jr_class_monthly(jr_t *j, const char *class_id, const char *from_month, cons
     return class_months(j, JOB_CLASS_MONTHLY, class_id, from_month, to_month, cb, ud);
 }
 
-int jr_student_monthly(jr_t *j, const char *class_id, const char *from_month,
-                       const char *to_month, jr_done_cb cb, void *ud)
+int jr_student_monthly(jr_t *j, const char *class_id, const char *from_month, const char *to_month,
+                       jr_done_cb cb, void *ud)
 {
     return class_months(j, JOB_STUDENT_MONTHLY, class_id, from_month, to_month, cb, ud);
 }
@@ -189,8 +189,8 @@ int jr_classes_at_risk(jr_t *j, const char *const *class_ids, size_t n, const ch
 {
     BRK_ASSERT(j && cb);
     /* Written so that a NaN threshold fails the check too. */
-    if (!class_ids || n < 1 || n > JR_AT_RISK_MAX_CLASSES || !range_ok(from, to, JR_RANGE_MAX_DAYS) ||
-        !(threshold_pct >= 0.0 && threshold_pct <= 100.0))
+    if (!class_ids || n < 1 || n > JR_AT_RISK_MAX_CLASSES ||
+        !range_ok(from, to, JR_RANGE_MAX_DAYS) || !(threshold_pct >= 0.0 && threshold_pct <= 100.0))
         return BRK_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!id_ok(class_ids[i]))
@@ -290,6 +290,7 @@ void jr__rows_free(jr_result_t *res)
     "count(a.student_id), sum(a.status = 'present'), sum(a.status = 'late'),"                      \
     " sum(a.status = 'absent'), total(a.engagement_percentage)"
 #define JOIN_DAY "a.class_id = d.class_id AND a.session_id = d.session_id"
+#define REC_COLS_A JR_REC_COLS("a.")
 
 typedef struct figures {
     int records, present, late, absent;
@@ -338,13 +339,13 @@ static int finish(jr_t *j, jr_result_t *res, sqlite3_stmt *st, int rc, const cha
 static void do_dated(jr_t *j, job_t *job)
 {
     static const char sql_history[] =
-        "SELECT " JR_REC_COLS("a.") ", d.date FROM attendance AS a"
+        "SELECT " REC_COLS_A ", d.date FROM attendance AS a"
         " JOIN attendance_daily AS d ON " JOIN_DAY
         " WHERE a.student_id = ?4 AND (?1 IS NULL OR a.class_id = ?1)"
         " AND d.date BETWEEN ?2 AND ?3"
         " ORDER BY d.date DESC, a.started_at DESC, a.class_id, a.session_id LIMIT ?5";
     static const char sql_export[] =
-        "SELECT " JR_REC_COLS("a.") ", d.date FROM attendance_daily AS d"
+        "SELECT " REC_COLS_A ", d.date FROM attendance_daily AS d"
         " JOIN attendance AS a ON " JOIN_DAY " WHERE d.class_id = ?1 AND d.date BETWEEN ?2 AND ?3"
         " ORDER BY d.date, a.session_id, a.student_id LIMIT ?5";
     jr_result_t *res = job->res;
@@ -428,11 +429,11 @@ static void do_sessions(jr_t *j, job_t *job)
 /* Every month of the range gets a row, in order; the query fills those that had sessions. */
 static void do_class_monthly(jr_t *j, job_t *job)
 {
-    static const char sql[] = "SELECT substr(d.date, 1, 7) AS month, count(DISTINCT d.session_id), "
-                              FIGURES
-                              " FROM attendance_daily AS d LEFT JOIN attendance AS a ON " JOIN_DAY
-                              " WHERE d.class_id = ?1 AND d.date BETWEEN ?2 AND ?3"
-                              " GROUP BY month ORDER BY month";
+    static const char sql[] =
+        "SELECT substr(d.date, 1, 7) AS month, count(DISTINCT d.session_id), " FIGURES
+        " FROM attendance_daily AS d LEFT JOIN attendance AS a ON " JOIN_DAY
+        " WHERE d.class_id = ?1 AND d.date BETWEEN ?2 AND ?3"
+        " GROUP BY month ORDER BY month";
     jr_result_t *res = job->res;
     char first_month[8], last_month[8];
     int first = 0, last = -1, rc;

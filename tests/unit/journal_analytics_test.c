@@ -142,39 +142,83 @@ typedef struct fx_session {
  * time, not the class id, orders that day in her history). Bob's name changes from 2026-10-19
  * on. */
 static const fx_session_t fixture[] = {
-    {"c-math", "m-0907", "2026-09-07", 9, 60, 3,
+    {"c-math",
+     "m-0907",
+     "2026-09-07",
+     9,
+     60,
+     3,
      {{"s-ann", ANN, "present", "engagement", 90.00},
       {"s-bob", "Bob", "late", "manual", 60.00},
       {"s-cy", "Cy", "absent", "engagement", 10.00}}},
-    {"c-math", "m-0921", "2026-09-21", 9, 60, 3,
+    {"c-math",
+     "m-0921",
+     "2026-09-21",
+     9,
+     60,
+     3,
      {{"s-ann", ANN, "present", "engagement", 80.50},
       {"s-bob", "Bob", "present", "engagement", 85.25},
       {"s-cy", "Cy", "late", "manual", 50.00}}},
-    {"c-art", "a-0907", "2026-09-07", 8, 45, 2,
+    {"c-art",
+     "a-0907",
+     "2026-09-07",
+     8,
+     45,
+     2,
      {{"s-ann", ANN_ART, "absent", "engagement", 30.00},
       {"s-dee", DEE, "present", "engagement", 88.00}}},
-    {"c-math", "m-1005", "2026-10-05", 9, 60, 3,
+    {"c-math",
+     "m-1005",
+     "2026-10-05",
+     9,
+     60,
+     3,
      {{"s-ann", ANN, "present", "engagement", 100.00},
       {"s-bob", "Bob", "absent", "engagement", 0.00},
       {"s-cy", "Cy", "absent", "engagement", 20.00}}},
-    {"c-math", "m-1019", "2026-10-19", 9, 60, 3,
+    {"c-math",
+     "m-1019",
+     "2026-10-19",
+     9,
+     60,
+     3,
      {{"s-ann", ANN, "late", "manual", 70.00},
       {"s-bob", "Bob B.", "present", "engagement", 95.00},
       {"s-cy", "Cy", "present", "engagement", 75.00}}},
-    {"c-math", "m-1102", "2026-11-02", 9, 60, 3,
+    {"c-math",
+     "m-1102",
+     "2026-11-02",
+     9,
+     60,
+     3,
      {{"s-ann", ANN, "absent", "engagement", 5.00},
       {"s-bob", "Bob B.", "absent", "engagement", 5.00},
       {"s-cy", "Cy", "absent", "engagement", 5.00}}},
-    {"c-art", "a-1012", "2026-10-12", 8, 45, 2,
+    {"c-art",
+     "a-1012",
+     "2026-10-12",
+     8,
+     45,
+     2,
      {{"s-ann", ANN_ART, "present", "engagement", 77.00},
       {"s-dee", DEE, "absent", "engagement", 12.00}}},
     {"c-art", "a-1026", "2026-10-26", 8, 45, 0, {{0}}},
-    {"c-bio", "b-0915", "2026-09-15", 11, 60, 2,
+    {"c-bio",
+     "b-0915",
+     "2026-09-15",
+     11,
+     60,
+     2,
      {{"s-eve", "Eve", "present", "engagement", 92.00},
       {"s-fay", "Fay", "present", "engagement", 81.00}}},
-    {"c-bio", "b-1020", "2026-10-20", 11, 60, 2,
-     {{"s-eve", "Eve", "present", "engagement", 99.00},
-      {"s-fay", "Fay", "late", "manual", 76.00}}},
+    {"c-bio",
+     "b-1020",
+     "2026-10-20",
+     11,
+     60,
+     2,
+     {{"s-eve", "Eve", "present", "engagement", 99.00}, {"s-fay", "Fay", "late", "manual", 76.00}}},
 };
 
 /* Milliseconds of date at hour:00 UTC, through the C library's timegm (not the code under
@@ -312,8 +356,7 @@ static void test_history(void)
 
     /* s-ann everywhere, no range: 7 records (5 in c-math, 2 in c-art), newest first. On
      * 2026-09-07 she had both classes; c-math started at 09:00, after c-art's 08:00. */
-    ASSERT_EQ(jr_student_history(e.j, "s-ann", NULL, NULL, NULL, JR_HISTORY_MAX, on_done, &e.c),
-              0);
+    ASSERT_EQ(jr_student_history(e.j, "s-ann", NULL, NULL, NULL, JR_HISTORY_MAX, on_done, &e.c), 0);
     res = next_ok(&e.loop, &e.c, JR_ROWS_DATED, 7);
     expect_dated(&res->rows.dated[0], "2026-11-02", "m-1102", "s-ann");
     expect_dated(&res->rows.dated[1], "2026-10-19", "m-1019", "s-ann");
@@ -325,16 +368,15 @@ static void test_history(void)
     ASSERT_STR_EQ(res->rows.dated[6].rec.student_name, ANN_ART);
 
     /* One class, a closed range that leaves out 2026-11-02, limit 2: the two newest. */
-    ASSERT_EQ(jr_student_history(e.j, "s-ann", "c-math", "2026-09-01", "2026-10-31", 2, on_done,
-                                 &e.c),
-              0);
+    ASSERT_EQ(
+        jr_student_history(e.j, "s-ann", "c-math", "2026-09-01", "2026-10-31", 2, on_done, &e.c),
+        0);
     res = next_ok(&e.loop, &e.c, JR_ROWS_DATED, 2);
     expect_dated(&res->rows.dated[0], "2026-10-19", "m-1019", "s-ann");
     expect_dated(&res->rows.dated[1], "2026-10-05", "m-1005", "s-ann");
 
     /* Open upper end: c-art from 2026-10-01 holds only a-1012 (a-1026 has no records). */
-    ASSERT_EQ(jr_student_history(e.j, "s-ann", "c-art", "2026-10-01", NULL, 10, on_done, &e.c),
-              0);
+    ASSERT_EQ(jr_student_history(e.j, "s-ann", "c-art", "2026-10-01", NULL, 10, on_done, &e.c), 0);
     res = next_ok(&e.loop, &e.c, JR_ROWS_DATED, 1);
     expect_dated(&res->rows.dated[0], "2026-10-12", "a-1012", "s-ann");
 
@@ -347,8 +389,7 @@ static void test_history(void)
 
     /* A one-day range, inclusive at both ends; then a class the student is not in, and a
      * student with no record: no rows, and no error. */
-    ASSERT_EQ(jr_student_history(e.j, "s-dee", NULL, "2026-10-12", "2026-10-12", 1, on_done,
-                                 &e.c),
+    ASSERT_EQ(jr_student_history(e.j, "s-dee", NULL, "2026-10-12", "2026-10-12", 1, on_done, &e.c),
               0);
     res = next_ok(&e.loop, &e.c, JR_ROWS_DATED, 1);
     expect_dated(&res->rows.dated[0], "2026-10-12", "a-1012", "s-dee");
@@ -490,9 +531,9 @@ static void test_class_monthly(void)
     env_close(&e);
 }
 
-static void expect_student_month(const jr_student_month_t *r, const char *student,
-                                 const char *name, const char *month, int sessions, int attended,
-                                 int late, int absent, double att, double eng)
+static void expect_student_month(const jr_student_month_t *r, const char *student, const char *name,
+                                 const char *month, int sessions, int attended, int late,
+                                 int absent, double att, double eng)
 {
     ASSERT_STR_EQ(r->student_id, student);
     ASSERT_STR_EQ(r->student_name, name);
@@ -553,8 +594,8 @@ static void test_student_monthly(void)
 
 /* ---- classes at risk ---------------------------------------------------------------------- */
 
-static void expect_class(const jr_class_stat_t *r, const char *class_id, int sessions,
-                         int present, int late, int absent, int total, double att, double eng)
+static void expect_class(const jr_class_stat_t *r, const char *class_id, int sessions, int present,
+                         int late, int absent, int total, double att, double eng)
 {
     ASSERT_STR_EQ(r->class_id, class_id);
     ASSERT_EQ(r->sessions, sessions);
@@ -587,16 +628,14 @@ static void test_at_risk(void)
     expect_class(&res->rows.classes[0], "c-art", 3, 2, 0, 2, 4, 50.00, 51.75);
 
     /* At 80, c-math's 75.00 is below too; lowest attendance first. */
-    ASSERT_EQ(jr_classes_at_risk(e.j, mine, 4, "2026-09-01", "2026-10-31", 80.0, on_done, &e.c),
-              0);
+    ASSERT_EQ(jr_classes_at_risk(e.j, mine, 4, "2026-09-01", "2026-10-31", 80.0, on_done, &e.c), 0);
     res = next_ok(&e.loop, &e.c, JR_ROWS_CLASSES, 2);
     expect_class(&res->rows.classes[0], "c-art", 3, 2, 0, 2, 4, 50.00, 51.75);
     expect_class(&res->rows.classes[1], "c-math", 4, 6, 3, 3, 12, 75.00, 61.31);
 
     /* Through November, c-math adds m-1102 (3 absent at 5): P 6, L 3, A 6 of 15,
      * att 9/15 = 60.00, eng (735.75 + 15) / 15 = 750.75 / 15 = 50.05. */
-    ASSERT_EQ(jr_classes_at_risk(e.j, mine, 4, "2026-09-01", "2026-11-30", 75.0, on_done, &e.c),
-              0);
+    ASSERT_EQ(jr_classes_at_risk(e.j, mine, 4, "2026-09-01", "2026-11-30", 75.0, on_done, &e.c), 0);
     res = next_ok(&e.loop, &e.c, JR_ROWS_CLASSES, 2);
     expect_class(&res->rows.classes[0], "c-art", 3, 2, 0, 2, 4, 50.00, 51.75);
     expect_class(&res->rows.classes[1], "c-math", 5, 6, 3, 6, 15, 60.00, 50.05);
@@ -610,8 +649,7 @@ static void test_at_risk(void)
     expect_class(&res->rows.classes[0], "c-art", 2, 1, 0, 1, 2, 50.00, 44.50);
 
     /* A class whose only session in range has no record is not judged: c-art on a-1026. */
-    ASSERT_EQ(jr_classes_at_risk(e.j, mine, 4, "2026-10-20", "2026-10-31", 75.0, on_done, &e.c),
-              0);
+    ASSERT_EQ(jr_classes_at_risk(e.j, mine, 4, "2026-10-20", "2026-10-31", 75.0, on_done, &e.c), 0);
     next_ok(&e.loop, &e.c, JR_ROWS_CLASSES, 0);
     env_close(&e);
 }
@@ -752,11 +790,11 @@ static void test_csv_quoting(void)
     rows[0].rec.total_class_duration_seconds = -1.25;
     rows[0].rec.frames_analyzed = -3;
     rows[0].rec.trust_score = 0;
-    rows[0].rec.started_at_ms = -1;           /* floors into the day before the epoch */
-    rows[0].rec.ended_at_ms = INT64_MAX;      /* past year 9999: empty */
+    rows[0].rec.started_at_ms = -1;      /* floors into the day before the epoch */
+    rows[0].rec.ended_at_ms = INT64_MAX; /* past year 9999: empty */
     rows[0].rec.finalized_at_ms = 0;
     set_row(&rows[1], "2026-09-08", "s-2", "c-1", "=cmd", "\tTab");
-    rows[1].rec.engagement_percentage = NAN;  /* not finite: empty */
+    rows[1].rec.engagement_percentage = NAN; /* not finite: empty */
     rows[1].rec.engagement_duration_seconds = INFINITY;
     rows[1].rec.total_class_duration_seconds = 3600;
     rows[1].rec.frames_analyzed = 9007199254740993LL;
@@ -800,7 +838,8 @@ static void test_csv_quoting(void)
     free(csv);
 }
 
-/* ---- inputs refused --------------------------------------------------------------------------- */
+/* ---- inputs refused ---------------------------------------------------------------------------
+ */
 
 static void test_bad_input(void)
 {
@@ -828,17 +867,15 @@ static void test_bad_input(void)
     ASSERT_EQ(jr_student_history(j, "s-1", NULL, NULL, NULL, 0, on_done, &c), BRK_EINVAL);
     ASSERT_EQ(jr_student_history(j, "s-1", NULL, NULL, NULL, JR_HISTORY_MAX + 1, on_done, &c),
               BRK_EINVAL);
-    ASSERT_EQ(jr_student_history(j, "s-1", NULL, "2026-02-29", NULL, 10, on_done, &c),
-              BRK_EINVAL);
-    ASSERT_EQ(jr_student_history(j, "s-1", NULL, NULL, "2026-13-01", 10, on_done, &c),
-              BRK_EINVAL);
+    ASSERT_EQ(jr_student_history(j, "s-1", NULL, "2026-02-29", NULL, 10, on_done, &c), BRK_EINVAL);
+    ASSERT_EQ(jr_student_history(j, "s-1", NULL, NULL, "2026-13-01", 10, on_done, &c), BRK_EINVAL);
     ASSERT_EQ(jr_student_history(j, "s-1", NULL, "2026-10-02", "2026-10-01", 10, on_done, &c),
               BRK_EINVAL);
 
     /* Dates that are not real calendar dates, or not exactly YYYY-MM-DD. */
     static const char *const bad_dates[] = {
-        "2026-02-29", "2025-02-29", "1900-02-29", "2026-04-31", "2026-06-31", "2026-09-31",
-        "2026-11-31", "2026-01-32", "2026-00-10", "2026-13-01", "2026-01-00", "2026-1-01",
+        "2026-02-29", "2025-02-29", "1900-02-29", "2026-04-31",  "2026-06-31",  "2026-09-31",
+        "2026-11-31", "2026-01-32", "2026-00-10", "2026-13-01",  "2026-01-00",  "2026-1-01",
         "2026-01-1",  "26-01-01",   "2026/01/01", "2026-01-01x", "2026-01-01 ", " 2026-01-01",
         "2026-0a-01", "",           "2026-01-+1", "2026-01--1"};
     for (size_t i = 0; i < BRK_ARRAY_LEN(bad_dates); i++) {
