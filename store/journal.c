@@ -25,6 +25,8 @@ static void on_run(jobq_job_t *jj, void *state, void *ud)
         jr__do_outbox_next(j, job);
     else if (job->kind == JOB_MARK_SHIPPED)
         jr__do_mark_shipped(j, job);
+    else if (JR__IS_ANALYTICS(job->kind))
+        jr__do_analytics(j, job);
     else if (job->kind != JOB_BACKLOG)
         jr__do_report(j, job);
 
@@ -42,6 +44,8 @@ static void job_free(job_t *job)
     free(job->recs);
     free(job->class_id);
     free(job->session_id);
+    free(job->student_id);
+    free(job->class_ids);
     free(job);
 }
 
@@ -53,6 +57,8 @@ static void count(jr_t *j, const job_t *job)
     if (job->kind != JOB_FINALIZE) {
         if (job->kind == JOB_REPORT || job->kind == JOB_REPORT_DAY)
             j->stats.reports++;
+        else if (JR__IS_ANALYTICS(job->kind))
+            j->stats.analytics++;
     } else if (res->err) {
         j->stats.finalize_failed++;
     } else if (res->already) {
@@ -79,6 +85,7 @@ static void on_done(jobq_job_t *jj, void *ud)
         LOG(WARN, 0, "journal job failed", "op=%s err=%d reason=\"%s\"",
             job->kind == JOB_FINALIZE                                       ? "finalize"
             : job->kind == JOB_OUTBOX_NEXT || job->kind == JOB_MARK_SHIPPED ? "outbox"
+            : JR__IS_ANALYTICS(job->kind)                                   ? "analytics"
                                                                             : "report",
             job->res->err, job->res->errmsg);
     int committed = job->kind == JOB_FINALIZE && !job->res->err && !job->res->already;
@@ -99,7 +106,7 @@ static void on_discard(jobq_job_t *jj, void *ud)
     j->dropped++;
 }
 
-static void submit(jr_t *j, job_t *job)
+void jr__submit(jr_t *j, job_t *job)
 {
     job->res = brk_calloc(1, sizeof *job->res);
     if (j->closed || jobq_submit(j->q, &job->base, NULL) != 0) {
@@ -182,7 +189,7 @@ void jr_finalize(jr_t *j, const jr_daily_t *daily, const jr_record_t *recs, size
     job->n = n;
     job->cb = cb;
     job->ud = ud;
-    submit(j, job);
+    jr__submit(j, job);
 }
 
 void jr_report(jr_t *j, const char *class_id, const char *session_id, jr_done_cb cb, void *ud)
@@ -194,7 +201,7 @@ void jr_report(jr_t *j, const char *class_id, const char *session_id, jr_done_cb
     job->session_id = brk_strdup(session_id);
     job->cb = cb;
     job->ud = ud;
-    submit(j, job);
+    jr__submit(j, job);
 }
 
 void jr_report_day(jr_t *j, const char *class_id, const char *date, jr_done_cb cb, void *ud)
@@ -206,7 +213,7 @@ void jr_report_day(jr_t *j, const char *class_id, const char *date, jr_done_cb c
     job->session_id = brk_strdup(date);
     job->cb = cb;
     job->ud = ud;
-    submit(j, job);
+    jr__submit(j, job);
 }
 
 void jr_result_free(jr_result_t *res)
@@ -214,6 +221,7 @@ void jr_result_free(jr_result_t *res)
     if (!res)
         return;
     free(res->records);
+    jr__rows_free(res);
     free(res);
 }
 
@@ -263,7 +271,7 @@ void jr_outbox_enable(jr_t *j)
     job_t *job = brk_calloc(1, sizeof *job);
     job->kind = JOB_BACKLOG;
     job->cb = on_backlog_counted;
-    submit(j, job);
+    jr__submit(j, job);
 }
 
 void jr_set_commit_hook(jr_t *j, void (*hook)(void *ud), void *ud)
@@ -279,7 +287,7 @@ void jr_outbox_next(jr_t *j, jr_done_cb cb, void *ud)
     job->kind = JOB_OUTBOX_NEXT;
     job->cb = cb;
     job->ud = ud;
-    submit(j, job);
+    jr__submit(j, job);
 }
 
 void jr_outbox_mark_shipped(jr_t *j, const char *class_id, const char *session_id,
@@ -293,5 +301,5 @@ void jr_outbox_mark_shipped(jr_t *j, const char *class_id, const char *session_i
     job->shipped_at_ms = shipped_at_ms;
     job->cb = cb;
     job->ud = ud;
-    submit(j, job);
+    jr__submit(j, job);
 }

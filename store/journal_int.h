@@ -23,7 +23,16 @@ typedef enum {
     JOB_OUTBOX_NEXT,
     JOB_MARK_SHIPPED,
     JOB_BACKLOG, /* only recounts the backlog */
+    /* The history and analytics queries (journal_analytics.c). */
+    JOB_HISTORY,
+    JOB_CLASS_SESSIONS,
+    JOB_CLASS_MONTHLY,
+    JOB_STUDENT_MONTHLY,
+    JOB_AT_RISK,
+    JOB_EXPORT,
 } job_kind_t;
+
+#define JR__IS_ANALYTICS(kind) ((kind) >= JOB_HISTORY && (kind) <= JOB_EXPORT)
 
 typedef struct job {
     jobq_job_t base; /* first: the queue's handle on the job */
@@ -34,6 +43,17 @@ typedef struct job {
     char *class_id; /* report: owned copies of the key */
     char *session_id;
     int64_t shipped_at_ms; /* mark shipped */
+    /* History and analytics, checked on the loop thread before the job was queued. class_id
+     * above is NULL for a history across classes. from and to are date bounds compared as
+     * strings; an open end holds a bound below or above every date, and a month range holds
+     * its first month's first day and "YYYY-MM-31" for its last month. */
+    char *student_id;
+    char from[11];
+    char to[11];
+    unsigned limit;
+    char (*class_ids)[JR_ID]; /* at risk: owned copy */
+    size_t n_classes;
+    double threshold_pct;
     jr_done_cb cb;
     void *ud;
     jr_result_t *res; /* handed to cb, which owns it from then on */
@@ -68,6 +88,21 @@ struct jr {
     void *hook_ud;
 };
 
+/* The columns of a record, in the order jr__row_record() reads them, each name preceded by p
+ * (a table alias such as "a." in a join, or ""). */
+#define JR_REC_COLS(p)                                                                             \
+    p "student_id, " p "student_name, " p "class_id, " p "session_id, " p "started_at, " p         \
+      "ended_at, " p "total_class_duration_seconds, " p "engagement_duration_seconds, " p          \
+      "engagement_percentage, " p "frames_analyzed, " p "status, " p "source, " p                  \
+      "finalized_at, " p "trust_score"
+#define JR_REC_NCOLS 14
+
+/* ---- journal.c: queuing (loop thread) --------------------------------------------------- */
+
+/* Gives the job a fresh result and queues it, or refuses it (BRK_ECLOSED, delivered on a
+ * later loop iteration) after jr_shutdown(). Takes ownership of job. */
+void jr__submit(jr_t *j, job_t *job);
+
 /* ---- journal_schema.c: the file and its schema (loop thread, in jr_open) --------------- */
 
 /* Formats "what: why" into err (which may be NULL). */
@@ -92,11 +127,22 @@ int jr__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
 int jr__stmts_prepare(sqlite3 *db, stmts_t *st);
 void jr__stmts_finalize(stmts_t *st);
 
+/* Reads columns 0..JR_REC_NCOLS-1 of the current row (JR_REC_COLS order) into *r. Returns 0,
+ * or -1 when a text column does not fit its field (a row we cannot have written). */
+int jr__row_record(sqlite3_stmt *st, jr_record_t *r);
+
 void jr__do_finalize(jr_t *j, job_t *job);
 void jr__do_report(jr_t *j, job_t *job);
 void jr__do_outbox_next(jr_t *j, job_t *job);
 void jr__do_mark_shipped(jr_t *j, job_t *job);
 /* Recounts the outbox backlog into job->backlog (has_backlog set when it succeeded). */
 void jr__count_backlog(jr_t *j, job_t *job);
+
+/* ---- journal_analytics.c: the history and analytics queries (worker thread) ------------- */
+
+/* Runs an analytics job (JR__IS_ANALYTICS(job->kind)); the answer goes into job->res. */
+void jr__do_analytics(jr_t *j, job_t *job);
+/* Frees the rows of res (any rows_kind) and empties them. */
+void jr__rows_free(jr_result_t *res);
 
 #endif

@@ -12,10 +12,7 @@
 #define DAILY_COLS                                                                                 \
     "class_id, teacher_id, date, session_id, present, absent, late, total, percentage, "           \
     "finalized_at"
-#define REC_COLS                                                                                   \
-    "student_id, student_name, class_id, session_id, started_at, ended_at, "                       \
-    "total_class_duration_seconds, engagement_duration_seconds, engagement_percentage, "           \
-    "frames_analyzed, status, source, finalized_at, trust_score"
+#define REC_COLS JR_REC_COLS("")
 
 /* The (class_id, date) match sorts first, so a repeated DONE gets its own day back; a match
  * on session_id alone means the same session was finalized under another date. */
@@ -106,7 +103,7 @@ static int row_daily(sqlite3_stmt *st, jr_daily_t *d)
     return 0;
 }
 
-static int row_record(sqlite3_stmt *st, jr_record_t *r)
+int jr__row_record(sqlite3_stmt *st, jr_record_t *r)
 {
     memset(r, 0, sizeof *r);
     if (col_str(st, 0, r->student_id, sizeof r->student_id) ||
@@ -166,7 +163,7 @@ static int read_records(jr_t *j, const char *class_id, const char *session_id, j
             cap = cap ? cap * 2 : 32;
             res->records = brk_realloc(res->records, cap * sizeof *res->records);
         }
-        if (row_record(st, &res->records[res->n]) != 0) {
+        if (jr__row_record(st, &res->records[res->n]) != 0) {
             rc = SQLITE_CORRUPT;
             break;
         }
