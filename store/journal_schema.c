@@ -106,7 +106,9 @@ static const char upgrade_v5[] =
     " role TEXT NOT NULL CHECK (role IN ('teacher', 'student')),"
     " joined_at_ms INTEGER NOT NULL,"
     " PRIMARY KEY (class_id, account_id));"
-    "CREATE INDEX IF NOT EXISTS class_members_by_account ON class_members (account_id);";
+    "CREATE INDEX IF NOT EXISTS class_members_by_account ON class_members (account_id);"
+    /* a student's history (journal_analytics.c) looks records up by student */
+    "CREATE INDEX IF NOT EXISTS attendance_by_student ON attendance (student_id);";
 
 void jr__set_err(char *err, size_t errlen, const char *what, const char *why)
 {

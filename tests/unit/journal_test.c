@@ -580,7 +580,7 @@ static void test_wal_and_schema(void)
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM pragma_table_info('attendance_daily')"), 11);
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                                  " AND tbl_name = 'attendance' AND sql IS NOT NULL"),
-              2); /* by class and session; unshipped rows (v2) */
+              3); /* by class and session; unshipped rows (v2); by student (v5) */
     /* The other records of the file (v4 accounts, v5 classes and their rosters). */
     ASSERT_EQ(count_rows_in(dir, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
                                  " AND name IN ('accounts', 'classes', 'class_members')"),
