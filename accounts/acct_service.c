@@ -9,11 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What one worker owns: its connections to the accounts and the classes. */
+typedef struct worker_db {
+    acct_store_t *acct;
+    class_store_t *cls;
+} worker_db_t;
+
 struct acct_svc {
     jobq_t *q;
     acct_pw_t *pw;
-    acct_store_t **stores; /* one per worker */
-    unsigned n_stores;
+    worker_db_t *dbs; /* one per worker */
+    unsigned n_dbs;
     acct_mint_fn mint;
     void *mint_ud;
 };
@@ -74,12 +80,28 @@ void acct_req_set_new_password(acct_req_t *r, const char *s, size_t len)
     r->new_password_len = len;
 }
 
+void acct_req_set_description(acct_req_t *r, const char *s, size_t len)
+{
+    free(r->description);
+    r->description = copy_bytes(s, len);
+}
+
+void acct_req_set_schedule(acct_req_t *r, const char *s, size_t len)
+{
+    free(r->schedule);
+    r->schedule = copy_bytes(s, len);
+}
+
 void acct_req_free(acct_req_t *r)
 {
     if (!r)
         return;
     free(r->email);
     free(r->name);
+    free(r->description);
+    free(r->schedule);
+    free(r->memberships);
+    free(r->roster);
     wipe_free(r->password, r->password_len);
     wipe_free(r->new_password, r->new_password_len);
     if (r->token)
@@ -118,14 +140,25 @@ static void store_refused(acct_req_t *r, int rc)
     }
 }
 
-static void give_token(acct_svc_t *s, acct_req_t *r)
+/* The account's token, naming every class it belongs to now. */
+static void give_token(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 {
-    r->token = s->mint(&r->acct, NULL, 0, &r->expires_in, s->mint_ud);
+    char ids[CLASS_MAX_PER_ACCOUNT][CLASS_TOKEN_ID_MAX + 1];
+    const char *list[CLASS_MAX_PER_ACCOUNT];
+    int n = 0;
+    int rc = class_store_class_ids(db->cls, r->acct.id, ids, &n);
+    if (rc != 0 && rc != BRK_EFULL) {
+        fail(r, BRK_EIO, "the class store failed");
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        list[i] = ids[i];
+    r->token = s->mint(&r->acct, list, (size_t)n, &r->expires_in, s->mint_ud);
     if (!r->token)
         fail(r, BRK_EIO, "signing the token failed");
 }
 
-static void do_register(acct_svc_t *s, acct_store_t *st, acct_req_t *r)
+static void do_register(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 {
     char hash[ACCT_HASH_SIZE];
     int rc = acct_pw_hash(s->pw, r->password, r->password_len, hash, sizeof hash);
@@ -134,18 +167,19 @@ static void do_register(acct_svc_t *s, acct_store_t *st, acct_req_t *r)
         return;
     }
     /* The hash comes first, so that a taken email answers no faster than a new one. */
-    rc = acct_store_create(st, r->email, r->name, r->role, hash, &r->acct);
+    rc = acct_store_create(db->acct, r->email, r->name, r->role, hash, &r->acct);
     wipe(hash, sizeof hash);
     if (rc != 0) {
         store_refused(r, rc);
         return;
     }
     if (r->want_token)
-        give_token(s, r);
+        give_token(s, db, r);
 }
 
-static void do_login(acct_svc_t *s, acct_store_t *st, acct_req_t *r)
+static void do_login(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 {
+    acct_store_t *st = db->acct;
     int found = acct_store_find_by_email(st, r->email, &r->acct);
     /* Unknown email or not: the same verify runs (against the dummy hash when there is no
      * account), so the answer takes the same time. */
@@ -168,11 +202,12 @@ static void do_login(acct_svc_t *s, acct_store_t *st, acct_req_t *r)
             (void)acct_store_update_password(st, r->acct.id, hash);
         wipe(hash, sizeof hash);
     }
-    give_token(s, r);
+    give_token(s, db, r);
 }
 
-static void do_password(acct_svc_t *s, acct_store_t *st, acct_req_t *r)
+static void do_password(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 {
+    acct_store_t *st = db->acct;
     int found = acct_store_find_by_id(st, r->id, &r->acct);
     if (found != 0) {
         store_refused(r, found);
@@ -194,16 +229,182 @@ static void do_password(acct_svc_t *s, acct_store_t *st, acct_req_t *r)
         store_refused(r, rc);
 }
 
+/* ---- classes ---------------------------------------------------------------------------- */
+
+static void class_refused(acct_req_t *r, int rc)
+{
+    switch (rc) {
+    case BRK_ENOTFOUND: fail(r, rc, "no such class"); break;
+    case BRK_EINVAL: fail(r, rc, "invalid name, description or schedule"); break;
+    case BRK_ETOOBIG: fail(r, rc, "name, description or schedule too long"); break;
+    case BRK_EFULL: /* told apart from a full queue (BRK_EFULL) */
+        fail(r, BRK_ENOMEM, "an account may belong to at most 64 classes");
+        break;
+    case BRK_EEXIST: fail(r, rc, "already a member of this class"); break;
+    default: fail(r, BRK_EIO, "the class store failed"); break;
+    }
+}
+
+/* The class's members into r->roster. */
+static int load_roster(worker_db_t *db, acct_req_t *r, const char *class_id)
+{
+    free(r->roster);
+    r->roster = NULL;
+    r->n_roster = 0;
+    int rc = class_store_roster(db->cls, class_id, &r->roster, &r->n_roster);
+    r->roster_valid = rc == 0;
+    return rc;
+}
+
+/* The caller's standing in r->class_id: 0 with r->cls and r->class_role/is_staff, or an
+ * error answered (a class the caller is not in does not exist for it; admins are in all). */
+static int standing(worker_db_t *db, acct_req_t *r)
+{
+    int rc = class_store_get(db->cls, r->class_id, &r->cls);
+    if (rc == 0 && r->acct.role == ACCT_ROLE_ADMIN) {
+        r->class_role = CLASS_ROLE_TEACHER;
+        r->is_staff = 1;
+        return 0;
+    }
+    if (rc == 0)
+        rc = class_store_membership(db->cls, r->class_id, r->acct.id, &r->class_role);
+    if (rc != 0) {
+        memset(&r->cls, 0, sizeof r->cls);
+        class_refused(r, rc);
+        return rc;
+    }
+    r->is_staff = r->class_role == CLASS_ROLE_TEACHER;
+    return 0;
+}
+
+static int need_staff(acct_req_t *r)
+{
+    if (r->is_staff)
+        return 0;
+    /* Forbidden: the caller is known and in the class, the act is not theirs. */
+    fail(r, BRK_ESTATE, "only the class's teachers may do this");
+    return -1;
+}
+
+static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
+{
+    int rc;
+    switch (r->kind) {
+    case ACCT_REQ_CLASS_CREATE:
+        if (r->acct.role == ACCT_ROLE_STUDENT) {
+            fail(r, BRK_ESTATE, "only teachers and admins create classes");
+            return;
+        }
+        rc = class_store_create(db->cls, r->acct.id, r->name, r->description, r->schedule,
+                                &r->cls);
+        if (rc != 0) {
+            class_refused(r, rc);
+            return;
+        }
+        snprintf(r->class_id, sizeof r->class_id, "%s", r->cls.id);
+        r->class_role = CLASS_ROLE_TEACHER;
+        r->is_staff = 1;
+        if (load_roster(db, r, r->cls.id) != 0)
+            fail(r, BRK_EIO, "the class store failed");
+        else
+            give_token(s, db, r);
+        return;
+    case ACCT_REQ_CLASS_LIST:
+        rc = class_store_list_for_account(db->cls, r->acct.id, &r->memberships,
+                                          &r->n_memberships);
+        if (rc != 0)
+            class_refused(r, rc);
+        return;
+    case ACCT_REQ_CLASS_GET:
+        if (standing(db, r) == 0 && r->is_staff && load_roster(db, r, r->class_id) != 0)
+            fail(r, BRK_EIO, "the class store failed");
+        return;
+    case ACCT_REQ_CLASS_UPDATE:
+        if (standing(db, r) != 0 || need_staff(r) != 0)
+            return;
+        rc = class_store_update(db->cls, r->class_id, r->name, r->description, r->schedule,
+                                r->clear_schedule, &r->cls);
+        if (rc != 0)
+            class_refused(r, rc);
+        return;
+    case ACCT_REQ_CLASS_CODE:
+        if (standing(db, r) != 0 || need_staff(r) != 0)
+            return;
+        rc = class_store_regenerate_code(db->cls, r->class_id, r->cls.join_code,
+                                         sizeof r->cls.join_code);
+        if (rc != 0)
+            class_refused(r, rc);
+        return;
+    case ACCT_REQ_CLASS_JOIN:
+        if (r->acct.role != ACCT_ROLE_STUDENT) {
+            fail(r, BRK_ESTATE, "only students join a class with its code");
+            return;
+        }
+        rc = class_store_find_by_code(db->cls, r->code, &r->cls);
+        if (rc == 0) {
+            snprintf(r->class_id, sizeof r->class_id, "%s", r->cls.id);
+            rc = class_store_add_member(db->cls, r->class_id, r->acct.id, CLASS_ROLE_STUDENT,
+                                        NULL);
+        }
+        if (rc == BRK_ENOTFOUND) {
+            fail(r, rc, "no class has this code");
+            return;
+        }
+        if (rc != 0 && rc != BRK_EEXIST) { /* joining twice is not an error */
+            class_refused(r, rc);
+            return;
+        }
+        r->class_role = CLASS_ROLE_STUDENT;
+        if (load_roster(db, r, r->class_id) != 0)
+            fail(r, BRK_EIO, "the class store failed");
+        else
+            give_token(s, db, r);
+        return;
+    case ACCT_REQ_CLASS_LEAVE:
+        if (standing(db, r) != 0)
+            return;
+        if (r->class_role != CLASS_ROLE_STUDENT || r->acct.role == ACCT_ROLE_ADMIN) {
+            fail(r, BRK_ESTATE, "only students leave a class");
+            return;
+        }
+        rc = class_store_remove_member(db->cls, r->class_id, r->acct.id);
+        if (rc != 0 || load_roster(db, r, r->class_id) != 0)
+            class_refused(r, rc ? rc : BRK_EIO);
+        return;
+    case ACCT_REQ_CLASS_REMOVE: {
+        if (standing(db, r) != 0 || need_staff(r) != 0)
+            return;
+        class_role_t role;
+        rc = class_store_membership(db->cls, r->class_id, r->student_id, &role);
+        if (rc == 0 && role != CLASS_ROLE_STUDENT) {
+            fail(r, BRK_ESTATE, "only students are removed from a class");
+            return;
+        }
+        if (rc == 0)
+            rc = class_store_remove_member(db->cls, r->class_id, r->student_id);
+        if (rc == BRK_ENOTFOUND) {
+            fail(r, rc, "no such student in this class");
+            return;
+        }
+        if (rc != 0 || load_roster(db, r, r->class_id) != 0)
+            class_refused(r, rc ? rc : BRK_EIO);
+        return;
+    }
+    default: return;
+    }
+}
+
 static void on_run(jobq_job_t *job, void *state, void *ud)
 {
     acct_svc_t *s = ud;
-    acct_store_t *st = state;
+    worker_db_t *db = state;
+    acct_store_t *st = db->acct;
     acct_req_t *r = (acct_req_t *)job;
     int rc;
     switch (r->kind) {
-    case ACCT_REQ_REGISTER: do_register(s, st, r); break;
-    case ACCT_REQ_LOGIN: do_login(s, st, r); break;
-    case ACCT_REQ_PASSWORD: do_password(s, st, r); break;
+    case ACCT_REQ_REGISTER: do_register(s, db, r); break;
+    case ACCT_REQ_LOGIN: do_login(s, db, r); break;
+    case ACCT_REQ_PASSWORD: do_password(s, db, r); break;
     case ACCT_REQ_RENAME:
         rc = acct_store_update_name(st, r->id, r->name);
         if (rc == 0)
@@ -216,7 +417,15 @@ static void on_run(jobq_job_t *job, void *state, void *ud)
         if (rc != 0)
             store_refused(r, rc);
         else if (r->want_token)
-            give_token(s, r);
+            give_token(s, db, r);
+        break;
+    default:
+        /* Class requests act for an account that must still exist. */
+        rc = acct_store_find_by_id(st, r->id, &r->acct);
+        if (rc != 0)
+            store_refused(r, rc);
+        else
+            do_class(s, db, r);
         break;
     }
     wipe(r->acct.password_hash, sizeof r->acct.password_hash);
@@ -225,7 +434,8 @@ static void on_run(jobq_job_t *job, void *state, void *ud)
 static void *on_thread_start(unsigned index, void *ud)
 {
     acct_svc_t *s = ud;
-    return index < s->n_stores ? s->stores[index] : NULL;
+    BRK_ASSERT(index < s->n_dbs);
+    return &s->dbs[index];
 }
 
 /* ---- loop thread ----------------------------------------------------------------------- */
@@ -262,11 +472,16 @@ int acct_svc_new(uv_loop_t *loop, const acct_svc_config_t *cfg, acct_svc_t **out
                  brk_strerror(rc));
         goto fail;
     }
-    s->stores = brk_calloc(cfg->threads, sizeof *s->stores);
-    for (; s->n_stores < cfg->threads; s->n_stores++) {
-        rc = acct_store_open(cfg->data_dir, &s->stores[s->n_stores], err, errlen);
-        if (rc != 0)
+    s->dbs = brk_calloc(cfg->threads, sizeof *s->dbs);
+    for (; s->n_dbs < cfg->threads; s->n_dbs++) {
+        worker_db_t *db = &s->dbs[s->n_dbs];
+        rc = acct_store_open(cfg->data_dir, &db->acct, err, errlen);
+        if (rc == 0)
+            rc = class_store_open(cfg->data_dir, &db->cls, err, errlen);
+        if (rc != 0) {
+            s->n_dbs++; /* closed by acct_svc_free */
             goto fail;
+        }
     }
     jobq_config_t qc = {
         .threads = cfg->threads,
@@ -304,6 +519,30 @@ void acct_svc_submit(acct_svc_t *s, acct_req_t *r, acct_done_cb done, void *ud)
     }
 }
 
+int acct_svc_load_rosters(acct_svc_t *s,
+                          void (*cb)(const char *class_id, const class_member_t *m, size_t n,
+                                     void *ud),
+                          void *ud)
+{
+    /* Before any request: worker 0's connection is idle until the queue hands it a job, and
+     * the caller runs this before the first submit. */
+    BRK_ASSERT(jobq_pending(s->q) == 0);
+    class_store_t *cs = s->dbs[0].cls;
+    class_uid_t *ids = NULL;
+    size_t n = 0;
+    int rc = class_store_all_ids(cs, &ids, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        class_member_t *m = NULL;
+        size_t nm = 0;
+        rc = class_store_roster(cs, ids[i].id, &m, &nm);
+        if (rc == 0)
+            cb(ids[i].id, m, nm, ud);
+        free(m);
+    }
+    free(ids);
+    return rc == 0 ? 0 : BRK_EIO;
+}
+
 size_t acct_svc_pending(const acct_svc_t *s)
 {
     return jobq_pending(s->q);
@@ -320,9 +559,11 @@ void acct_svc_free(acct_svc_t *s)
     if (!s)
         return;
     jobq_free(s->q); /* joins the workers before their stores close */
-    for (unsigned i = 0; i < s->n_stores; i++)
-        acct_store_close(s->stores[i]);
-    free(s->stores);
+    for (unsigned i = 0; i < s->n_dbs; i++) {
+        acct_store_close(s->dbs[i].acct);
+        class_store_close(s->dbs[i].cls);
+    }
+    free(s->dbs);
     acct_pw_free(s->pw);
     free(s);
 }

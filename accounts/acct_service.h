@@ -12,6 +12,7 @@
 #define RC_ACCT_SERVICE_H
 
 #include "acct_store.h"
+#include "class_store.h"
 #include "jobq.h"
 
 #include <stddef.h>
@@ -24,6 +25,19 @@ typedef enum {
     ACCT_REQ_GET,      /* id -> acct (+ token when want_token: a refresh) */
     ACCT_REQ_PASSWORD, /* id, password (the current one), new_password -> acct */
     ACCT_REQ_RENAME,   /* id, name -> acct */
+    /* Classes. id is the caller's account, whose stored role decides (teachers manage their
+     * classes, admins every class, students join with a code and leave); a caller outside
+     * the class gets BRK_ENOTFOUND, as if it did not exist. The mutations (create, join,
+     * leave, remove) also return the class's students in roster, for the live registry, and
+     * create/join a new token (with the class) in token. */
+    ACCT_REQ_CLASS_CREATE, /* id, name, description?, schedule? -> cls, token */
+    ACCT_REQ_CLASS_LIST,   /* id -> memberships */
+    ACCT_REQ_CLASS_GET,    /* id, class_id -> cls, class_role (+ roster for its staff) */
+    ACCT_REQ_CLASS_UPDATE, /* id, class_id, name?, description?, schedule?|clear -> cls */
+    ACCT_REQ_CLASS_CODE,   /* id, class_id -> cls with a new join_code */
+    ACCT_REQ_CLASS_JOIN,   /* id, code -> cls, token */
+    ACCT_REQ_CLASS_LEAVE,  /* id, class_id -> roster */
+    ACCT_REQ_CLASS_REMOVE, /* id, class_id, student_id -> roster */
 } acct_req_kind_t;
 
 typedef struct acct_req acct_req_t;
@@ -43,12 +57,20 @@ struct acct_req {
     char *new_password;
     size_t new_password_len;
     int want_token;
+    char class_id[CLASS_TOKEN_ID_MAX + 1];
+    char student_id[CLASS_TOKEN_ID_MAX + 1];
+    char code[16];
+    char *description;     /* NULL: unchanged (update) or none (create) */
+    char *schedule;        /* JSON text; NULL: unchanged or none */
+    int clear_schedule;    /* update: remove the schedule */
 
     /* Outputs, valid in the done callback:
      * err: 0; BRK_EAUTH (login: no such email or a wrong password, told apart nowhere;
      *      password change: the current password is wrong; get/rename/password: the account
      *      is gone); BRK_EEXIST (register: the email is taken); BRK_EINVAL or BRK_ETOOBIG
      *      (a bad email, name or password: errmsg says which, never echoing a password);
+     *      classes: BRK_ENOTFOUND (no such class, or not the caller's), BRK_ESTATE (the
+     *      caller's role does not allow it), BRK_ENOMEM (64 classes already);
      *      BRK_EFULL (too many requests wait: nothing was done); BRK_EIO (storage failed,
      *      or the request waited past the service's max wait: nothing was done).
      * acct: the account, password_hash emptied.
@@ -58,6 +80,14 @@ struct acct_req {
     acct_t acct;
     char *token;
     int64_t expires_in;
+    class_info_t cls;
+    class_role_t class_role;       /* the caller's role in cls (GET) */
+    int is_staff;                  /* the caller may see the roster and the join code */
+    class_membership_t *memberships; /* LIST */
+    size_t n_memberships;
+    class_member_t *roster;        /* GET (staff), and every mutation: the members */
+    size_t n_roster;
+    int roster_valid;              /* roster holds the class's members now */
 
     acct_done_cb done;
     void *ud;
@@ -70,6 +100,8 @@ void acct_req_set_email(acct_req_t *r, const char *s, size_t len);
 void acct_req_set_name(acct_req_t *r, const char *s, size_t len);
 void acct_req_set_password(acct_req_t *r, const char *s, size_t len);
 void acct_req_set_new_password(acct_req_t *r, const char *s, size_t len);
+void acct_req_set_description(acct_req_t *r, const char *s, size_t len);
+void acct_req_set_schedule(acct_req_t *r, const char *s, size_t len);
 /* Wipes the passwords and the token, frees everything. NULL is a no-op. */
 void acct_req_free(acct_req_t *r);
 
@@ -100,6 +132,13 @@ int acct_svc_new(uv_loop_t *loop, const acct_svc_config_t *cfg, acct_svc_t **out
  * When the queue is full or shut down, done still runs, on a later loop turn, with err
  * BRK_EFULL. Loop thread. */
 void acct_svc_submit(acct_svc_t *s, acct_req_t *r, acct_done_cb done, void *ud);
+
+/* Every class with its members, for the live registry at start-up. Blocking: the loop
+ * thread at start-up only. Calls cb once per class; returns 0 or BRK_EIO. */
+int acct_svc_load_rosters(acct_svc_t *s,
+                          void (*cb)(const char *class_id, const class_member_t *m, size_t n,
+                                     void *ud),
+                          void *ud);
 
 /* Requests waiting or running. Loop thread. */
 size_t acct_svc_pending(const acct_svc_t *s);

@@ -781,3 +781,31 @@ int class_store_student_ids(class_store_t *s, const char *class_id, class_uid_t 
     free(arr);
     return rc;
 }
+
+int class_store_all_ids(class_store_t *s, class_uid_t **out, size_t *n)
+{
+    BRK_ASSERT(s && out && n);
+    sqlite3_stmt *st = NULL;
+    class_uid_t *arr = NULL;
+    size_t count = 0, cap = 0;
+    int step;
+    *out = NULL;
+    *n = 0;
+    int rc = prepare(s, "SELECT id FROM classes ORDER BY id", &st, "all_ids");
+    if (rc != 0)
+        return rc;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        arr = grow(arr, sizeof *arr, count, &cap);
+        copy_text(arr[count].id, sizeof arr[count].id, sqlite3_column_text(st, 0));
+        count++;
+    }
+    if (step != SQLITE_DONE) {
+        rc = sql_fail(s, "all_ids");
+        free(arr);
+    } else {
+        *out = arr;
+        *n = count;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}

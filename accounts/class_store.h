@@ -157,4 +157,8 @@ int class_store_class_ids(class_store_t *s, const char *account_id,
  * BRK_ENOTFOUND when there is no such class, or BRK_EIO; *out NULL and *n 0 on failure. */
 int class_store_student_ids(class_store_t *s, const char *class_id, class_uid_t **out, size_t *n);
 
+/* Every class's id, in id order (the live registry's load at start-up). Returns 0 with *out a
+ * new array of *n entries (free() it; NULL when *n is 0), or BRK_EIO. */
+int class_store_all_ids(class_store_t *s, class_uid_t **out, size_t *n);
+
 #endif

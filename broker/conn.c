@@ -390,6 +390,20 @@ void conn_flush_all(srv_t *s)
     }
 }
 
+void conn_close_flushed(conn_t *c, int code, const char *reason)
+{
+    /* One non-blocking attempt at what is queued (the event that explains the close);
+     * what the socket does not take now is dropped with the rest. */
+    if (flush_ready(c)) {
+        flush_list_remove(c);
+        if (write_queue(c) < 0) {
+            write_failed(c);
+            return;
+        }
+    }
+    conn_close(c, code, reason);
+}
+
 void conn_peer_closed(conn_t *c)
 {
     c->peer_closed = 1;

@@ -99,6 +99,10 @@ void conn_error_soft(conn_t *c, err_code_t code, const char *message, const json
 /* Asks for the connection to be closed with code and reason (a static string). The close
  * happens from its next writeable callback, or by a kill timeout if it never comes. */
 void conn_close(conn_t *c, int code, const char *reason);
+/* conn_close after one non-blocking attempt to write what is queued, so that the event
+ * explaining the close (CLASS_REMOVED, ...) goes out before the close frame when the
+ * socket takes it. The handlers' closes (host.c) go this way. */
+void conn_close_flushed(conn_t *c, int code, const char *reason);
 
 /* Writes queued messages; called on LWS_CALLBACK_SERVER_WRITEABLE. Returns -1 when lws
  * must close the connection. */

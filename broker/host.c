@@ -25,7 +25,7 @@ static void h_error(void *ud, peer_t *p, err_code_t code, const char *message,
 static void h_close(void *ud, peer_t *p, int code, const char *reason)
 {
     (void)ud;
-    conn_close(conn_of_peer(p), code, reason);
+    conn_close_flushed(conn_of_peer(p), code, reason);
 }
 
 static peer_t *h_find(void *ud, uint64_t id)
@@ -71,6 +71,16 @@ static int h_has_staff(void *ud, const char *class_id)
     return r && r->n_staff > 0;
 }
 
+static size_t h_students_in(void *ud, const char *class_id, uint64_t *ids, size_t max)
+{
+    room_t *r = room_find(ud, class_id);
+    if (!r)
+        return 0;
+    for (size_t i = 0; i < r->n_students && i < max; i++)
+        ids[i] = r->students[i]->p.id;
+    return r->n_students;
+}
+
 void srv__host_init(srv_t *s)
 {
     s->host = (hdl_host_t){
@@ -85,5 +95,6 @@ void srv__host_init(srv_t *s)
         .class_find = h_class_find,
         .seat_find = h_seat_find,
         .has_staff = h_has_staff,
+        .students_in = h_students_in,
     };
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* HTTP endpoints: health, readiness, metrics and the finalized-attendance report. */
 #include "http.h"
+#include "http_acct.h"
 #include "http_int.h"
 
 #include "brk.h"
@@ -362,7 +363,8 @@ static void dispatch(srv_t *s, http_tx_t *tx)
         return;
     tx->dispatched = 1;
     const char *body = tx->in ? tx->in : "";
-    if (route_builtin(s, tx) || http_accounts_route(tx, body, tx->in_len))
+    if (route_builtin(s, tx) || http_accounts_route(tx, body, tx->in_len) ||
+        http_classes_route(tx, body, tx->in_len))
         return;
     http_respond_error(tx, 404, "not found");
 }

@@ -6,6 +6,7 @@
  * receives what: every answer goes only to the client that asked, and speaks only of the
  * account the request proved it holds (a password, or a token whose sub is the account). */
 #include "http_int.h"
+#include "http_acct.h"
 
 #include "acct_email.h"
 #include "acct_service.h"
@@ -24,7 +25,7 @@ static const char bearer_challenge[] = "Bearer realm=\"rollcall\"";
 
 /* The request's JSON object with exactly the fields of `allowed` (all strings), every one of
  * `required` present. Returns the object, or NULL after answering 400/415. */
-static json_t *read_object(http_tx_t *tx, const char *body, size_t len,
+json_t *http_read_object(http_tx_t *tx, const char *body, size_t len,
                            const char *const *allowed, const char *const *required)
 {
     char ctype[64] = "";
@@ -46,14 +47,20 @@ static json_t *read_object(http_tx_t *tx, const char *body, size_t len,
     char msg[160];
     json_object_foreach(o, key, v)
     {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(*a, key) == 0;
+        int ok = 0, any = 0;
+        size_t klen = strlen(key);
+        for (const char *const *a = allowed; *a; a++) {
+            /* "name:any" allows any JSON value; a plain name, a string */
+            if (strncmp(*a, key, klen) == 0 && ((*a)[klen] == '\0' || (*a)[klen] == ':')) {
+                ok = 1;
+                any = (*a)[klen] == ':';
+            }
+        }
         if (!ok) {
             snprintf(msg, sizeof msg, "unknown field \"%.40s\"", key);
             goto bad;
         }
-        if (!json_is_string(v)) {
+        if (!any && !json_is_string(v)) {
             snprintf(msg, sizeof msg, "field \"%s\" must be a string", key);
             goto bad;
         }
@@ -113,7 +120,7 @@ static json_t *user_json(const acct_t *a)
                      "updated_at", updated);
 }
 
-static json_t *token_json(const acct_req_t *r)
+json_t *http_token_json(const acct_req_t *r)
 {
     return json_pack("{s:s, s:s, s:I, s:o}", "access_token", r->token, "token_type", "bearer",
                      "expires_in", (json_int_t)r->expires_in, "user", user_json(&r->acct));
@@ -130,20 +137,23 @@ static void refuse_limited(http_tx_t *tx, uint64_t retry_ms, const char *what)
     http_respond_error(tx, 429, "too many attempts; try again later");
 }
 
-static void refuse_unauthorized(http_tx_t *tx, const char *message)
+void http_refuse_unauthorized(http_tx_t *tx, const char *message)
 {
     tx->www_auth = bearer_challenge;
     http_respond_error(tx, 401, message);
 }
 
 /* A request the service answered with an error. */
-static void respond_failure(http_tx_t *tx, const acct_req_t *r)
+void http_acct_failure(http_tx_t *tx, const acct_req_t *r)
 {
     switch (r->err) {
+    case BRK_ENOTFOUND: http_respond_error(tx, 404, r->errmsg); break;
+    case BRK_ESTATE: http_respond_error(tx, 403, r->errmsg); break;
+    case BRK_ENOMEM: http_respond_error(tx, 409, r->errmsg); break;
     case BRK_EINVAL:
     case BRK_ETOOBIG: http_respond_error(tx, 400, r->errmsg); break;
     case BRK_EEXIST: http_respond_error(tx, 409, r->errmsg); break;
-    case BRK_EAUTH: refuse_unauthorized(tx, r->errmsg); break;
+    case BRK_EAUTH: http_refuse_unauthorized(tx, r->errmsg); break;
     case BRK_EFULL:
         tx->retry_after_s = 1;
         http_respond_error(tx, 503, "the accounts service is busy; try again");
@@ -196,13 +206,15 @@ static void on_done(acct_req_t *r, void *ud)
         break;
     default: break;
     }
-    if (tx) {
+    if (r->kind >= ACCT_REQ_CLASS_CREATE) {
+        http_classes_done(s, tx, r);
+    } else if (tx) {
         if (!ok)
-            respond_failure(tx, r);
+            http_acct_failure(tx, r);
         else if (r->kind == ACCT_REQ_REGISTER)
-            http_respond_json(tx, 201, token_json(r));
+            http_respond_json(tx, 201, http_token_json(r));
         else if (r->kind == ACCT_REQ_LOGIN || (r->kind == ACCT_REQ_GET && r->want_token))
-            http_respond_json(tx, 200, token_json(r));
+            http_respond_json(tx, 200, http_token_json(r));
         else if (r->kind == ACCT_REQ_PASSWORD)
             http_respond(tx, 204, "application/json", brk_strdup(""), 0);
         else
@@ -212,7 +224,7 @@ static void on_done(acct_req_t *r, void *ud)
     free(c);
 }
 
-static void submit(http_tx_t *tx, acct_req_t *r, const char *limit_key)
+void http_acct_submit(http_tx_t *tx, acct_req_t *r, const char *limit_key)
 {
     ctx_t *c = brk_calloc(1, sizeof *c);
     c->srv = tx->srv;
@@ -248,7 +260,7 @@ static void do_register(http_tx_t *tx, const char *body, size_t len)
     }
     if (!address_allows(tx))
         return;
-    json_t *o = read_object(tx, body, len, allowed, required);
+    json_t *o = http_read_object(tx, body, len, allowed, required);
     if (!o)
         return;
     acct_role_t role;
@@ -268,7 +280,7 @@ static void do_register(http_tx_t *tx, const char *body, size_t len)
         acct_req_set_password(r, v, n);
         r->role = role;
         r->want_token = 1;
-        submit(tx, r, NULL);
+        http_acct_submit(tx, r, NULL);
     }
     wipe_field(o, "password");
     json_decref(o);
@@ -280,7 +292,7 @@ static void do_login(http_tx_t *tx, const char *body, size_t len)
     srv_t *s = tx->srv;
     if (!address_allows(tx))
         return;
-    json_t *o = read_object(tx, body, len, fields, fields);
+    json_t *o = http_read_object(tx, body, len, fields, fields);
     if (!o)
         return;
     size_t elen, plen;
@@ -302,20 +314,20 @@ static void do_login(http_tx_t *tx, const char *body, size_t len)
         acct_req_t *r = acct_req_new(ACCT_REQ_LOGIN);
         acct_req_set_email(r, email, elen);
         acct_req_set_password(r, pw, plen);
-        submit(tx, r, key);
+        http_acct_submit(tx, r, key);
     }
     wipe_field(o, "password");
     json_decref(o);
 }
 
 /* The bearer token of an account endpoint: 0 and *id, or answered 401. */
-static int account_token(http_tx_t *tx, auth_identity_t *id)
+int http_account_token(http_tx_t *tx, auth_identity_t *id)
 {
     const char *why = NULL;
     if (http_bearer(tx, AUTH_ALLOW_NO_CLASS, id, &why) != 0) {
         LOG(INFO, 0, "account request refused", "status=401 path=%s reason=\"%s\"", tx->path,
             why);
-        refuse_unauthorized(tx, "a valid Bearer token is required");
+        http_refuse_unauthorized(tx, "a valid Bearer token is required");
         return -1;
     }
     return 0;
@@ -326,9 +338,9 @@ static void do_change_password(http_tx_t *tx, const char *body, size_t len)
     static const char *const fields[] = {"current_password", "new_password", NULL};
     srv_t *s = tx->srv;
     auth_identity_t id;
-    if (account_token(tx, &id) != 0 || !address_allows(tx))
+    if (http_account_token(tx, &id) != 0 || !address_allows(tx))
         return;
-    json_t *o = read_object(tx, body, len, fields, fields);
+    json_t *o = http_read_object(tx, body, len, fields, fields);
     if (!o)
         return;
     char key[ACCT_EMAIL_SIZE + 8];
@@ -344,7 +356,7 @@ static void do_change_password(http_tx_t *tx, const char *body, size_t len)
         acct_req_set_password(r, v, n);
         v = str(o, "new_password", &n);
         acct_req_set_new_password(r, v, n);
-        submit(tx, r, key);
+        http_acct_submit(tx, r, key);
     }
     wipe_field(o, "current_password");
     wipe_field(o, "new_password");
@@ -355,9 +367,9 @@ static void do_profile(http_tx_t *tx, const char *body, size_t len)
 {
     static const char *const fields[] = {"name", NULL};
     auth_identity_t id;
-    if (account_token(tx, &id) != 0)
+    if (http_account_token(tx, &id) != 0)
         return;
-    json_t *o = read_object(tx, body, len, fields, fields);
+    json_t *o = http_read_object(tx, body, len, fields, fields);
     if (!o)
         return;
     acct_req_t *r = acct_req_new(ACCT_REQ_RENAME);
@@ -366,18 +378,18 @@ static void do_profile(http_tx_t *tx, const char *body, size_t len)
     const char *v = str(o, "name", &n);
     acct_req_set_name(r, v, n);
     json_decref(o);
-    submit(tx, r, NULL);
+    http_acct_submit(tx, r, NULL);
 }
 
 static void do_me(http_tx_t *tx, int refresh)
 {
     auth_identity_t id;
-    if (account_token(tx, &id) != 0)
+    if (http_account_token(tx, &id) != 0)
         return;
     acct_req_t *r = acct_req_new(ACCT_REQ_GET);
     snprintf(r->id, sizeof r->id, "%s", id.sub);
     r->want_token = refresh;
-    submit(tx, r, NULL);
+    http_acct_submit(tx, r, NULL);
 }
 
 typedef struct route {

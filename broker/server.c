@@ -12,6 +12,7 @@
 #include "log.h"
 #include "rlimit.h"
 #include "room.h"
+#include "roster.h"
 #include "ws.h"
 #include "wring.h"
 
@@ -286,6 +287,11 @@ static char *mint_account_token(const acct_t *a, const char *const *classes, siz
     return auth_sign(s->signer, &c, brk_now_ms() / 1000, s->cfg->token_ttl);
 }
 
+static void load_roster(const char *class_id, const class_member_t *m, size_t n, void *ud)
+{
+    roster_reg_set(ud, class_id, m, n);
+}
+
 /* Accounts (the /auth/ endpoints): on when the broker has a key to sign tokens with and one store serves
  * every instance. A signing key that is configured but unusable, or whose tokens the
  * verifier would refuse, stops the start; no key at all only leaves accounts off. */
@@ -341,10 +347,19 @@ static int open_accounts(srv_t *s, const char *jwt_secret)
         LOG(ERROR, 0, "accounts failed to start", "err=\"%s\"", err);
         return -1;
     }
+    /* The live rosters, from the class store, before any request can change them. */
+    s->rosters = roster_reg_new();
+    if (acct_svc_load_rosters(s->acct, load_roster, s->rosters) != 0) {
+        fprintf(stderr, "rollcall: cannot read the class rosters in %s\n", cfg->data_dir);
+        LOG(ERROR, 0, "rosters failed to load", "dir=%s", cfg->data_dir);
+        return -1;
+    }
     s->rl_acct = rl_new((unsigned)cfg->login_limit, LOGIN_WINDOW_MS, 65536);
     s->rl_addr = rl_new((unsigned)cfg->login_address_limit, 60 * 1000, 65536);
-    LOG(INFO, 0, "accounts on", "alg=%s registration=%s token_ttl_s=%d password_cost=%d",
-        auth_signer_alg(s->signer), cfg->registration, cfg->token_ttl, cfg->password_cost);
+    LOG(INFO, 0, "accounts on",
+        "alg=%s registration=%s token_ttl_s=%d password_cost=%d classes=%zu",
+        auth_signer_alg(s->signer), cfg->registration, cfg->token_ttl, cfg->password_cost,
+        roster_reg_size(s->rosters));
     return 0;
 }
 
@@ -455,7 +470,8 @@ static int start_handlers(srv_t *s)
                     .host = &s->host,
                     .stats = &s->m.hdl,
                     .draining = &s->draining,
-                    .clustered = s->clu != NULL};
+                    .clustered = s->clu != NULL,
+                    .rosters = s->rosters};
     s->hdl = hdl_new(&d);
     return hdl_start(s->hdl);
 }
@@ -537,6 +553,7 @@ out_state:
     acct_svc_free(s.acct);
     auth_signer_free(s.signer);
     rl_free(s.rl_acct);
+    roster_reg_free(s.rosters);
     rl_free(s.rl_addr);
     free(s.conns);
     msg_unref(s.ping_msg);

@@ -37,6 +37,7 @@ typedef struct srv {
     struct acct_svc *acct;
     auth_signer_t *signer;
     struct rl *rl_addr, *rl_acct;
+    struct roster_reg *rosters; /* the classes' live rosters (accounts/roster.h) */
     const char *accounts_off;
     struct lws_context *lws;
     struct lws_vhost *vhost;

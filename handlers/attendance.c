@@ -80,6 +80,10 @@ void hdl_attendance_marked(hdl_t *h, peer_t *c, const env_t *env, const char *cl
                    env->id);
         return;
     }
+    if (!hdl__roster_has(h, class_id, json_string_value(sid))) {
+        hx_error(h, c, ERR_NOT_ON_ROSTER, "the class's roster has no such student", env->id);
+        return;
+    }
     hdl_req_t *r = hdl__req_new(h, c, env, class_id);
     snprintf(r->student_id, sizeof r->student_id, "%s", json_string_value(sid));
     snprintf(r->name, sizeof r->name, "%s", name ? name : "");
@@ -116,15 +120,30 @@ static void student_status(const st_view_t *v, const st_student_t *st, int thres
     }
 }
 
-static void on_summary_view(int err, const st_view_t *v, void *ud)
+static void summarize(hdl_req_t *r, peer_t *c, const st_view_t *v);
+
+static void on_summary_view(int err, const st_view_t *view, void *ud)
 {
     hdl_req_t *r = ud;
     peer_t *c = hdl__req_peer(r);
+    if (c && !err) {
+        /* Every rostered student is listed, those who never appeared too. */
+        st_student_t *owned;
+        st_view_t v = hdl__roster_view(r->h, r->class_id, view, &owned);
+        summarize(r, c, &v);
+        free(owned);
+        return;
+    }
+    summarize(r, c, err ? NULL : view);
+}
+
+static void summarize(hdl_req_t *r, peer_t *c, const st_view_t *v)
+{
     if (!c) {
         hdl__req_free(r);
         return;
     }
-    if (err) {
+    if (!v) {
         hx_error(r->h, c, ERR_UNAVAILABLE, "live state unavailable", r->id);
         hdl__req_free(r);
         return;

@@ -20,6 +20,7 @@ hdl_t *hdl_new(const hdl_deps_t *d)
     h->stats = d->stats;
     h->draining = d->draining;
     h->clustered = d->clustered;
+    h->rosters = d->rosters;
     return h;
 }
 

@@ -45,9 +45,16 @@ typedef struct hdl_deps {
     hdl_stats_t *stats;
     const int *draining; /* the server's flag: set once it stops taking work */
     int clustered;       /* other instances share the classes (Redis fan-out) */
+    /* the live rosters of the classes made through the accounts (accounts/roster.h), or NULL
+     * when accounts are off: a student may be only in the classes whose roster has them */
+    const struct roster_reg *rosters;
 } hdl_deps_t;
 
 hdl_t *hdl_new(const hdl_deps_t *deps);
+/* class_id's roster changed (a student left or was removed): its students here who are no
+ * longer on it leave its channel at once, are told with CLASS_REMOVED, and are closed
+ * (4004) when no class is left to them. */
+void hdl_roster_changed(hdl_t *h, const char *class_id);
 /* Starts the analyzer pool, the engagement-update timer and the token deadline timer.
  * Returns 0, or -1 with a message on stderr (the models are missing). */
 int hdl_start(hdl_t *h);

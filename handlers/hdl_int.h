@@ -25,6 +25,7 @@ struct hdl {
     hdl_stats_t *stats;
     const int *draining;
     int clustered;
+    const struct roster_reg *rosters; /* NULL: no class has a roster */
 
     /* frames: the analyzer pool (frame_pool.c) and the coalesced engagement updates
      * (frame_updates.c) */
@@ -147,6 +148,15 @@ void hdl__token_untrack(hdl_t *h, peer_t *p);
  * member's PRESENCE_SNAPSHOT; and the reverse (PRESENCE offline on the student's last
  * one). */
 void hdl__class_join(hdl_t *h, peer_t *p, const char *class_id);
+/* Rosters (roster.c). hdl__admits: 1 when p may be in class_id's channel (staff always; a
+ * student when the class has no roster or its roster has them). hdl__roster_view: view
+ * with every rostered student who has not appeared added (never seen, no mark), sorted by
+ * student_id like any view; *owned is the array to free (NULL when view is returned as
+ * it was). */
+int hdl__admits(const hdl_t *h, const peer_t *p, const char *class_id);
+int hdl__roster_has(const hdl_t *h, const char *class_id, const char *student_id);
+st_view_t hdl__roster_view(const hdl_t *h, const char *class_id, const st_view_t *view,
+                           st_student_t **owned);
 void hdl__class_leave(hdl_t *h, peer_t *p, const char *class_id);
 
 /* Frames (frame_pool.c, frame_updates.c). */

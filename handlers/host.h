@@ -97,6 +97,9 @@ typedef struct hdl_host {
     hdl_seat_t *(*seat_find)(void *ud, const char *class_id, const char *student_id);
     /* 1 when class_id has staff connected here (engagement updates are for staff only). */
     int (*has_staff)(void *ud, const char *class_id);
+    /* The connection ids of class_id's student connections on this instance: writes up to
+     * max into ids and returns how many there are (call with max 0 to count). */
+    size_t (*students_in)(void *ud, const char *class_id, uint64_t *ids, size_t max);
 } hdl_host_t;
 
 #endif

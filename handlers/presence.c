@@ -88,6 +88,23 @@ void hdl__class_leave(hdl_t *h, peer_t *c, const char *class_id)
 
 void hdl_conn_open(hdl_t *h, peer_t *c)
 {
+    /* A token may name a class whose roster does not have this student: that class's
+     * channel stays closed to them, and a connection left with no class is closed. */
+    int kept = 0, refused = 0;
+    for (int k = 0; k < c->n_classes; k++) {
+        if (!hdl__admits(h, c, c->classes[k])) {
+            LOG(INFO, c->id, "not on the roster", "sub=%s class=%s", c->sub, c->classes[k]);
+            free(c->classes[k]);
+            refused++;
+            continue;
+        }
+        c->classes[kept++] = c->classes[k];
+    }
+    c->n_classes = kept;
+    if (kept == 0 && refused > 0) {
+        h->host->close(h->host->ud, c, 4004, "not on the class roster");
+        return;
+    }
     json_t *classes = json_array();
     for (int i = 0; i < c->n_classes; i++)
         json_array_append_new(classes, json_string(c->classes[i]));

@@ -198,6 +198,10 @@ static void submit_finalize(hdl_req_t *r, const st_view_t *view)
     /* Someone who first appeared after the freeze (and so was never marked) is not in the
      * records: every instance computing from the frozen view must get the same records,
      * whenever it reads it. */
+    /* Every rostered student has a record: one who never appeared is absent. */
+    st_student_t *owned;
+    st_view_t whole = hdl__roster_view(h, r->class_id, view, &owned);
+    view = &whole;
     st_student_t *kept = view->n ? brk_malloc(view->n * sizeof *kept) : NULL;
     st_view_t frozen = *view;
     frozen.n = 0;
@@ -209,6 +213,7 @@ static void submit_finalize(hdl_req_t *r, const st_view_t *view)
     fin_compute(&frozen, h->cfg->attendance_threshold, view->session.ended_at_ms, &daily, &recs,
                 &n);
     free(kept);
+    free(owned);
     jr_finalize(h->jr, &daily, recs, n, on_journal, r);
     free(recs);
 }

@@ -173,17 +173,34 @@ static int has_class(const peer_t *c, int upto, const char *class_id)
 /* Moves c onto the identity of its new token (same sub and role). The classes the token no
  * longer allows are left first, so that nothing of theirs reaches the client after the
  * reply; the new ones are joined after it, as on connect after WELCOME. */
+/* 1 when the renewed token lets c stay in (or enter) class_id: the token names it and, for
+ * a rostered class, the roster has the student. */
+static int renewed_has(const hdl_t *h, const peer_t *c, const auth_identity_t *id,
+                       const char *class_id)
+{
+    return auth_has_class(id, class_id) && hdl__admits(h, c, class_id);
+}
+
 static void renew(hdl_t *h, peer_t *c, const auth_identity_t *id, const json_t *req_id)
 {
-    int left = 0, kept = 0;
+    int left = 0, kept = 0, allowed = 0;
+    for (int i = 0; i < id->n_classes; i++)
+        allowed += hdl__admits(h, c, id->classes[i]);
+    if (allowed == 0) {
+        /* Nothing the new token names is open to this student: keep the old token. */
+        hx_error(h, c, ERR_TOKEN_INVALID, "not on the roster of any class the token names",
+                 req_id);
+        h->stats->token_renewals[1]++;
+        return;
+    }
     for (int k = 0; k < c->n_classes; k++) {
-        if (!auth_has_class(id, c->classes[k])) {
+        if (!renewed_has(h, c, id, c->classes[k])) {
             hdl__class_leave(h, c, c->classes[k]);
             left++;
         }
     }
     for (int k = 0; k < c->n_classes; k++) {
-        if (!auth_has_class(id, c->classes[k])) {
+        if (!renewed_has(h, c, id, c->classes[k])) {
             free(c->classes[k]);
             continue;
         }
@@ -192,12 +209,12 @@ static void renew(hdl_t *h, peer_t *c, const auth_identity_t *id, const json_t *
     }
     int total = kept;
     for (int i = 0; i < id->n_classes; i++)
-        if (!has_class(c, kept, id->classes[i]))
+        if (!has_class(c, kept, id->classes[i]) && hdl__admits(h, c, id->classes[i]))
             total++;
     c->classes = brk_realloc(c->classes, (size_t)total * sizeof *c->classes);
     int n = kept;
     for (int i = 0; i < id->n_classes; i++) {
-        if (has_class(c, kept, id->classes[i]))
+        if (has_class(c, kept, id->classes[i]) || !hdl__admits(h, c, id->classes[i]))
             continue;
         c->classes[n] = brk_strdup(id->classes[i]);
         n++;

@@ -21,6 +21,7 @@ static const char *const names[OUT__COUNT] = {
     [OUT_ANNOUNCEMENT] = "ANNOUNCEMENT",
     [OUT_TOKEN_EXPIRING] = "TOKEN_EXPIRING",
     [OUT_AUTHENTICATED] = "AUTHENTICATED",
+    [OUT_CLASS_REMOVED] = "CLASS_REMOVED",
 };
 
 const char *msg_type_name(out_type_t t)
@@ -49,6 +50,7 @@ static const char *const err_names[ERR__COUNT] = {
     [ERR_FRAME_SKIPPED] = "FRAME_SKIPPED",
     [ERR_TOKEN_INVALID] = "TOKEN_INVALID",
     [ERR_TOKEN_MISMATCH] = "TOKEN_MISMATCH",
+    [ERR_NOT_ON_ROSTER] = "NOT_ON_ROSTER",
     [ERR_INTERNAL] = "INTERNAL",
 };
 

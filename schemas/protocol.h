@@ -22,6 +22,7 @@ typedef enum {
     OUT_ANNOUNCEMENT,
     OUT_TOKEN_EXPIRING, /* the connection's token is about to expire */
     OUT_AUTHENTICATED,  /* reply to AUTH */
+    OUT_CLASS_REMOVED,  /* the student left a class's roster: its channel is closed to them */
     OUT__COUNT
 } out_type_t;
 
@@ -49,6 +50,7 @@ typedef enum {
     ERR_FRAME_SKIPPED,   /* analyzer saturated: queue full, frame replaced or stale */
     ERR_TOKEN_INVALID,   /* AUTH: the new token was refused (auth_verify's reason) */
     ERR_TOKEN_MISMATCH,  /* AUTH: the new token names another sub or role */
+    ERR_NOT_ON_ROSTER,   /* a mark for a student the class's roster does not have */
     ERR_INTERNAL,
     ERR__COUNT
 } err_code_t;

@@ -60,7 +60,7 @@ HOST = "127.0.0.1"
 
 # Every server event of PROTOCOL.md; each must have schemas/out/<EVENT>.json.
 SERVER_EVENTS = ("WELCOME", "PRESENCE_SNAPSHOT", "PRESENCE", "SESSION_STARTED",
-                 "TOKEN_EXPIRING", "AUTHENTICATED",
+                 "TOKEN_EXPIRING", "AUTHENTICATED", "CLASS_REMOVED",
                  "ATTENDANCE_MARKED", "TODAY_SUMMARY", "ATTENDANCE_FINALIZED",
                  "MY_ATTENDANCE", "PONG", "ERROR", "FRAME_RESULT", "ENGAGEMENT_UPDATE",
                  "VIOLATION", "ANNOUNCEMENT")

@@ -659,6 +659,11 @@ static const struct {
      "{\"event\":\"TOKEN_EXPIRING\",\"data\":{\"expires_at\":" TS ",\"expires_in\":59}}",
      "{\"event\":\"TOKEN_EXPIRING\",\"data\":{\"expires_at\":" TS ",\"expires_in\":-1}}",
      "msg.data.expires_in: must be >= 0"},
+    {"CLASS_REMOVED",
+     "{\"event\":\"CLASS_REMOVED\",\"data\":{\"class_id\":\"c1\",\"reason\":\"not on the "
+     "roster\"}}",
+     "{\"event\":\"CLASS_REMOVED\",\"data\":{\"class_id\":\"\",\"reason\":\"x\"}}",
+     "msg.data.class_id: must have at least 1 character"},
 };
 
 static void test_out_schema_files(void)
