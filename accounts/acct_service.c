@@ -520,8 +520,8 @@ void acct_svc_submit(acct_svc_t *s, acct_req_t *r, acct_done_cb done, void *ud)
 }
 
 int acct_svc_load_rosters(acct_svc_t *s,
-                          void (*cb)(const char *class_id, const class_member_t *m, size_t n,
-                                     void *ud),
+                          void (*cb)(const class_info_t *cls, const class_member_t *m,
+                                     size_t n, void *ud),
                           void *ud)
 {
     /* Before any request: worker 0's connection is idle until the queue hands it a job, and
@@ -531,14 +531,18 @@ int acct_svc_load_rosters(acct_svc_t *s,
     class_uid_t *ids = NULL;
     size_t n = 0;
     int rc = class_store_all_ids(cs, &ids, &n);
+    class_info_t *info = brk_malloc(sizeof *info);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         class_member_t *m = NULL;
         size_t nm = 0;
-        rc = class_store_roster(cs, ids[i].id, &m, &nm);
+        rc = class_store_get(cs, ids[i].id, info);
         if (rc == 0)
-            cb(ids[i].id, m, nm, ud);
+            rc = class_store_roster(cs, ids[i].id, &m, &nm);
+        if (rc == 0)
+            cb(info, m, nm, ud);
         free(m);
     }
+    free(info);
     free(ids);
     return rc == 0 ? 0 : BRK_EIO;
 }

@@ -48,7 +48,7 @@ struct acct_req {
     acct_req_kind_t kind;
 
     /* Inputs: strings are the request's own (acct_req_set_* copy them). */
-    char id[ACCT_ID_SIZE];
+    char id[CLASS_TOKEN_ID_MAX + 1]; /* a token's sub, whole: never cut to an account id */
     char *email;
     char *name;
     acct_role_t role;
@@ -136,8 +136,8 @@ void acct_svc_submit(acct_svc_t *s, acct_req_t *r, acct_done_cb done, void *ud);
 /* Every class with its members, for the live registry at start-up. Blocking: the loop
  * thread at start-up only. Calls cb once per class; returns 0 or BRK_EIO. */
 int acct_svc_load_rosters(acct_svc_t *s,
-                          void (*cb)(const char *class_id, const class_member_t *m, size_t n,
-                                     void *ud),
+                          void (*cb)(const class_info_t *cls, const class_member_t *m,
+                                     size_t n, void *ud),
                           void *ud);
 
 /* Requests waiting or running. Loop thread. */

@@ -72,8 +72,16 @@ static int pair_cmp(const void *a, const void *b)
     return strcmp(((const pair_t *)a)->id, ((const pair_t *)b)->id);
 }
 
-void roster_reg_set(roster_reg_t *g, const char *class_id, const class_member_t *members,
-                    size_t n)
+void roster_reg_rename(roster_reg_t *g, const char *class_id, const char *name)
+{
+    int found;
+    size_t at = find(g, class_id, &found);
+    if (found)
+        snprintf(g->v[at]->name, sizeof g->v[at]->name, "%s", name);
+}
+
+void roster_reg_set(roster_reg_t *g, const char *class_id, const char *name,
+                    const class_member_t *members, size_t n)
 {
     BRK_ASSERT(strlen(class_id) <= CLASS_TOKEN_ID_MAX);
     int found;
@@ -93,6 +101,8 @@ void roster_reg_set(roster_reg_t *g, const char *class_id, const class_member_t 
         g->v[at] = r;
         g->n++;
     }
+    if (name)
+        snprintf(r->name, sizeof r->name, "%s", name);
     pair_t *p = n ? brk_malloc(n * sizeof *p) : NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)

@@ -15,6 +15,7 @@
 
 typedef struct roster {
     char class_id[CLASS_TOKEN_ID_MAX + 1];
+    char name[CLASS_NAME_MAX + 1]; /* the class's name */
     size_t n;     /* students */
     char **ids;   /* sorted by strcmp */
     char **names; /* names[i] is ids[i]'s display name ("" when none) */
@@ -25,9 +26,13 @@ typedef struct roster_reg roster_reg_t;
 roster_reg_t *roster_reg_new(void);
 void roster_reg_free(roster_reg_t *g);
 
-/* Sets class_id's roster to the students among members (teachers are left out). */
-void roster_reg_set(roster_reg_t *g, const char *class_id, const class_member_t *members,
-                    size_t n);
+/* Sets class_id's roster to the students among members (teachers are left out), and its
+ * name (NULL keeps the name it had). */
+void roster_reg_set(roster_reg_t *g, const char *class_id, const char *name,
+                    const class_member_t *members, size_t n);
+
+/* Renames a class the registry knows; nothing happens for another. */
+void roster_reg_rename(roster_reg_t *g, const char *class_id, const char *name);
 
 /* class_id's roster, or NULL when the class has none. Valid until the next set. */
 const roster_t *roster_reg_get(const roster_reg_t *g, const char *class_id);

@@ -65,10 +65,12 @@ static json_t *class_and_token(const acct_req_t *r)
 void http_classes_done(srv_t *s, http_tx_t *tx, acct_req_t *r)
 {
     if (r->err == 0 && r->roster_valid && s->rosters) {
-        roster_reg_set(s->rosters, r->class_id, r->roster, r->n_roster);
-        if (r->kind == ACCT_REQ_CLASS_LEAVE || r->kind == ACCT_REQ_CLASS_REMOVE)
-            hdl_roster_changed(s->hdl, r->class_id);
+        roster_reg_set(s->rosters, r->class_id, r->cls.name[0] ? r->cls.name : NULL, r->roster,
+                       r->n_roster);
+        hdl_roster_changed(s->hdl, r->class_id);
     }
+    if (r->err == 0 && r->kind == ACCT_REQ_CLASS_UPDATE && s->rosters)
+        roster_reg_rename(s->rosters, r->class_id, r->cls.name);
     if (r->err == 0) {
         switch (r->kind) {
         case ACCT_REQ_CLASS_CREATE:

@@ -287,9 +287,9 @@ static char *mint_account_token(const acct_t *a, const char *const *classes, siz
     return auth_sign(s->signer, &c, brk_now_ms() / 1000, s->cfg->token_ttl);
 }
 
-static void load_roster(const char *class_id, const class_member_t *m, size_t n, void *ud)
+static void load_roster(const class_info_t *cls, const class_member_t *m, size_t n, void *ud)
 {
-    roster_reg_set(ud, class_id, m, n);
+    roster_reg_set(ud, cls->id, cls->name, m, n);
 }
 
 /* Accounts (the /auth/ endpoints): on when the broker has a key to sign tokens with and one store serves

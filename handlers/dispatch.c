@@ -30,6 +30,8 @@ static const route_t routes[EVT__COUNT] = {
     [EVT_PING] = {R_ANY, 0, hdl_ping},
     [EVT_FRAME] = {R_STUDENT, 1, hdl_frame},
     [EVT_ANNOUNCE] = {R_STAFF, 1, hdl_announce},
+    [EVT_ROSTER] = {R_STAFF, 1, hdl_roster},
+    [EVT_CLASSES] = {R_ANY, 0, hdl_classes},
 };
 
 void hdl_dispatch(hdl_t *h, peer_t *c, const env_t *env)

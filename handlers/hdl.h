@@ -51,7 +51,8 @@ typedef struct hdl_deps {
 } hdl_deps_t;
 
 hdl_t *hdl_new(const hdl_deps_t *deps);
-/* class_id's roster changed (a student left or was removed): its students here who are no
+/* class_id's roster changed (a student joined, left or was removed): its staff here get
+ * the new ROSTER; its students here who are no
  * longer on it leave its channel at once, are told with CLASS_REMOVED, and are closed
  * (4004) when no class is left to them. */
 void hdl_roster_changed(hdl_t *h, const char *class_id);

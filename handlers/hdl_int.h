@@ -128,6 +128,8 @@ void hdl_attendance_marked(hdl_t *h, peer_t *p, const env_t *env, const char *cl
 void hdl_today_summary(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);
 void hdl_my_attendance(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);
 void hdl_ping(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);
+void hdl_roster(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);
+void hdl_classes(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);
 void hdl_announce(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);
 void hdl_frame(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);
 void hdl_auth(hdl_t *h, peer_t *p, const env_t *env, const char *class_id);

@@ -73,7 +73,52 @@ static void drop_class(hdl_t *h, peer_t *p, const char *class_id)
     p->n_classes = kept;
 }
 
+/* {class_id, name, rostered, students: [{student_id, name, online}]}: online is a
+ * connection of the student in the class on this instance. */
+static json_t *roster_json(hdl_t *h, const char *class_id)
+{
+    const roster_t *r = h->rosters ? roster_reg_get(h->rosters, class_id) : NULL;
+    json_t *students = json_array();
+    for (size_t i = 0; r && i < r->n; i++)
+        json_array_append_new(
+            students,
+            json_pack("{s:s, s:s, s:b}", "student_id", r->ids[i], "name", r->names[i], "online",
+                      h->host->seat_find(h->host->ud, class_id, r->ids[i]) != NULL));
+    return json_pack("{s:s, s:o, s:b, s:o}", "class_id", class_id, "name",
+                     r && r->name[0] ? json_string(r->name) : json_null(), "rostered",
+                     r != NULL, "students", students);
+}
+
+void hdl_roster(hdl_t *h, peer_t *p, const env_t *env, const char *class_id)
+{
+    hx_reply(h, p, OUT_ROSTER, roster_json(h, class_id), env->id);
+}
+
+void hdl_classes(hdl_t *h, peer_t *p, const env_t *env, const char *class_id)
+{
+    (void)class_id;
+    json_t *list = json_array();
+    for (int k = 0; k < p->n_classes; k++) {
+        const roster_t *r = h->rosters ? roster_reg_get(h->rosters, p->classes[k]) : NULL;
+        json_array_append_new(
+            list, json_pack("{s:s, s:o, s:b}", "class_id", p->classes[k], "name",
+                            r && r->name[0] ? json_string(r->name) : json_null(), "rostered",
+                            r != NULL));
+    }
+    hx_reply(h, p, OUT_CLASSES, json_pack("{s:o}", "classes", list), env->id);
+}
+
+static void drop_unlisted(hdl_t *h, const char *class_id);
+
 void hdl_roster_changed(hdl_t *h, const char *class_id)
+{
+    drop_unlisted(h, class_id);
+    /* The class's staff here see the new roster; students never receive it. */
+    if (h->host->has_staff(h->host->ud, class_id))
+        hx_publish(h, class_id, HOST_TO_STAFF, NULL, OUT_ROSTER, roster_json(h, class_id));
+}
+
+static void drop_unlisted(hdl_t *h, const char *class_id)
 {
     size_t n = h->host->students_in(h->host->ud, class_id, NULL, 0);
     if (n == 0)

@@ -24,6 +24,8 @@ static const char *const event_names[EVT__COUNT] = {
     [EVT_PING] = "PING",
     [EVT_FRAME] = "FRAME",
     [EVT_ANNOUNCE] = "ANNOUNCE",
+    [EVT_ROSTER] = "ROSTER",
+    [EVT_CLASSES] = "CLASSES",
 };
 
 /* Written once by env_init() before any thread parses, read-only afterwards. */

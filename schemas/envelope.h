@@ -22,6 +22,8 @@ typedef enum {
     EVT_PING,
     EVT_FRAME,
     EVT_ANNOUNCE,
+    EVT_ROSTER,  /* a class's roster, for its staff (handlers/roster.c) */
+    EVT_CLASSES, /* the connection's classes with their names */
     EVT__COUNT
 } evt_type_t;
 

@@ -22,6 +22,8 @@ static const char *const names[OUT__COUNT] = {
     [OUT_TOKEN_EXPIRING] = "TOKEN_EXPIRING",
     [OUT_AUTHENTICATED] = "AUTHENTICATED",
     [OUT_CLASS_REMOVED] = "CLASS_REMOVED",
+    [OUT_ROSTER] = "ROSTER",
+    [OUT_CLASSES] = "CLASSES",
 };
 
 const char *msg_type_name(out_type_t t)

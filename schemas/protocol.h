@@ -23,6 +23,8 @@ typedef enum {
     OUT_TOKEN_EXPIRING, /* the connection's token is about to expire */
     OUT_AUTHENTICATED,  /* reply to AUTH */
     OUT_CLASS_REMOVED,  /* the student left a class's roster: its channel is closed to them */
+    OUT_ROSTER,         /* a class's roster (reply to ROSTER, and pushed to staff on change) */
+    OUT_CLASSES,        /* reply to CLASSES */
     OUT__COUNT
 } out_type_t;
 

@@ -185,6 +185,8 @@ def test_tokens_the_account_endpoints_refuse():
         "expired": sign(make_claims(sub=sub, class_id="c1", ttl=-120), b.secret),
         # a valid token of the broker's key whose sub is no account (an outside identity)
         "not an account": sign(make_claims(sub="someone-else", class_id="c1"), b.secret),
+        # an account's id with more after it is another sub, not that account
+        "longer sub": sign(make_claims(sub=sub + "x", class_id="c1"), b.secret),
     }
     for what, t in bad.items():
         for method, path, body in (("GET", "/auth/me", None), ("POST", "/auth/refresh", None),

@@ -292,5 +292,65 @@ async def test_leaving_drops_the_live_connection_and_auth_cannot_bring_it_back()
     await dan.close()
 
 
+async def test_roster_and_classes_on_the_socket():
+    b = broker()
+    _, t_tok = account(b, "teach@school.example", "teacher", "Ms Teach")
+    doc = ok(b, "POST", "/classes", {"name": "Geography"}, t_tok, status=201)
+    cid, code, t_tok = doc["class"]["id"], doc["class"]["join_code"], doc["access_token"]
+    eve_id, eve_tok = account(b, "eve@school.example", "student", "Eve")
+    eve_tok = ok(b, "POST", "/classes/join", {"code": code}, eve_tok)["access_token"]
+
+    # A class with a roster beside one without (a token from elsewhere names it too).
+    teacher = await Client.open(b, b.token(sub=claims(b, t_tok)["sub"], role="teacher",
+                                           classes=[cid, "outside-class"]), label="teacher")
+    m = await teacher.call("CLASSES", {})
+    eq(sorted((c["class_id"], c["name"], c["rostered"]) for c in data_of(m)["classes"]),
+       sorted([(cid, "Geography", True), ("outside-class", None, False)]), "CLASSES")
+    m = await teacher.call("ROSTER", {"class_id": cid})
+    eq(data_of(m), {"class_id": cid, "name": "Geography", "rostered": True,
+                    "students": [{"student_id": eve_id, "name": "Eve", "online": False}]},
+       "ROSTER before Eve connects")
+    m = await teacher.call("ROSTER", {"class_id": "outside-class"})
+    eq((data_of(m)["rostered"], data_of(m)["students"]), (False, []), "a class without roster")
+
+    eve = await Client.open(b, eve_tok, label="eve")
+    m = await teacher.call("ROSTER", {"class_id": cid})
+    eq(data_of(m)["students"][0]["online"], True, "Eve online")
+    await eve.error("ROSTER", {"class_id": cid}, code="FORBIDDEN")
+    m = await eve.call("CLASSES", {})
+    eq(data_of(m)["classes"], [{"class_id": cid, "name": "Geography", "rostered": True}],
+       "a student's CLASSES")
+
+    # A join pushes the new roster to the staff, and to no student.
+    teacher.clear()
+    eve.clear()
+    fay_id, fay_tok = account(b, "fay@school.example", "student", "Fay")
+    ok(b, "POST", "/classes/join", {"code": code}, fay_tok)
+    m = await teacher.recv_event("ROSTER")
+    eq(sorted(s["student_id"] for s in data_of(m)["students"]), sorted([eve_id, fay_id]),
+       "pushed roster")
+    check("id" not in m, "a pushed ROSTER answers no request")
+    await eve.expect_no_message(0.5, event="ROSTER")
+    # A rename shows in CLASSES.
+    ok(b, "PUT", f"/classes/{cid}", {"name": "World Geography"}, t_tok)
+    m = await eve.call("CLASSES", {})
+    eq(data_of(m)["classes"][0]["name"], "World Geography", "renamed class")
+    await teacher.close()
+    await eve.close()
+
+    # After a restart the rosters come back from the store.
+    b.stop()
+    b.start()
+    eve = await Client.open(b, eve_tok, label="eve again")
+    teacher = await Client.open(b, t_tok, label="teacher again")
+    m = await teacher.call("ROSTER", {"class_id": cid})
+    eq((data_of(m)["name"], sorted(s["student_id"] for s in data_of(m)["students"])),
+       ("World Geography", sorted([eve_id, fay_id])), "roster after a restart")
+    out_id, _ = account(b, "gus@school.example", "student")
+    await closed_with(b, b.token(sub=out_id, role="student", class_id=cid), 4004)
+    await teacher.close()
+    await eve.close()
+
+
 if __name__ == "__main__":
     run_tests(globals())

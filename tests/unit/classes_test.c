@@ -425,7 +425,7 @@ static void test_find_by_code(void)
     ASSERT_EQ(class_store_find_by_code(s, "", &cx), BRK_ENOTFOUND);
     ASSERT_EQ(class_store_find_by_code(s, NULL, &cx), BRK_ENOTFOUND);
     ASSERT_EQ(class_store_find_by_code(s, "' OR 1=1 --", &cx), BRK_ENOTFOUND);
-    snprintf(lower, sizeof lower, "%.3s-%s", ca.join_code, ca.join_code + 3);
+    snprintf(lower, sizeof lower, "%.3s-%.3s", ca.join_code, ca.join_code + 3);
     ASSERT_EQ(class_store_find_by_code(s, lower, &cx), BRK_ENOTFOUND);
     snprintf(lower, sizeof lower, "%s", ca.join_code);
     lower[0] = lower[0] == 'B' ? 'C' : 'B';

@@ -479,9 +479,10 @@ static size_t list_json(const char *dir, char names[][64], size_t max)
 
 static void test_in_schema_files(void)
 {
-    static const char *const want[] = {"ANNOUNCE", "ATTENDANCE_MARKED", "AUTH",
-                                       "DONE",     "FRAME",             "MY_ATTENDANCE",
-                                       "PING",     "SESSION_START",     "TODAY_SUMMARY"};
+    static const char *const want[] = {"ANNOUNCE",      "ATTENDANCE_MARKED", "AUTH",
+                                       "CLASSES",       "DONE",              "FRAME",
+                                       "MY_ATTENDANCE", "PING",              "ROSTER",
+                                       "SESSION_START", "TODAY_SUMMARY"};
     char dir[512], path[600], names[32][64];
     schema_dir("in", dir, sizeof dir);
     size_t n = list_json(dir, names, 32);
@@ -664,6 +665,17 @@ static const struct {
      "roster\"}}",
      "{\"event\":\"CLASS_REMOVED\",\"data\":{\"class_id\":\"\",\"reason\":\"x\"}}",
      "msg.data.class_id: must have at least 1 character"},
+    {"ROSTER",
+     "{\"event\":\"ROSTER\",\"data\":{\"class_id\":\"c1\",\"name\":\"Bio\",\"rostered\":true,"
+     "\"students\":[{\"student_id\":\"s1\",\"name\":\"Ann\",\"online\":false}]},\"id\":3}",
+     "{\"event\":\"ROSTER\",\"data\":{\"class_id\":\"c1\",\"name\":null,\"rostered\":false,"
+     "\"students\":[{\"student_id\":\"s1\",\"name\":\"Ann\"}]}}",
+     "msg.data.students[0].online: is required"},
+    {"CLASSES",
+     "{\"event\":\"CLASSES\",\"data\":{\"classes\":[{\"class_id\":\"c1\",\"name\":null,"
+     "\"rostered\":false}]}}",
+     "{\"event\":\"CLASSES\",\"data\":{\"classes\":[{\"class_id\":\"c1\",\"name\":null}]}}",
+     "msg.data.classes[0].rostered: is required"},
 };
 
 static void test_out_schema_files(void)
