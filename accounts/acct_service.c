@@ -102,6 +102,9 @@ void acct_req_free(acct_req_t *r)
     free(r->schedule);
     free(r->memberships);
     free(r->roster);
+    for (size_t i = 0; i < r->n_rosters; i++)
+        free(r->rosters[i].members);
+    free(r->rosters);
     wipe_free(r->password, r->password_len);
     wipe_free(r->new_password, r->new_password_len);
     if (r->token)
@@ -394,6 +397,34 @@ static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
     }
 }
 
+/* The registry's reads: a class's roster, or every class's. */
+static void do_roster_read(worker_db_t *db, acct_req_t *r)
+{
+    int rc;
+    if (r->kind == ACCT_REQ_ROSTER_READ) {
+        rc = class_store_get(db->cls, r->class_id, &r->cls);
+        if (rc == 0)
+            rc = load_roster(db, r, r->class_id);
+        if (rc != 0)
+            class_refused(r, rc);
+        return;
+    }
+    class_uid_t *ids = NULL;
+    size_t n = 0;
+    rc = class_store_all_ids(db->cls, &ids, &n);
+    r->rosters = n ? brk_calloc(n, sizeof *r->rosters) : NULL;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        acct_class_roster_t *cr = &r->rosters[i];
+        rc = class_store_get(db->cls, ids[i].id, &cr->cls);
+        if (rc == 0)
+            rc = class_store_roster(db->cls, ids[i].id, &cr->members, &cr->n);
+        r->n_rosters = i + 1;
+    }
+    free(ids);
+    if (rc != 0)
+        class_refused(r, rc == BRK_ENOTFOUND ? BRK_EIO : rc);
+}
+
 static void on_run(jobq_job_t *job, void *state, void *ud)
 {
     acct_svc_t *s = ud;
@@ -419,6 +450,8 @@ static void on_run(jobq_job_t *job, void *state, void *ud)
         else if (r->want_token)
             give_token(s, db, r);
         break;
+    case ACCT_REQ_ROSTER_READ:
+    case ACCT_REQ_ROSTERS_READ: do_roster_read(db, r); break;
     default:
         /* Class requests act for an account that must still exist. */
         rc = acct_store_find_by_id(st, r->id, &r->acct);

@@ -38,7 +38,17 @@ typedef enum {
     ACCT_REQ_CLASS_JOIN,   /* id, code -> cls, token */
     ACCT_REQ_CLASS_LEAVE,  /* id, class_id -> roster */
     ACCT_REQ_CLASS_REMOVE, /* id, class_id, student_id -> roster */
+    /* For the live registry, not for a caller (no access check, no account): */
+    ACCT_REQ_ROSTER_READ,  /* class_id -> cls, roster (BRK_ENOTFOUND: no such class) */
+    ACCT_REQ_ROSTERS_READ, /* -> every class with its members in rosters */
 } acct_req_kind_t;
+
+/* One class and its members (ACCT_REQ_ROSTERS_READ). */
+typedef struct acct_class_roster {
+    class_info_t cls;
+    class_member_t *members;
+    size_t n;
+} acct_class_roster_t;
 
 typedef struct acct_req acct_req_t;
 typedef void (*acct_done_cb)(acct_req_t *req, void *ud);
@@ -88,6 +98,8 @@ struct acct_req {
     class_member_t *roster;        /* GET (staff), and every mutation: the members */
     size_t n_roster;
     int roster_valid;              /* roster holds the class's members now */
+    acct_class_roster_t *rosters;  /* ROSTERS_READ */
+    size_t n_rosters;
 
     acct_done_cb done;
     void *ud;

@@ -36,12 +36,16 @@ struct clu {
     uv_timer_t timer; /* heartbeat and sweep */
     int64_t ttl_ms;
     int up;
+    int was_up; /* Redis was reachable before: a later on_up follows an outage */
     int stopping;
     int sweeping;
 };
 
 #define CHAN_PREFIX "rc:{"
 #define CHAN_SUFFIX "}:ch"
+/* Roster changes: "<instance> <class_id>" whenever an instance changed a class's roster in
+ * the shared account store; the others read that roster again. */
+#define ROSTER_CHAN "rc:rosters"
 
 static void channel_of(const char *class_id, char *out, size_t n)
 {
@@ -161,8 +165,14 @@ static void on_up(void *ud)
 {
     srv_t *s = ud;
     clu_t *k = s->clu;
+    int again = k->was_up;
     k->up = 1;
+    k->was_up = 1;
     s->m.redis_up = 1;
+    /* Roster changes published while this instance could not hear them are lost: after an
+     * outage every roster is read again. */
+    if (again)
+        srv_rosters_stale(s);
     LOG(INFO, 0, "redis reachable: ready", "instance=%s", k->inst);
     /* Heartbeat first, so that no survivor sweeps what the sync is about to assert; the
      * sync follows unconditionally, since connections may have come and gone while
@@ -180,10 +190,28 @@ static void on_down(const char *err, void *ud)
     LOG(WARN, 0, "redis unreachable: not ready", "err=\"%s\"", err);
 }
 
+/* Another instance changed a class's roster: read it again from the shared store. */
+static void on_roster_message(srv_t *s, const char *payload, size_t len)
+{
+    char buf[ST_REDIS_INSTANCE_ID + ST_ID + 2], inst[ST_REDIS_INSTANCE_ID], class_id[ST_ID];
+    if (len >= sizeof buf)
+        return;
+    memcpy(buf, payload, len);
+    buf[len] = '\0';
+    if (sscanf(buf, "%32s %64s", inst, class_id) != 2 || strcmp(inst, s->clu->inst) == 0)
+        return;
+    s->m.redis_messages_in++;
+    srv_roster_stale(s, class_id);
+}
+
 static void on_message(const char *channel, const char *payload, size_t len, void *ud)
 {
     srv_t *s = ud;
     clu_t *k = s->clu;
+    if (strcmp(channel, ROSTER_CHAN) == 0) {
+        on_roster_message(s, payload, len);
+        return;
+    }
     size_t pl = strlen(CHAN_PREFIX), sl = strlen(CHAN_SUFFIX), cl = strlen(channel);
     const char *nl = memchr(payload, '\n', len);
     if (!nl || cl <= pl + sl || (size_t)(nl - payload) >= 128)
@@ -248,6 +276,24 @@ void clu_publish(srv_t *s, const char *class_id, const evt_msg_t *m, int to, con
     size_t lens[3] = {7, strlen(chan), len};
     rds_command_argv(k->rds, on_published, s, 3, argv, lens);
     free(buf);
+}
+
+void clu_rosters_watch(srv_t *s)
+{
+    if (s->clu && !s->clu->stopping)
+        rds_subscribe(s->clu->rds, ROSTER_CHAN);
+}
+
+void clu_roster_changed(srv_t *s, const char *class_id)
+{
+    clu_t *k = s->clu;
+    if (!k || k->stopping)
+        return;
+    char msg[ST_REDIS_INSTANCE_ID + ST_ID + 2];
+    int n = snprintf(msg, sizeof msg, "%s %s", k->inst, class_id);
+    const char *argv[3] = {"PUBLISH", ROSTER_CHAN, msg};
+    size_t lens[3] = {7, strlen(ROSTER_CHAN), (size_t)n};
+    rds_command_argv(k->rds, on_published, s, 3, argv, lens);
 }
 
 void clu_room_opened(srv_t *s, const char *class_id)

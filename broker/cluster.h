@@ -30,6 +30,13 @@ void clu_free(srv_t *s);
 /* 1 when no Redis is configured or Redis is reachable. */
 int clu_ready(const srv_t *s);
 
+/* Rosters (accounts with several instances): watch subscribes this instance to the roster
+ * channel; changed tells the other instances that class_id's roster changed in the shared
+ * store, and each calls srv_roster_stale() for it (srv_rosters_stale() for every class after
+ * an outage). No-ops without Redis. */
+void clu_rosters_watch(srv_t *s);
+void clu_roster_changed(srv_t *s, const char *class_id);
+
 /* Room life cycle: the first member of a class on this instance subscribes its channel,
  * the last one to leave unsubscribes it. No-ops without Redis. */
 void clu_room_opened(srv_t *s, const char *class_id);

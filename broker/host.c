@@ -39,7 +39,10 @@ static void h_publish(void *ud, const char *class_id, const char *subject, int t
 {
     evt_msg_t *m = msg_build(type, data, NULL);
     const conn_t *ex = except ? conn_of_peer((peer_t *)(uintptr_t)except) : NULL;
-    room_publish_about(ud, class_id, subject, m, to, ex);
+    if (to & HOST_LOCAL)
+        room_broadcast(room_find(ud, class_id), m, to & ~HOST_LOCAL, subject, ex);
+    else
+        room_publish_about(ud, class_id, subject, m, to, ex);
     msg_unref(m);
 }
 

@@ -15,6 +15,7 @@
 #include "http_acct.h"
 
 #include "brk.h"
+#include "cluster.h"
 #include "hdl.h"
 #include "log.h"
 #include "roster.h"
@@ -62,15 +63,66 @@ static json_t *class_and_token(const acct_req_t *r)
     return o;
 }
 
+/* ---- the live registry and the other instances ---------------------------------------- */
+
+static void apply(srv_t *s, const class_info_t *cls, const class_member_t *m, size_t n)
+{
+    roster_reg_set(s->rosters, cls->id, cls->name, m, n);
+    hdl_roster_changed(s->hdl, cls->id);
+}
+
+static void on_roster_retry(uv_timer_t *t)
+{
+    srv_rosters_stale(t->data);
+}
+
+static void on_roster_read(acct_req_t *r, void *ud)
+{
+    srv_t *s = ud;
+    if (r->err == 0 && s->rosters) {
+        if (r->kind == ACCT_REQ_ROSTER_READ)
+            apply(s, &r->cls, r->roster, r->n_roster);
+        for (size_t i = 0; i < r->n_rosters; i++)
+            apply(s, &r->rosters[i].cls, r->rosters[i].members, r->rosters[i].n);
+        LOG(DEBUG, 0, "rosters read again", "class=%s classes=%zu",
+            r->kind == ACCT_REQ_ROSTER_READ ? r->class_id : "*",
+            r->kind == ACCT_REQ_ROSTER_READ ? (size_t)1 : r->n_rosters);
+    } else if (r->err != BRK_ENOTFOUND && !s->draining) {
+        /* A stale roster must not stay: read every roster again in a second. */
+        LOG(WARN, 0, "roster read failed; retrying", "err=\"%s\"", r->errmsg);
+        uv_timer_start(&s->roster_retry, on_roster_retry, 1000, 0);
+    }
+    acct_req_free(r);
+}
+
+void srv_roster_stale(srv_t *s, const char *class_id)
+{
+    if (!s->acct || s->draining)
+        return;
+    acct_req_t *r = acct_req_new(ACCT_REQ_ROSTER_READ);
+    snprintf(r->class_id, sizeof r->class_id, "%s", class_id);
+    acct_svc_submit(s->acct, r, on_roster_read, s);
+}
+
+void srv_rosters_stale(srv_t *s)
+{
+    if (!s->acct || s->draining)
+        return;
+    acct_svc_submit(s->acct, acct_req_new(ACCT_REQ_ROSTERS_READ), on_roster_read, s);
+}
+
 void http_classes_done(srv_t *s, http_tx_t *tx, acct_req_t *r)
 {
     if (r->err == 0 && r->roster_valid && s->rosters) {
         roster_reg_set(s->rosters, r->class_id, r->cls.name[0] ? r->cls.name : NULL, r->roster,
                        r->n_roster);
         hdl_roster_changed(s->hdl, r->class_id);
+        clu_roster_changed(s, r->class_id); /* the other instances read it again */
     }
-    if (r->err == 0 && r->kind == ACCT_REQ_CLASS_UPDATE && s->rosters)
+    if (r->err == 0 && r->kind == ACCT_REQ_CLASS_UPDATE && s->rosters) {
         roster_reg_rename(s->rosters, r->class_id, r->cls.name);
+        clu_roster_changed(s, r->class_id);
+    }
     if (r->err == 0) {
         switch (r->kind) {
         case ACCT_REQ_CLASS_CREATE:

@@ -104,6 +104,8 @@ static void finish(srv_t *s)
     uv_close((uv_handle_t *)&s->flush_prep, on_handle_closed);
     uv_timer_stop(&s->keepalive);
     uv_close((uv_handle_t *)&s->keepalive, on_handle_closed);
+    uv_timer_stop(&s->roster_retry);
+    uv_close((uv_handle_t *)&s->roster_retry, on_handle_closed);
     /* Frames still waiting are answered (canceled); workers exit on their own. */
     hdl_stop(s->hdl);
     /* Records already queued are still written and fsync'd before the loop ends. */
@@ -442,6 +444,9 @@ static void install_signals(srv_t *s)
     uv_prepare_init(s->loop, &s->flush_prep);
     s->flush_prep.data = s;
     uv_prepare_start(&s->flush_prep, on_flush);
+    /* A failed read of the shared rosters is tried again (http_classes.c). */
+    uv_timer_init(s->loop, &s->roster_retry);
+    s->roster_retry.data = s;
     /* Pings and idle hang-ups to the second: a pass over all connections once a second. */
     uv_timer_init(s->loop, &s->keepalive);
     s->keepalive.data = s;
@@ -507,6 +512,8 @@ int srv_run(const cfg_t *cfg, const char *jwt_secret)
     if (!s.st) {
         int crc = clu_start(&s); /* the Redis live-state engine and fan-out */
         BRK_ASSERT(crc == 0);    /* the URL was checked above */
+        if (s.acct)
+            clu_rosters_watch(&s); /* rosters changed by the other instances */
     }
     if (start_handlers(&s) != 0)
         goto out_lws;

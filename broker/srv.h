@@ -38,6 +38,7 @@ typedef struct srv {
     auth_signer_t *signer;
     struct rl *rl_addr, *rl_acct;
     struct roster_reg *rosters; /* the classes' live rosters (accounts/roster.h) */
+    uv_timer_t roster_retry;    /* reads the rosters again after a failed read */
     const char *accounts_off;
     struct lws_context *lws;
     struct lws_vhost *vhost;
@@ -87,6 +88,11 @@ conn_t *srv_conn_find(srv_t *s, uint64_t id);
 
 /* Fills s->host with the server's side of handlers/host.h (host.c). */
 void srv__host_init(srv_t *s);
+
+/* The live roster of class_id (or of every class) may be stale: another instance changed
+ * it in the shared account store. Reads it again and applies it (http_classes.c). */
+void srv_roster_stale(srv_t *s, const char *class_id);
+void srv_rosters_stale(srv_t *s);
 
 /* Starts a drain (as on SIGTERM). */
 void srv_begin_drain(srv_t *s);

@@ -63,6 +63,9 @@ enum {
     HOST_TO_STAFF = 2,
     HOST_TO_ALL = 3,
     HOST_TO_SUBJECT = 4,
+    /* With one of the above: this instance's members only, not the other instances' (for
+     * what every instance works out and sends by itself, like a changed roster). */
+    HOST_LOCAL = 8,
 };
 
 typedef struct hdl_host {

@@ -115,7 +115,8 @@ void hdl_roster_changed(hdl_t *h, const char *class_id)
     drop_unlisted(h, class_id);
     /* The class's staff here see the new roster; students never receive it. */
     if (h->host->has_staff(h->host->ud, class_id))
-        hx_publish(h, class_id, HOST_TO_STAFF, NULL, OUT_ROSTER, roster_json(h, class_id));
+        hx_publish(h, class_id, HOST_TO_STAFF | HOST_LOCAL, NULL, OUT_ROSTER,
+                   roster_json(h, class_id));
 }
 
 static void drop_unlisted(hdl_t *h, const char *class_id)
