@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* History and analytics over HTTP, read from the local journal (journal.h):
  *   GET /history/students/{student_id}    a student's records, newest first
- *   GET /classes/{id}/sessions            a class's finalized sessions: its
- * trend GET /classes/{id}/monthly             a class's months GET
- * /classes/{id}/monthly/students    a class's students per month GET
- * /classes/{id}/records             a class's records, as JSON or CSV GET
- * /analytics/at-risk                the caller's classes below a threshold Who
- * reads what follows the session report: a class's figures and records go to
- * the teachers and admins of that class (a token with that class and a staff
- * role); a student reads only their own history. The rules need nothing but the
- * Bearer token, so these endpoints work whether accounts are on or off. Every
- * answer goes to the caller only. Loop thread only. */
-#include "brk.h"
+ *   GET /classes/{id}/sessions            a class's finalized sessions: its trend
+ *   GET /classes/{id}/monthly             a class's months
+ *   GET /classes/{id}/monthly/students    a class's students per month
+ *   GET /classes/{id}/records             a class's records, as JSON or CSV
+ *   GET /analytics/at-risk                the caller's classes below a threshold
+ * Who reads what follows the session report: a class's figures and records go to the
+ * teachers and admins of that class (a token with that class and a staff role); a student
+ * reads only their own history. The rules need nothing but the Bearer token, so these
+ * endpoints work whether accounts are on or off. Every answer goes to the caller only.
+ * Loop thread only. */
 #include "http_int.h"
+
+#include "brk.h"
 #include "journal.h"
 #include "log.h"
 #include "report_csv.h"
@@ -24,18 +25,14 @@
 #include <time.h>
 
 #define HISTORY_DEFAULT_LIMIT 100
-#define DEFAULT_RANGE_DAYS                                                                         \
-    30                          /* sessions, records, at-risk: the last 30 days                    \
-                                 */
+#define DEFAULT_RANGE_DAYS 30   /* sessions, records, at-risk: the last 30 days */
 #define DEFAULT_RANGE_MONTHS 12 /* monthly figures: the last 12 months */
 #define MAX_PARAMS 16
 #define MAX_PARAM_LEN 128
 
 static const char bearer_challenge[] = "Bearer realm=\"rollcall\"";
 
-/* ---- dates
- * ------------------------------------------------------------------------------
- */
+/* ---- dates ----------------------------------------------------------------------------------- */
 
 /* Reads exactly n decimal digits. */
 static int read_digits(const char *s, int n, int *out)
@@ -63,11 +60,11 @@ static int month_index(const char *s, int *index)
 
 static void month_text(int index, char out[8])
 {
-    snprintf(out, 8, "%04d-%02d", (index / 12) % 10000, index % 12 + 1);
+    BRK_ASSERT(index >= 0);
+    snprintf(out, 8, "%04u-%02u", (unsigned)(index / 12) % 10000u, (unsigned)(index % 12 + 1));
 }
 
-/* "YYYY-MM-DD" of a day that exists: 1 and the day's number (days since
- * 1970-01-01), or 0. */
+/* "YYYY-MM-DD" of a day that exists: 1 and the day's number (days since 1970-01-01), or 0. */
 static int day_number(const char *s, int64_t *day)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -93,8 +90,10 @@ static void day_text(int64_t day, char out[11])
     time_t t = (time_t)(day * 86400 + 43200);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 11, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
-             tm.tm_mday % 100);
+    /* Unsigned and reduced so that the compiler sees the text fit in 10 characters. */
+    unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u, m = (unsigned)(tm.tm_mon + 1) % 100u,
+             d = (unsigned)tm.tm_mday % 100u;
+    snprintf(out, 11, "%04u-%02u-%02u", y, m, d);
 }
 
 /* Today's date, UTC (the date DONE gives a session). */
@@ -103,8 +102,7 @@ static void today_text(char out[11])
     brk_date(brk_now_ms(), out, 11);
 }
 
-/* ---- the query string
- * --------------------------------------------------------------------- */
+/* ---- the query string ------------------------------------------------------------------------ */
 
 enum {
     P_CLASS = 1u << 0,
@@ -136,9 +134,8 @@ static int parse_uint(const char *s, int max_digits, unsigned *out)
     return 1;
 }
 
-/* A percentage: up to three digits, optionally a point and up to six more;
- * 0..100. Written by hand rather than with strtod alone, which also takes
- * "nan", "1e2", "0x10" and spaces. */
+/* A percentage: up to three digits, optionally a point and up to six more; 0..100. Written by hand
+ * rather than with strtod alone, which also takes "nan", "1e2", "0x10" and spaces. */
 static int parse_pct(const char *s, double *out)
 {
     const char *dot = strchr(s, '.');
@@ -158,8 +155,8 @@ static int parse_pct(const char *s, double *out)
     return 1;
 }
 
-/* Checks one name=value against the endpoint's parameters. Returns 0, or -1
- * after answering 400 naming the parameter. */
+/* Checks one name=value against the endpoint's parameters. Returns 0, or -1 after answering 400
+ * naming the parameter. */
 static int take_param(http_tx_t *tx, query_t *q, unsigned allowed, int months, char *arg)
 {
     static const struct {
@@ -176,10 +173,11 @@ static int take_param(http_tx_t *tx, query_t *q, unsigned allowed, int months, c
     for (size_t i = 0; i < BRK_ARRAY_LEN(names); i++)
         if (strcmp(arg, names[i].name) == 0)
             bit = names[i].bit;
+    if (!eq && !(bit & allowed))
+        return 0; /* a bare word: lws 4.1 even turns a trailing '&' into an argument "/" */
     if (!(bit & allowed)) {
-        /* Refused rather than ignored: a misspelt "form=" would otherwise quietly
-         * give the default range. The name is echoed only when it is plainly
-         * printable. */
+        /* Refused rather than ignored: a misspelt "form=" would otherwise quietly give the
+         * default range. The name is echoed only when it is plainly printable. */
         if (brk_id_ok(arg, strlen(arg), 32))
             snprintf(msg, sizeof msg, "unknown parameter %s", arg);
         else
@@ -247,24 +245,24 @@ static int take_param(http_tx_t *tx, query_t *q, unsigned allowed, int months, c
     return 0;
 }
 
-/* Reads the query string (lws keeps each argument URL-decoded as one fragment
- * of WSI_TOKEN_HTTP_URI_ARGS). Returns 0, or -1 after answering 400. */
+/* Reads the query string (lws keeps each argument URL-decoded as one fragment of
+ * WSI_TOKEN_HTTP_URI_ARGS). Returns 0, or -1 after answering 400. */
 static int read_query(http_tx_t *tx, query_t *q, unsigned allowed, int months)
 {
     memset(q, 0, sizeof *q);
     int total = lws_hdr_total_length(tx->wsi, WSI_TOKEN_HTTP_URI_ARGS);
     int used = 0;
-    /* The fragments' lengths add up to the total; counting them keeps the loop
-     * from depending on how lws reports the fragment after the last one. */
+    /* The total counts every fragment and one separator between two fragments; adding the
+     * same up keeps the loop from depending on how lws reports a fragment past the last. */
     for (int i = 0; used < total; i++) {
         if (i == MAX_PARAMS) {
             http_respond_error(tx, 400, "too many query parameters");
             return -1;
         }
         int len = lws_hdr_fragment_length(tx->wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        used += (len > 0 ? len : 0) + (i > 0);
         if (len <= 0)
             continue;
-        used += len;
         char arg[MAX_PARAM_LEN + 1];
         if (len > MAX_PARAM_LEN || lws_hdr_copy_fragment(tx->wsi, arg, (int)sizeof arg,
                                                          WSI_TOKEN_HTTP_URI_ARGS, i) != len) {
@@ -277,9 +275,8 @@ static int read_query(http_tx_t *tx, query_t *q, unsigned allowed, int months)
     return 0;
 }
 
-/* Fills in a missing end of a date range (to: today, UTC; from:
- * DEFAULT_RANGE_DAYS days up to to) and checks its order and length. Returns 0,
- * or -1 after answering 400. */
+/* Fills in a missing end of a date range (to: today, UTC; from: DEFAULT_RANGE_DAYS days up to to)
+ * and checks its order and length. Returns 0, or -1 after answering 400. */
 static int date_range(http_tx_t *tx, query_t *q)
 {
     int64_t a = 0, b = 0;
@@ -306,8 +303,7 @@ static int date_range(http_tx_t *tx, query_t *q)
     return 0;
 }
 
-/* The same for months: to defaults to this month, from to DEFAULT_RANGE_MONTHS
- * months up to to. */
+/* The same for months: to defaults to this month, from to DEFAULT_RANGE_MONTHS months up to to. */
 static int month_range(http_tx_t *tx, query_t *q)
 {
     int a = 0, b = 0;
@@ -332,12 +328,10 @@ static int month_range(http_tx_t *tx, query_t *q)
     return 0;
 }
 
-/* ---- who may read
- * ------------------------------------------------------------------------ */
+/* ---- who may read ---------------------------------------------------------------------------- */
 
-/* Verifies the Bearer token (one without classes is fine: a student who has
- * joined no class yet still has a history). Returns 0 and *id, or -1 after
- * answering 401. */
+/* Verifies the Bearer token (one without classes is fine: a student who has joined no class yet
+ * still has a history). Returns 0 and *id, or -1 after answering 401. */
 static int caller(http_tx_t *tx, auth_identity_t *id)
 {
     const char *why = NULL;
@@ -361,13 +355,10 @@ static void forbid(http_tx_t *tx, const auth_identity_t *id, const char *message
     http_respond_error(tx, 403, message);
 }
 
-/* ---- answers
- * -----------------------------------------------------------------------------
- */
+/* ---- answers --------------------------------------------------------------------------------- */
 
-/* What a query waiting for the journal needs to answer: its exchange's id, the
- * answer's object so far (the query echoed) and where the rows go in it; for a
- * CSV answer, its Content-Disposition. */
+/* What a query waiting for the journal needs to answer: its exchange's id, the answer's object so
+ * far (the query echoed) and where the rows go in it; for a CSV answer, its Content-Disposition. */
 typedef struct rep_req {
     uint64_t tx_id;
     jr_rows_kind_t kind;
@@ -417,6 +408,7 @@ static json_t *class_json(const jr_class_stat_t *r)
                      "average_engagement", r->avg_engagement_pct);
 }
 
+/* The rows as a JSON array, or NULL when a stored text is not valid UTF-8. */
 static json_t *rows_json(const jr_result_t *res)
 {
     json_t *a = json_array();
@@ -441,7 +433,11 @@ static json_t *rows_json(const jr_result_t *res)
         case JR_ROWS_NONE:
             break;
         }
-        BRK_ASSERT(o);
+        if (!o) {
+            /* jansson refuses text that is not UTF-8: a row the broker did not write. */
+            json_decref(a);
+            return NULL;
+        }
         json_array_append_new(a, o);
     }
     return a;
@@ -469,7 +465,14 @@ static void answer(http_tx_t *tx, rep_req_t *rq, jr_result_t *res)
         http_respond(tx, 200, "text/csv; charset=utf-8", text, len);
         return;
     }
-    json_object_set_new(rq->doc, rq->rows_key, rows_json(res));
+    json_t *rows = rows_json(res);
+    if (!rows) {
+        LOG(ERROR, 0, "history query failed", "path=%s err=\"a stored text is not UTF-8\"",
+            tx->path);
+        http_respond_error(tx, 500, "a stored record cannot be shown as JSON");
+        return;
+    }
+    json_object_set_new(rq->doc, rq->rows_key, rows);
     http_respond_json(tx, 200, json_incref(rq->doc));
 }
 
@@ -496,8 +499,8 @@ static rep_req_t *new_req(http_tx_t *tx, jr_rows_kind_t kind, const char *rows_k
     return rq;
 }
 
-/* After a journal call: 0 parks the exchange until on_rows; BRK_EINVAL (inputs
- * the checks above let through, which they should not) answers 400 at once. */
+/* After a journal call: 0 parks the exchange until on_rows; BRK_EINVAL (inputs the checks above let
+ * through, which they should not) answers 400 at once. */
 static void submitted(http_tx_t *tx, rep_req_t *rq, int rc)
 {
     if (rc == 0) {
@@ -510,8 +513,7 @@ static void submitted(http_tx_t *tx, rep_req_t *rq, int rc)
     http_respond_error(tx, 400, "bad parameters");
 }
 
-/* ---- the endpoints
- * ------------------------------------------------------------------------ */
+/* ---- the endpoints --------------------------------------------------------------------------- */
 
 static void history(http_tx_t *tx, const auth_identity_t *id, const char *student_id)
 {
@@ -558,8 +560,8 @@ static void history(http_tx_t *tx, const auth_identity_t *id, const char *studen
               jr_student_history(tx->srv->jr, student_id, class_id, from, to, limit, on_rows, rq));
 }
 
-/* Whether the client asked for CSV: format=csv, or text/csv in Accept with a
- * weight above zero (format=json wins over Accept). */
+/* Whether the client asked for CSV: format=csv, or text/csv in Accept with a weight above zero
+ * (format=json wins over Accept). */
 static int wants_csv(http_tx_t *tx, const query_t *q)
 {
     if (q->csv || q->json)
@@ -586,9 +588,7 @@ static int wants_csv(http_tx_t *tx, const query_t *q)
     return 0;
 }
 
-/* The four class endpoints: rest is "/sessions", "/monthly",
- * "/monthly/students" or
- * "/records". */
+/* The four class endpoints: rest is "/sessions", "/monthly", "/monthly/students" or "/records". */
 static void class_endpoint(http_tx_t *tx, const auth_identity_t *id, const char *class_id,
                            const char *rest)
 {
@@ -620,8 +620,8 @@ static void class_endpoint(http_tx_t *tx, const auth_identity_t *id, const char 
         rq = new_req(tx, JR_ROWS_DATED, "records", doc);
         rq->csv = wants_csv(tx, &q);
         if (rq->csv) {
-            /* Class ids and dates are of the token id alphabet and digits: nothing in
-             * them needs quoting inside the quoted filename. */
+            /* Class ids and dates are of the token id alphabet and digits: nothing in them
+             * needs quoting inside the quoted filename. */
             int n = asprintf(&rq->disposition, "attachment; filename=\"%s-%s-%s.csv\"", class_id,
                              q.from, q.to);
             BRK_ASSERT(n > 0);
@@ -643,8 +643,7 @@ static void at_risk(http_tx_t *tx, const auth_identity_t *id)
     double threshold = (q.seen & P_THRESHOLD) ? q.threshold : JR_AT_RISK_DEFAULT_PCT;
     json_t *doc = json_pack("{s:s, s:s, s:f}", "from", q.from, "to", q.to, "threshold", threshold);
     if (id->n_classes == 0) {
-        /* A token without classes has none at risk; the journal wants at least one.
-         */
+        /* A token without classes has none at risk; the journal wants at least one. */
         json_object_set_new(doc, "classes", json_array());
         http_respond_json(tx, 200, doc);
         return;
@@ -658,9 +657,8 @@ static void at_risk(http_tx_t *tx, const auth_identity_t *id)
                                  on_rows, rq));
 }
 
-/* "/classes/{id}/rest" with a token id and one of the sub-paths served here: 1
- * with the id and rest, else 0 (the path belongs to the class management
- * endpoints, http_classes.c). */
+/* "/classes/{id}/rest" with a token id and one of the sub-paths served here: 1 with the id and
+ * rest, else 0 (the path belongs to the class management endpoints, http_classes.c). */
 static int class_subpath(const char *path, char *class_id, const char **rest)
 {
     static const char *const mine[] = {"/sessions", "/monthly", "/monthly/students", "/records"};
