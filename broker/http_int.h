@@ -63,7 +63,7 @@ http_tx_t *http_pending_take(uint64_t id);
 int http_bearer(http_tx_t *tx, unsigned flags, auth_identity_t *id, const char **why);
 
 /* One stored record as the reports show it (http.c): every field of the attendance record,
- * times in ISO 8601. Returns a new reference. */
+ * times in ISO 8601. Returns a new reference, or NULL when a stored text is not UTF-8. */
 json_t *http_record_json(const jr_record_t *r);
 
 /* The history and analytics endpoints (http_reports.c): handles tx when its path is one of
