@@ -51,6 +51,7 @@ static void tx_free(http_tx_t *tx)
     unlink_pending(tx);
     free(tx->in);
     free(tx->out);
+    free(tx->disposition);
     free(tx);
 }
 
@@ -127,7 +128,7 @@ static int id_ok(const char *s, size_t n)
     return brk_id_ok(s, n, AUTH_MAX_ID);
 }
 
-static json_t *record_json(const jr_record_t *r)
+json_t *http_record_json(const jr_record_t *r)
 {
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:I, s:s, s:s, s:o}", "student_id",
@@ -170,7 +171,7 @@ static void on_report(jr_result_t *res, void *ud)
             const jr_daily_t *d = &res->daily;
             json_t *records = json_array();
             for (size_t i = 0; i < res->n; i++)
-                json_array_append_new(records, record_json(&res->records[i]));
+                json_array_append_new(records, http_record_json(&res->records[i]));
             char fin[32];
             brk_iso8601(d->finalized_at_ms, fin, sizeof fin);
             http_respond_json(tx, 200,
@@ -363,8 +364,9 @@ static void dispatch(srv_t *s, http_tx_t *tx)
         return;
     tx->dispatched = 1;
     const char *body = tx->in ? tx->in : "";
-    if (route_builtin(s, tx) || http_accounts_route(tx, body, tx->in_len) ||
-        http_classes_route(tx, body, tx->in_len))
+    /* The reports before the classes: both serve paths under /classes/. */
+    if (route_builtin(s, tx) || http_reports_route(tx) ||
+        http_accounts_route(tx, body, tx->in_len) || http_classes_route(tx, body, tx->in_len))
         return;
     http_respond_error(tx, 404, "not found");
 }
@@ -469,6 +471,8 @@ int http_on_writeable(srv_t *s, struct lws *wsi, ws_pss_t *pss)
             add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
             (tx->source && add_header(wsi, "x-rollcall-report-source:", tx->source, &p, end)) ||
             (tx->www_auth && add_header(wsi, "www-authenticate:", tx->www_auth, &p, end)) ||
+            (tx->disposition &&
+             add_header(wsi, "content-disposition:", tx->disposition, &p, end)) ||
             (tx->retry_after_s > 0 && add_header(wsi, "retry-after:", retry, &p, end)) ||
             (tx->close_after && add_header(wsi, "connection:", "close", &p, end)) ||
             lws_finalize_write_http_header(wsi, start, &p, end))

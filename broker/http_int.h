@@ -40,6 +40,7 @@ typedef struct http_tx {
     int ready;           /* response prepared */
     const char *source;  /* reports: x-rollcall-report-source */
     const char *www_auth; /* 401: the WWW-Authenticate value */
+    char *disposition;   /* Content-Disposition, owned (freed with the exchange), or NULL */
     int retry_after_s;   /* 429/503: Retry-After, 0 for none */
     int close_after;     /* the request body was not read: close after the answer */
     int headers_sent;
@@ -60,6 +61,16 @@ http_tx_t *http_pending_take(uint64_t id);
 /* Verifies the request's Authorization: Bearer token. Returns 0 and *id, or BRK_EAUTH and
  * the reason; the header's copy is wiped. */
 int http_bearer(http_tx_t *tx, unsigned flags, auth_identity_t *id, const char **why);
+
+/* One stored record as the reports show it (http.c): every field of the attendance record,
+ * times in ISO 8601. Returns a new reference, or NULL when a stored text is not UTF-8. */
+json_t *http_record_json(const jr_record_t *r);
+
+/* The history and analytics endpoints (http_reports.c): handles tx when its path is one of
+ * them (/history/students/..., /analytics/at-risk, /classes/{id}/sessions, /monthly,
+ * /monthly/students, /records), returns 1 then, else 0. Runs before http_classes_route,
+ * which answers every other /classes path. */
+int http_reports_route(http_tx_t *tx);
 
 /* The accounts endpoints (http_accounts.c): handles tx when its path is under /auth/,
  * returns 1 then, else 0. body is the request body (NUL-terminated, len bytes). */
