@@ -92,7 +92,7 @@ class Checker:
                     self.ops[(method.upper(), path)] = op
 
     def template(self, method, path):
-        parts = path.strip("/").split("/")
+        parts = path.split("?")[0].strip("/").split("/")
         best = None
         for (m, tpl), op in self.ops.items():
             if m != method:
@@ -230,6 +230,29 @@ async def test_every_documented_operation_against_the_broker():
     c.call("GET", f"/attendance/report/{cid}/{sess}", token=st, status=403)
     c.call("GET", f"/attendance/report/{cid}/no-such-session", token=tt, status=404)
     c.call("GET", f"/attendance/report/{cid}/{sess}", status=401)
+
+    # History and analytics over the finalized session.
+    _, hist = c.call("GET", f"/history/students/{sam_id}?class_id={cid}", token=tt, status=200)
+    eq([r["status"] for r in hist["records"]], ["late"], "history")
+    c.call("GET", f"/history/students/{sam_id}", token=st, status=200)
+    c.call("GET", f"/history/students/{login['user']['id']}", token=st, status=403)
+    c.call("GET", f"/history/students/{sam_id}?limit=0", token=st, status=400)
+    c.call("GET", f"/history/students/{sam_id}", status=401)
+    for sub, params in (("sessions", "from=2020-01-01&to=2099-12-31"),
+                        ("monthly", "from=2026-01&to=2027-12"),
+                        ("monthly/students", "from=2026-01&to=2027-12"),
+                        ("records", "from=2026-01-01&to=2026-12-31")):
+        path = f"/classes/{cid}/{sub}"
+        c.call("GET", path, token=tt, status=200)
+        c.call("GET", path, token=st, status=403)
+        c.call("GET", path + "?from=2025-02-30", token=tt, status=400)
+        c.call("GET", path, status=401)
+    _, csv = c.call("GET", f"/classes/{cid}/records?format=csv", token=tt, status=200)
+    check(csv.startswith(b"date,") and sam_id.encode() in csv, f"CSV export: {csv[:80]!r}")
+    c.call("GET", "/analytics/at-risk?threshold=100", token=tt, status=200)
+    c.call("GET", "/analytics/at-risk", token=st, status=403)
+    c.call("GET", "/analytics/at-risk?threshold=101", token=tt, status=400)
+    c.call("GET", "/analytics/at-risk", status=401)
 
     # Leave and remove.
     _, other = c.call("POST", "/auth/register", {"name": "Ola", "email": "ola@school.example",
