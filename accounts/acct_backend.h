@@ -80,6 +80,7 @@ typedef struct acct_backend_ops {
 } acct_backend_ops_t;
 
 extern const acct_backend_ops_t acct_backend_sqlite;
+extern const acct_backend_ops_t acct_backend_mongo;
 
 /* The backend conf asks for: MongoDB when conf->mongodb_uri is set and not empty, else
  * SQLite. Borrowed, static. */

@@ -194,6 +194,7 @@ const acct_backend_ops_t acct_backend_sqlite = {
 
 const acct_backend_ops_t *acct_backend_for(const acct_backend_conf_t *conf)
 {
-    (void)conf; /* MongoDB: next */
+    if (conf && conf->mongodb_uri && conf->mongodb_uri[0])
+        return &acct_backend_mongo;
     return &acct_backend_sqlite;
 }
