@@ -56,13 +56,12 @@ typedef struct acct_backend_ops {
     int (*acct_update_password)(void *db, const char *id, const char *password_hash);
 
     /* Classes: class_store.h. */
-    int (*class_create)(void *db, const char *creator_id, const char *name,
-                        const char *description, const char *schedule_json, class_info_t *out);
+    int (*class_create)(void *db, const char *creator_id, const char *name, const char *description,
+                        const char *schedule_json, class_info_t *out);
     int (*class_get)(void *db, const char *class_id, class_info_t *out);
     int (*class_find_by_code)(void *db, const char *code, class_info_t *out);
-    int (*class_update)(void *db, const char *class_id, const char *name,
-                        const char *description, const char *schedule_json, int clear_schedule,
-                        class_info_t *out);
+    int (*class_update)(void *db, const char *class_id, const char *name, const char *description,
+                        const char *schedule_json, int clear_schedule, class_info_t *out);
     int (*class_regenerate_code)(void *db, const char *class_id, char *code, size_t codelen);
     int (*class_add_member)(void *db, const char *class_id, const char *account_id,
                             class_role_t role, class_role_t *existing);

@@ -21,7 +21,6 @@
  * Only equality filters, $in, $set and createIndexes are used, which the project's test
  * server (tests/support/mongo_server.c) supports. */
 #include "acct_backend.h"
-
 #include "acct_int.h"
 #include "brk.h"
 #include "log.h"
@@ -78,15 +77,16 @@ static int mongo_fail(const char *op, const bson_error_t *e)
     for (char *p = msg; *p; p++)
         if (*p == '"' || *p == '\n')
             *p = '\'';
-    LOG(WARN, 0, "accounts mongodb failed", "op=%s domain=%u code=%u reason=\"%s\"", op,
-        e->domain, e->code, msg);
+    LOG(WARN, 0, "accounts mongodb failed", "op=%s domain=%u code=%u reason=\"%s\"", op, e->domain,
+        e->code, msg);
     return BRK_EIO;
 }
 
 static int corrupt(const char *op)
 {
-    LOG(WARN, 0, "accounts mongodb failed", "op=%s reason=\"a stored document lacks a field"
-                                            " or has a wrong type\"",
+    LOG(WARN, 0, "accounts mongodb failed",
+        "op=%s reason=\"a stored document lacks a field"
+        " or has a wrong type\"",
         op);
     return BRK_EIO;
 }
@@ -351,8 +351,7 @@ static int count_classes(mongo_db_t *d, const char *account_id, int *n, const ch
 }
 
 /* Appends {field: {$in: [ids[0..n)]}} to filter; ids are strings at stride bytes apart. */
-static void append_in(bson_t *filter, const char *field, const char *ids, size_t stride,
-                      size_t n)
+static void append_in(bson_t *filter, const char *field, const char *ids, size_t stride, size_t n)
 {
     bson_t doc, arr;
     char key[16];
@@ -535,11 +534,10 @@ static int mo_acct_create(void *db, const char *email, const char *name, acct_ro
     snprintf(a.password_hash, sizeof a.password_hash, "%s", password_hash);
     a.created_at_ms = a.updated_at_ms = brk_now_ms();
 
-    bson_t *doc = BCON_NEW("_id", BCON_UTF8(a.id), "email", BCON_UTF8(a.email), "name",
-                           BCON_UTF8(a.name), "role", BCON_UTF8(acct_role_name(role)),
-                           "password_hash", BCON_UTF8(a.password_hash), "created_at_ms",
-                           BCON_INT64(a.created_at_ms), "updated_at_ms",
-                           BCON_INT64(a.updated_at_ms));
+    bson_t *doc = BCON_NEW(
+        "_id", BCON_UTF8(a.id), "email", BCON_UTF8(a.email), "name", BCON_UTF8(a.name), "role",
+        BCON_UTF8(acct_role_name(role)), "password_hash", BCON_UTF8(a.password_hash),
+        "created_at_ms", BCON_INT64(a.created_at_ms), "updated_at_ms", BCON_INT64(a.updated_at_ms));
     /* The email's unique index is what makes a duplicate impossible even between two
      * instances; the index's name tells it from an id collision (_id, never in practice). */
     if (mongoc_collection_insert_one(d->accounts, doc, NULL, NULL, &err))
@@ -645,11 +643,11 @@ static int insert_class(mongo_db_t *d, class_info_t *c, const char *op)
             LOG(WARN, 0, "accounts mongodb failed", "op=%s reason=\"no random bytes\"", op);
             break;
         }
-        bson_t *doc = BCON_NEW("_id", BCON_UTF8(c->id), "name", BCON_UTF8(c->name), "description",
-                               BCON_UTF8(c->description), "join_code", BCON_UTF8(c->join_code),
-                               "created_by", BCON_UTF8(c->created_by), "created_at_ms",
-                               BCON_INT64(c->created_at_ms), "updated_at_ms",
-                               BCON_INT64(c->updated_at_ms));
+        bson_t *doc =
+            BCON_NEW("_id", BCON_UTF8(c->id), "name", BCON_UTF8(c->name), "description",
+                     BCON_UTF8(c->description), "join_code", BCON_UTF8(c->join_code), "created_by",
+                     BCON_UTF8(c->created_by), "created_at_ms", BCON_INT64(c->created_at_ms),
+                     "updated_at_ms", BCON_INT64(c->updated_at_ms));
         if (c->has_schedule)
             BSON_APPEND_UTF8(doc, "schedule", c->schedule);
         else
@@ -952,8 +950,7 @@ static int mo_class_list_for_account(void *db, const char *account_id, class_mem
         for (size_t i = 0; rc == 0 && i < members.n; i += IN_BATCH) {
             size_t k = members.n - i < IN_BATCH ? members.n - i : IN_BATCH;
             bson_t q = BSON_INITIALIZER;
-            append_in(&q, "_id", ((member_doc_t *)members.v)[i].class_id, sizeof(member_doc_t),
-                      k);
+            append_in(&q, "_id", ((member_doc_t *)members.v)[i].class_id, sizeof(member_doc_t), k);
             rc = find_each(d->classes, &q, NULL, on_class_of_member, &j, "list_for_account");
             bson_destroy(&q);
         }

@@ -3,7 +3,6 @@
  * store on the data directory's database file, and each operation is the store function of
  * the same name. Nothing is shared between connections but the directory's name. */
 #include "acct_backend.h"
-
 #include "brk.h"
 
 #include <stdlib.h>

@@ -3,7 +3,6 @@
  * generation, and list order. Moved here from the SQLite stores unchanged, so that the
  * MongoDB backend applies the very same ones. */
 #include "acct_int.h"
-
 #include "brk.h"
 
 #include <string.h>

@@ -168,8 +168,7 @@ static void accounts(void)
     ASSERT_EQ(ops->acct_create(db, longmail, "X", ACCT_ROLE_STUDENT, "h", NULL), BRK_ETOOBIG);
     ASSERT_EQ(ops->acct_create(db, "b@x.y", "", ACCT_ROLE_STUDENT, "h", NULL), BRK_EINVAL);
     ASSERT_EQ(ops->acct_create(db, "b@x.y", "a\nb", ACCT_ROLE_STUDENT, "h", NULL), BRK_EINVAL);
-    ASSERT_EQ(ops->acct_create(db, "b@x.y", longname, ACCT_ROLE_STUDENT, "h", NULL),
-              BRK_ETOOBIG);
+    ASSERT_EQ(ops->acct_create(db, "b@x.y", longname, ACCT_ROLE_STUDENT, "h", NULL), BRK_ETOOBIG);
     ASSERT_EQ(ops->acct_create(db, "b@x.y", "B", ACCT_ROLE_STUDENT, "", NULL), BRK_EINVAL);
     ASSERT_EQ(ops->acct_create(db, "b@x.y", "B", (acct_role_t)7, "h", NULL), BRK_EINVAL);
     ASSERT_EQ(ops->acct_find_by_email(db, "b@x.y", NULL), BRK_ENOTFOUND);
@@ -237,7 +236,7 @@ static void classes(void)
     /* Found by code, as typed (case, blanks). */
     for (int i = 0; i < CLASS_CODE_LEN; i++)
         lower[i] = (char)(c.join_code[i] >= 'A' && c.join_code[i] <= 'Z' ? c.join_code[i] + 32
-                                                                          : c.join_code[i]);
+                                                                         : c.join_code[i]);
     lower[CLASS_CODE_LEN] = '\0';
     char typed[24];
     snprintf(typed, sizeof typed, "  %s\n", lower);
@@ -458,8 +457,8 @@ static void lists_and_order(void)
     ASSERT_EQ(n, 9);
     const acct_t *blo = strcmp(b1.id, b2.id) < 0 ? &b1 : &b2;
     const acct_t *bhi = blo == &b1 ? &b2 : &b1;
-    const char *want[] = {t2.id, t.id,  "ghost-1", alic.id, al2.id,
-                          al1.id, blo->id, bhi->id,  bob.id};
+    const char *want[] = {t2.id,  t.id,    "ghost-1", alic.id, al2.id,
+                          al1.id, blo->id, bhi->id,   bob.id};
     for (size_t i = 0; i < n; i++)
         ASSERT_STR_EQ(m[i].account_id, want[i]);
     ASSERT_EQ(m[0].role, CLASS_ROLE_TEACHER);
@@ -581,8 +580,7 @@ static void mongo_two_instances(void)
     ASSERT_EQ(ops->acct_create(db, "ada@x.y", "Ada", ACCT_ROLE_TEACHER, "h", &a), 0);
     ASSERT_EQ(ops->acct_find_by_email(db2, "ADA@x.y", &b), 0);
     ASSERT_STR_EQ(b.id, a.id);
-    ASSERT_EQ(ops->acct_create(db3, "Ada@X.Y", "Ada 2", ACCT_ROLE_STUDENT, "h", NULL),
-              BRK_EEXIST);
+    ASSERT_EQ(ops->acct_create(db3, "Ada@X.Y", "Ada 2", ACCT_ROLE_STUDENT, "h", NULL), BRK_EEXIST);
     ASSERT_EQ(count_docs("accounts"), 1);
 
     class_info_t k, x;
