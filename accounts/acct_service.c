@@ -1,23 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* The accounts service on its own job queue (base/jobq.c). Each worker owns one store
- * connection, opened at start-up; the hasher is shared (it is immutable). */
+/* The accounts service on its own job queue (base/jobq.c). Each worker owns one connection
+ * to the storage backend (acct_backend.h: SQLite, or MongoDB when a URI is configured),
+ * opened at start-up; the hasher is shared (it is immutable). */
 #include "acct_service.h"
 
+#include "acct_backend.h"
 #include "brk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* What one worker owns: its connections to the accounts and the classes. */
+/* What one worker owns: its connection to the backend. */
 typedef struct worker_db {
-    acct_store_t *acct;
-    class_store_t *cls;
+    const acct_backend_ops_t *ops;
+    void *db;
 } worker_db_t;
 
 struct acct_svc {
     jobq_t *q;
     acct_pw_t *pw;
+    const acct_backend_ops_t *ops;
+    void *shared; /* the backend's, for every connection */
     worker_db_t *dbs; /* one per worker */
     unsigned n_dbs;
     acct_mint_fn mint;
@@ -149,7 +153,7 @@ static void give_token(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
     char ids[CLASS_MAX_PER_ACCOUNT][CLASS_TOKEN_ID_MAX + 1];
     const char *list[CLASS_MAX_PER_ACCOUNT];
     int n = 0;
-    int rc = class_store_class_ids(db->cls, r->acct.id, ids, &n);
+    int rc = db->ops->class_class_ids(db->db, r->acct.id, ids, &n);
     if (rc != 0 && rc != BRK_EFULL) {
         fail(r, BRK_EIO, "the class store failed");
         return;
@@ -170,7 +174,7 @@ static void do_register(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
         return;
     }
     /* The hash comes first, so that a taken email answers no faster than a new one. */
-    rc = acct_store_create(db->acct, r->email, r->name, r->role, hash, &r->acct);
+    rc = db->ops->acct_create(db->db, r->email, r->name, r->role, hash, &r->acct);
     wipe(hash, sizeof hash);
     if (rc != 0) {
         store_refused(r, rc);
@@ -182,8 +186,7 @@ static void do_register(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 
 static void do_login(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 {
-    acct_store_t *st = db->acct;
-    int found = acct_store_find_by_email(st, r->email, &r->acct);
+    int found = db->ops->acct_find_by_email(db->db, r->email, &r->acct);
     /* Unknown email or not: the same verify runs (against the dummy hash when there is no
      * account), so the answer takes the same time. */
     int rc = acct_pw_verify(s->pw, r->password, r->password_len,
@@ -202,7 +205,7 @@ static void do_login(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
          * hash, which still verifies. */
         char hash[ACCT_HASH_SIZE];
         if (acct_pw_hash(s->pw, r->password, r->password_len, hash, sizeof hash) == 0)
-            (void)acct_store_update_password(st, r->acct.id, hash);
+            (void)db->ops->acct_update_password(db->db, r->acct.id, hash);
         wipe(hash, sizeof hash);
     }
     give_token(s, db, r);
@@ -210,8 +213,7 @@ static void do_login(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 
 static void do_password(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
 {
-    acct_store_t *st = db->acct;
-    int found = acct_store_find_by_id(st, r->id, &r->acct);
+    int found = db->ops->acct_find_by_id(db->db, r->id, &r->acct);
     if (found != 0) {
         store_refused(r, found);
         return;
@@ -226,7 +228,7 @@ static void do_password(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
         password_refused(r, rc);
         return;
     }
-    rc = acct_store_update_password(st, r->id, hash);
+    rc = db->ops->acct_update_password(db->db, r->id, hash);
     wipe(hash, sizeof hash);
     if (rc != 0)
         store_refused(r, rc);
@@ -254,7 +256,7 @@ static int load_roster(worker_db_t *db, acct_req_t *r, const char *class_id)
     free(r->roster);
     r->roster = NULL;
     r->n_roster = 0;
-    int rc = class_store_roster(db->cls, class_id, &r->roster, &r->n_roster);
+    int rc = db->ops->class_roster(db->db, class_id, &r->roster, &r->n_roster);
     r->roster_valid = rc == 0;
     return rc;
 }
@@ -263,14 +265,14 @@ static int load_roster(worker_db_t *db, acct_req_t *r, const char *class_id)
  * error answered (a class the caller is not in does not exist for it; admins are in all). */
 static int standing(worker_db_t *db, acct_req_t *r)
 {
-    int rc = class_store_get(db->cls, r->class_id, &r->cls);
+    int rc = db->ops->class_get(db->db, r->class_id, &r->cls);
     if (rc == 0 && r->acct.role == ACCT_ROLE_ADMIN) {
         r->class_role = CLASS_ROLE_TEACHER;
         r->is_staff = 1;
         return 0;
     }
     if (rc == 0)
-        rc = class_store_membership(db->cls, r->class_id, r->acct.id, &r->class_role);
+        rc = db->ops->class_membership(db->db, r->class_id, r->acct.id, &r->class_role);
     if (rc != 0) {
         memset(&r->cls, 0, sizeof r->cls);
         class_refused(r, rc);
@@ -298,8 +300,8 @@ static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
             fail(r, BRK_ESTATE, "only teachers and admins create classes");
             return;
         }
-        rc = class_store_create(db->cls, r->acct.id, r->name, r->description, r->schedule,
-                                &r->cls);
+        rc = db->ops->class_create(db->db, r->acct.id, r->name, r->description, r->schedule,
+                                   &r->cls);
         if (rc != 0) {
             class_refused(r, rc);
             return;
@@ -313,8 +315,8 @@ static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
             give_token(s, db, r);
         return;
     case ACCT_REQ_CLASS_LIST:
-        rc = class_store_list_for_account(db->cls, r->acct.id, &r->memberships,
-                                          &r->n_memberships);
+        rc = db->ops->class_list_for_account(db->db, r->acct.id, &r->memberships,
+                                             &r->n_memberships);
         if (rc != 0)
             class_refused(r, rc);
         return;
@@ -325,16 +327,16 @@ static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
     case ACCT_REQ_CLASS_UPDATE:
         if (standing(db, r) != 0 || need_staff(r) != 0)
             return;
-        rc = class_store_update(db->cls, r->class_id, r->name, r->description, r->schedule,
-                                r->clear_schedule, &r->cls);
+        rc = db->ops->class_update(db->db, r->class_id, r->name, r->description, r->schedule,
+                                   r->clear_schedule, &r->cls);
         if (rc != 0)
             class_refused(r, rc);
         return;
     case ACCT_REQ_CLASS_CODE:
         if (standing(db, r) != 0 || need_staff(r) != 0)
             return;
-        rc = class_store_regenerate_code(db->cls, r->class_id, r->cls.join_code,
-                                         sizeof r->cls.join_code);
+        rc = db->ops->class_regenerate_code(db->db, r->class_id, r->cls.join_code,
+                                            sizeof r->cls.join_code);
         if (rc != 0)
             class_refused(r, rc);
         return;
@@ -343,11 +345,11 @@ static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
             fail(r, BRK_ESTATE, "only students join a class with its code");
             return;
         }
-        rc = class_store_find_by_code(db->cls, r->code, &r->cls);
+        rc = db->ops->class_find_by_code(db->db, r->code, &r->cls);
         if (rc == 0) {
             snprintf(r->class_id, sizeof r->class_id, "%s", r->cls.id);
-            rc = class_store_add_member(db->cls, r->class_id, r->acct.id, CLASS_ROLE_STUDENT,
-                                        NULL);
+            rc = db->ops->class_add_member(db->db, r->class_id, r->acct.id, CLASS_ROLE_STUDENT,
+                                           NULL);
         }
         if (rc == BRK_ENOTFOUND) {
             fail(r, rc, "no class has this code");
@@ -370,7 +372,7 @@ static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
             fail(r, BRK_ESTATE, "only students leave a class");
             return;
         }
-        rc = class_store_remove_member(db->cls, r->class_id, r->acct.id);
+        rc = db->ops->class_remove_member(db->db, r->class_id, r->acct.id);
         if (rc != 0 || load_roster(db, r, r->class_id) != 0)
             class_refused(r, rc ? rc : BRK_EIO);
         return;
@@ -378,13 +380,13 @@ static void do_class(acct_svc_t *s, worker_db_t *db, acct_req_t *r)
         if (standing(db, r) != 0 || need_staff(r) != 0)
             return;
         class_role_t role;
-        rc = class_store_membership(db->cls, r->class_id, r->student_id, &role);
+        rc = db->ops->class_membership(db->db, r->class_id, r->student_id, &role);
         if (rc == 0 && role != CLASS_ROLE_STUDENT) {
             fail(r, BRK_ESTATE, "only students are removed from a class");
             return;
         }
         if (rc == 0)
-            rc = class_store_remove_member(db->cls, r->class_id, r->student_id);
+            rc = db->ops->class_remove_member(db->db, r->class_id, r->student_id);
         if (rc == BRK_ENOTFOUND) {
             fail(r, rc, "no such student in this class");
             return;
@@ -429,7 +431,6 @@ static void on_run(jobq_job_t *job, void *state, void *ud)
 {
     acct_svc_t *s = ud;
     worker_db_t *db = state;
-    acct_store_t *st = db->acct;
     acct_req_t *r = (acct_req_t *)job;
     int rc;
     switch (r->kind) {
@@ -437,14 +438,14 @@ static void on_run(jobq_job_t *job, void *state, void *ud)
     case ACCT_REQ_LOGIN: do_login(s, db, r); break;
     case ACCT_REQ_PASSWORD: do_password(s, db, r); break;
     case ACCT_REQ_RENAME:
-        rc = acct_store_update_name(st, r->id, r->name);
+        rc = db->ops->acct_update_name(db->db, r->id, r->name);
         if (rc == 0)
-            rc = acct_store_find_by_id(st, r->id, &r->acct);
+            rc = db->ops->acct_find_by_id(db->db, r->id, &r->acct);
         if (rc != 0)
             store_refused(r, rc);
         break;
     case ACCT_REQ_GET:
-        rc = acct_store_find_by_id(st, r->id, &r->acct);
+        rc = db->ops->acct_find_by_id(db->db, r->id, &r->acct);
         if (rc != 0)
             store_refused(r, rc);
         else if (r->want_token)
@@ -454,7 +455,7 @@ static void on_run(jobq_job_t *job, void *state, void *ud)
     case ACCT_REQ_ROSTERS_READ: do_roster_read(db, r); break;
     default:
         /* Class requests act for an account that must still exist. */
-        rc = acct_store_find_by_id(st, r->id, &r->acct);
+        rc = db->ops->acct_find_by_id(db->db, r->id, &r->acct);
         if (rc != 0)
             store_refused(r, rc);
         else
@@ -505,16 +506,21 @@ int acct_svc_new(uv_loop_t *loop, const acct_svc_config_t *cfg, acct_svc_t **out
                  brk_strerror(rc));
         goto fail;
     }
+    acct_backend_conf_t bc = {
+        .data_dir = cfg->data_dir,
+        .mongodb_uri = cfg->mongodb_uri,
+        .mongodb_database = cfg->mongodb_database,
+        .max_conns = cfg->threads,
+    };
+    s->ops = acct_backend_for(&bc);
+    if ((rc = s->ops->setup(&bc, &s->shared, err, errlen)) != 0)
+        goto fail;
     s->dbs = brk_calloc(cfg->threads, sizeof *s->dbs);
     for (; s->n_dbs < cfg->threads; s->n_dbs++) {
         worker_db_t *db = &s->dbs[s->n_dbs];
-        rc = acct_store_open(cfg->data_dir, &db->acct, err, errlen);
-        if (rc == 0)
-            rc = class_store_open(cfg->data_dir, &db->cls, err, errlen);
-        if (rc != 0) {
-            s->n_dbs++; /* closed by acct_svc_free */
+        db->ops = s->ops;
+        if ((rc = s->ops->open(s->shared, &db->db, err, errlen)) != 0)
             goto fail;
-        }
     }
     jobq_config_t qc = {
         .threads = cfg->threads,
@@ -560,17 +566,17 @@ int acct_svc_load_rosters(acct_svc_t *s,
     /* Before any request: worker 0's connection is idle until the queue hands it a job, and
      * the caller runs this before the first submit. */
     BRK_ASSERT(jobq_pending(s->q) == 0);
-    class_store_t *cs = s->dbs[0].cls;
+    const worker_db_t *db = &s->dbs[0];
     class_uid_t *ids = NULL;
     size_t n = 0;
-    int rc = class_store_all_ids(cs, &ids, &n);
+    int rc = db->ops->class_all_ids(db->db, &ids, &n);
     class_info_t *info = brk_malloc(sizeof *info);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         class_member_t *m = NULL;
         size_t nm = 0;
-        rc = class_store_get(cs, ids[i].id, info);
+        rc = db->ops->class_get(db->db, ids[i].id, info);
         if (rc == 0)
-            rc = class_store_roster(cs, ids[i].id, &m, &nm);
+            rc = db->ops->class_roster(db->db, ids[i].id, &m, &nm);
         if (rc == 0)
             cb(info, m, nm, ud);
         free(m);
@@ -596,11 +602,11 @@ void acct_svc_free(acct_svc_t *s)
     if (!s)
         return;
     jobq_free(s->q); /* joins the workers before their stores close */
-    for (unsigned i = 0; i < s->n_dbs; i++) {
-        acct_store_close(s->dbs[i].acct);
-        class_store_close(s->dbs[i].cls);
-    }
+    for (unsigned i = 0; i < s->n_dbs; i++)
+        s->ops->close(s->dbs[i].db);
     free(s->dbs);
+    if (s->ops)
+        s->ops->teardown(s->shared);
     acct_pw_free(s->pw);
     free(s);
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The accounts service: the slow, blocking account operations (yescrypt hashing, SQLite with
- * fsync) on worker threads of their own, for callers on the loop thread. Each worker keeps
- * its own connection to the data directory's database. A request is a struct the caller
+/* The accounts service: the slow, blocking account operations (yescrypt hashing, storage)
+ * on worker threads of their own, for callers on the loop thread. Each worker keeps its own
+ * connection to the storage backend (acct_backend.h): the data directory's SQLite database,
+ * or MongoDB when a URI is configured (required when several instances must share accounts
+ * and classes). A request is a struct the caller
  * fills, submits, and gets back in its done callback on the loop thread; the service never
  * logs a password, a hash or a token, and wipes the request's passwords and token when it is
  * freed.
@@ -123,7 +125,12 @@ typedef char *(*acct_mint_fn)(const acct_t *a, const char *const *classes, size_
                               int64_t *expires_in, void *ud);
 
 typedef struct acct_svc_config {
-    const char *data_dir;
+    const char *data_dir;  /* SQLite's directory, when there is no MongoDB URI */
+    /* ROLLCALL_MONGODB_URI (borrowed): NULL or "" keeps accounts and classes in SQLite in
+     * data_dir; else they live in MongoDB (acct_backend.h), in mongodb_database (NULL or "":
+     * the URI's database, else "rollcall"). */
+    const char *mongodb_uri;
+    const char *mongodb_database;
     unsigned cost;         /* yescrypt cost of new hashes */
     unsigned threads;      /* workers, >= 1 */
     size_t max_waiting;    /* requests waiting before submit refuses (BRK_EFULL) */
@@ -134,9 +141,11 @@ typedef struct acct_svc_config {
 
 typedef struct acct_svc acct_svc_t;
 
-/* Builds the hasher (one hash at cost, tens of milliseconds) and starts the workers, each
- * opening its database connection. Loop thread, at start-up. Returns 0 and *out, or a
- * BRK_E* code with err. */
+/* Builds the hasher (one hash at cost, tens of milliseconds), sets the backend up (MongoDB:
+ * the client pool, a round trip and the indexes, bounded by the server-selection timeout)
+ * and starts the workers, each with its own backend connection. Loop thread, at start-up.
+ * Returns 0 and *out, or a BRK_E* code with err (BRK_EINVAL: a bad MongoDB setting; BRK_EIO:
+ * storage unreachable or failing). */
 int acct_svc_new(uv_loop_t *loop, const acct_svc_config_t *cfg, acct_svc_t **out, char *err,
                  size_t errlen);
 

@@ -6,6 +6,7 @@
  * account operations are rare next to the cost of a password hash. */
 #include "acct_store.h"
 
+#include "acct_int.h"
 #include "brk.h"
 #include "journal.h"
 #include "log.h"
@@ -60,29 +61,6 @@ void acct_store_close(acct_store_t *s)
     free(s);
 }
 
-/* A display name: 1..ACCT_NAME_MAX bytes, no control characters. */
-static int check_name(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0)
-        return BRK_EINVAL;
-    if (n > ACCT_NAME_MAX)
-        return BRK_ETOOBIG;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f)
-            return BRK_EINVAL;
-    }
-    return 0;
-}
-
-static int check_hash(const char *h)
-{
-    if (!h || h[0] == '\0')
-        return BRK_EINVAL;
-    return strlen(h) < ACCT_HASH_SIZE ? 0 : BRK_ETOOBIG;
-}
-
 /* Logs an SQLite failure (never a value: no hash, no email) and maps it to BRK_EIO. */
 static int sql_fail(acct_store_t *s, const char *op)
 {
@@ -126,19 +104,17 @@ int acct_store_create(acct_store_t *s, const char *email, const char *name, acct
     BRK_ASSERT(s);
     acct_t a = {0};
     sqlite3_stmt *st = NULL;
-    unsigned char rnd[16];
     int rc;
     if (!email)
         return BRK_EINVAL;
     if ((rc = acct_email_normalize(email, strlen(email), a.email, sizeof a.email)) != 0)
         return rc;
-    if ((rc = check_name(name)) != 0 || (rc = check_hash(password_hash)) != 0)
+    if ((rc = acct__check_name(name)) != 0 || (rc = acct__check_hash(password_hash)) != 0)
         return rc;
     if ((unsigned)role >= BRK_ARRAY_LEN(role_names))
         return BRK_EINVAL;
-    if (brk_random(rnd, sizeof rnd) != 0)
+    if (acct__new_account_id(a.id) != 0)
         return BRK_EIO;
-    brk_hex(rnd, sizeof rnd, a.id);
     snprintf(a.name, sizeof a.name, "%s", name);
     snprintf(a.password_hash, sizeof a.password_hash, "%s", password_hash);
     a.role = role;
@@ -229,7 +205,7 @@ static int update(acct_store_t *s, const char *id, const char *sql, const char *
 int acct_store_update_name(acct_store_t *s, const char *id, const char *name)
 {
     BRK_ASSERT(s);
-    int rc = check_name(name);
+    int rc = acct__check_name(name);
     if (rc != 0)
         return rc;
     return update(s, id, "UPDATE accounts SET name = ?, updated_at_ms = ? WHERE id = ?", name,
@@ -239,7 +215,7 @@ int acct_store_update_name(acct_store_t *s, const char *id, const char *name)
 int acct_store_update_password(acct_store_t *s, const char *id, const char *password_hash)
 {
     BRK_ASSERT(s);
-    int rc = check_hash(password_hash);
+    int rc = acct__check_hash(password_hash);
     if (rc != 0)
         return rc;
     return update(s, id, "UPDATE accounts SET password_hash = ?, updated_at_ms = ? WHERE id = ?",

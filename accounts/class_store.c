@@ -9,6 +9,7 @@
  * commit. Values only ever reach SQLite as bound parameters. */
 #include "class_store.h"
 
+#include "acct_int.h"
 #include "brk.h"
 #include "journal.h"
 #include "log.h"
@@ -17,15 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Tries at a free join code before giving up. With 31^6 (about 8.9e8) codes, even a million
- * classes make one collision a 1-in-900 event, so running out of tries means something is
- * wrong with the random source, not bad luck. */
-#define CODE_TRIES 8
-/* Random bytes drawn at a time for join codes; a code needs about 6.2 on average. */
-#define CODE_DRAW 12
-/* Random bytes of a class id. */
-#define ID_BYTES 10
 
 struct class_store {
     sqlite3 *db;
@@ -82,86 +74,6 @@ int class_code_normalize(const char *in, char *out, size_t outlen)
     code[len] = '\0';
     memcpy(out, code, sizeof code);
     return 0;
-}
-
-/* A new join code: CLASS_CODE_LEN characters, each uniform over the alphabet. A byte maps to
- * a character only below the largest multiple of the alphabet's size that fits in a byte
- * (248 for 31); the others are drawn again, since a plain byte % 31 would make the first 8
- * characters more likely than the rest. */
-static int new_code(char *out)
-{
-    static const char alphabet[] = CLASS_CODE_ALPHABET;
-    const unsigned n = sizeof alphabet - 1;
-    const unsigned limit = 256 - 256 % n;
-    unsigned char rnd[CODE_DRAW];
-    size_t used = sizeof rnd;
-    int k = 0;
-    while (k < CLASS_CODE_LEN) {
-        if (used == sizeof rnd) {
-            if (brk_random(rnd, sizeof rnd) != 0)
-                return BRK_EIO;
-            used = 0;
-        }
-        unsigned b = rnd[used++];
-        if (b < limit)
-            out[k++] = alphabet[b % n];
-    }
-    out[k] = '\0';
-    return 0;
-}
-
-/* A new class id: "c" and the hex of ID_BYTES random bytes, which stays inside the token id
- * alphabet and well under its 64 characters. */
-static int new_id(char *out)
-{
-    unsigned char rnd[ID_BYTES];
-    if (brk_random(rnd, sizeof rnd) != 0)
-        return BRK_EIO;
-    out[0] = 'c';
-    brk_hex(rnd, sizeof rnd, out + 1);
-    return 0;
-}
-
-/* Free text: up to max bytes, no control characters except, when multiline, tab, CR and LF
- * (a description has paragraphs; a name is one line). */
-static int check_text(const char *t, size_t max, int multiline)
-{
-    size_t n = strlen(t);
-    if (n > max)
-        return BRK_ETOOBIG;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)t[i];
-        if (multiline && (c == '\t' || c == '\r' || c == '\n'))
-            continue;
-        if (c < 0x20 || c == 0x7f)
-            return BRK_EINVAL;
-    }
-    return 0;
-}
-
-static int check_name(const char *name)
-{
-    if (!name || name[0] == '\0')
-        return BRK_EINVAL;
-    return check_text(name, CLASS_NAME_MAX, 0);
-}
-
-/* The fields create and update share; NULL means "not given". */
-static int check_fields(const char *name, const char *description, const char *schedule_json)
-{
-    int rc;
-    if (name && (rc = check_name(name)) != 0)
-        return rc;
-    if (description && (rc = check_text(description, CLASS_DESC_MAX, 1)) != 0)
-        return rc;
-    if (schedule_json && strlen(schedule_json) > CLASS_SCHEDULE_MAX)
-        return BRK_ETOOBIG;
-    return 0;
-}
-
-static int account_id_ok(const char *id)
-{
-    return id && brk_id_ok(id, strlen(id), CLASS_TOKEN_ID_MAX);
 }
 
 /* Logs an SQLite failure (never a value) and maps it to BRK_EIO. */
@@ -338,8 +250,8 @@ static int insert_class(class_store_t *s, class_info_t *c, const char *op)
         return rc;
     rc = BRK_EIO;
     int i;
-    for (i = 0; i < CODE_TRIES; i++) {
-        if (new_id(c->id) != 0 || new_code(c->join_code) != 0) {
+    for (i = 0; i < ACCT__CODE_TRIES; i++) {
+        if (acct__new_class_id(c->id) != 0 || acct__new_join_code(c->join_code) != 0) {
             LOG(WARN, 0, "class store failed", "op=%s reason=\"no random bytes\"", op);
             break;
         }
@@ -364,9 +276,9 @@ static int insert_class(class_store_t *s, class_info_t *c, const char *op)
             break;
         }
     }
-    if (i == CODE_TRIES)
+    if (i == ACCT__CODE_TRIES)
         LOG(WARN, 0, "class store failed", "op=%s reason=\"no free join code\" tries=%d", op,
-            CODE_TRIES);
+            ACCT__CODE_TRIES);
     sqlite3_finalize(st);
     return rc;
 }
@@ -376,9 +288,9 @@ int class_store_create(class_store_t *s, const char *creator_id, const char *nam
 {
     BRK_ASSERT(s);
     int rc, n = 0;
-    if (!account_id_ok(creator_id) || !name)
+    if (!acct__member_id_ok(creator_id) || !name)
         return BRK_EINVAL;
-    if ((rc = check_fields(name, description, schedule_json)) != 0)
+    if ((rc = acct__check_class_fields(name, description, schedule_json)) != 0)
         return rc;
     /* Large (a schedule's worth of text): on the heap, not the worker's stack. */
     class_info_t *c = brk_calloc(1, sizeof *c);
@@ -432,7 +344,7 @@ int class_store_update(class_store_t *s, const char *class_id, const char *name,
     int rc;
     if (clear_schedule && schedule_json)
         return BRK_EINVAL;
-    if ((rc = check_fields(name, description, schedule_json)) != 0)
+    if ((rc = acct__check_class_fields(name, description, schedule_json)) != 0)
         return rc;
     if (!class_id)
         return BRK_ENOTFOUND;
@@ -485,8 +397,8 @@ int class_store_regenerate_code(class_store_t *s, const char *class_id, char *co
                       "regenerate_code")) != 0)
         goto cleanup;
     rc = BRK_EIO;
-    for (i = 0; i < CODE_TRIES; i++) {
-        if (new_code(fresh) != 0) {
+    for (i = 0; i < ACCT__CODE_TRIES; i++) {
+        if (acct__new_join_code(fresh) != 0) {
             LOG(WARN, 0, "class store failed", "op=regenerate_code reason=\"no random bytes\"");
             break;
         }
@@ -506,9 +418,9 @@ int class_store_regenerate_code(class_store_t *s, const char *class_id, char *co
             break;
         }
     }
-    if (i == CODE_TRIES)
+    if (i == ACCT__CODE_TRIES)
         LOG(WARN, 0, "class store failed",
-            "op=regenerate_code reason=\"no free join code\" tries=%d", CODE_TRIES);
+            "op=regenerate_code reason=\"no free join code\" tries=%d", ACCT__CODE_TRIES);
 cleanup:
     sqlite3_finalize(st);
     free(c);
@@ -547,7 +459,7 @@ int class_store_add_member(class_store_t *s, const char *class_id, const char *a
 {
     BRK_ASSERT(s);
     int rc, n = 0;
-    if (!account_id_ok(account_id) || (unsigned)role >= BRK_ARRAY_LEN(role_names))
+    if (!acct__member_id_ok(account_id) || (unsigned)role >= BRK_ARRAY_LEN(role_names))
         return BRK_EINVAL;
     if (!class_id)
         return BRK_ENOTFOUND;

@@ -18,7 +18,7 @@ echo "== clang build with ThreadSanitizer (threaded modules' unit tests)"
 cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
   -DROLLCALL_TSAN=ON >/dev/null
 cmake --build build-tsan -j"$jobs" --target jobq_test pool_test journal_test journal_analytics_test \
-  mongo_sink_test st_redis_test acct_service_test \
+  mongo_sink_test st_redis_test acct_service_test acct_backend_test \
   >/dev/null
 
 echo "== clang build with ASan + UBSan"

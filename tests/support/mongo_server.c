@@ -273,8 +273,30 @@ static int val_cmp(const bson_value_t *a, const bson_value_t *b)
     }
 }
 
+/* When fv is {$in: [...]}: 1 and *any set to whether v (NULL: a missing field, which
+ * matches null) equals one of the array's values. Otherwise 0. */
+static int in_match(const bson_value_t *fv, const bson_value_t *v, int *any)
+{
+    bson_t op;
+    bson_iter_t it, a;
+    if (fv->value_type != BSON_TYPE_DOCUMENT ||
+        !bson_init_static(&op, fv->value.v_doc.data, fv->value.v_doc.data_len) ||
+        !bson_iter_init(&it, &op) || !bson_iter_next(&it) ||
+        strcmp(bson_iter_key(&it), "$in") != 0 || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &a))
+        return 0;
+    *any = 0;
+    while (!*any && bson_iter_next(&a)) {
+        const bson_value_t *x = bson_iter_value(&a);
+        *any = v ? val_cmp(v, x) == 0 : x->value_type == BSON_TYPE_NULL;
+    }
+    return 1;
+}
+
 /* 1 when doc matches filter: every top-level key of filter equals doc's (a missing field
- * matches null). Operators are not supported: a key starting with '$' never matches. */
+ * matches null), or, for a value {$in: [...]}, equals one of the array's (added for the
+ * accounts backend, which reads a roster's accounts in one query). Other operators are not
+ * supported: a key starting with '$' never matches. */
 static int matches(const bson_t *doc, const bson_t *filter)
 {
     bson_iter_t f, d;
@@ -283,9 +305,16 @@ static int matches(const bson_t *doc, const bson_t *filter)
     while (bson_iter_next(&f)) {
         const char *k = bson_iter_key(&f);
         const bson_value_t *fv = bson_iter_value(&f);
+        int any;
         if (k[0] == '$')
             return 0;
-        if (!bson_iter_init_find(&d, doc, k)) {
+        int has = bson_iter_init_find(&d, doc, k);
+        if (in_match(fv, has ? bson_iter_value(&d) : NULL, &any)) {
+            if (!any)
+                return 0;
+            continue;
+        }
+        if (!has) {
             if (fv->value_type != BSON_TYPE_NULL)
                 return 0;
             continue;

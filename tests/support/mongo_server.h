@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Test helper: a small MongoDB wire-protocol server on libbson, for tests only. It answers
  * libmongoc's handshake (a legacy OP_QUERY isMaster/hello answered with OP_REPLY, then
- * OP_MSG), and the commands the broker's sink sends: insert, update (replacement and $set,
- * with upsert), delete, find (equality filters, one sort key), getMore, killCursors,
+ * OP_MSG), and the commands the broker's sink and the accounts backend send: insert, update
+ * (replacement and $set, with upsert), delete, find (equality and $in filters, one sort key),
+ * getMore, killCursors,
  * createIndexes, listIndexes, drop, dropDatabase, ping, buildInfo, endSessions. Documents
  * live in memory; unique indexes are enforced (E11000). Faults on request: down (the
  * listener is closed, so connects are refused, and open connections are cut), drop (the
