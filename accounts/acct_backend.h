@@ -46,6 +46,11 @@ typedef struct acct_backend_ops {
     /* A connection of shared's: 0 and *db, or BRK_EIO with err. */
     int (*open)(void *shared, void **db, char *err, size_t errlen);
     void (*close)(void *db); /* NULL is a no-op */
+    /* Optional (NULL: always ready): 0 when the store can serve requests, or BRK_EIO. The
+     * service asks before every request. MongoDB is ready once its indexes exist: a server
+     * unreachable at start does not stop the broker (finalized records still go to the
+     * journal and the outbox); the accounts answer "unavailable" until it is reachable. */
+    int (*ready)(void *db);
 
     /* Accounts: acct_store.h. */
     int (*acct_create)(void *db, const char *email, const char *name, acct_role_t role,

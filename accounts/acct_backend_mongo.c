@@ -27,6 +27,8 @@
 #include "mongo.h"
 
 #include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,8 @@ typedef struct mongo_shared {
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     char *db;
+    pthread_mutex_t mu;   /* guards the creation of the indexes after a late start */
+    atomic_int indexes_ok; /* the unique indexes exist: writes may go */
 } mongo_shared_t;
 
 typedef struct mongo_db {
@@ -412,6 +416,7 @@ static void mo_teardown(void *shared)
     if (sh->uri)
         mongoc_uri_destroy(sh->uri);
     free(sh->db);
+    pthread_mutex_destroy(&sh->mu);
     free(sh);
 }
 
@@ -423,6 +428,7 @@ static int mo_setup(const acct_backend_conf_t *conf, void **shared, char *err, s
     *shared = NULL;
     mg_install_log_handler(); /* mongoc_init() once, and the driver's lines into our log */
     mongo_shared_t *sh = brk_calloc(1, sizeof *sh);
+    pthread_mutex_init(&sh->mu, NULL);
     sh->uri = mongoc_uri_new_with_error(conf->mongodb_uri, &berr);
     if (!sh->uri) {
         /* The URI itself is never echoed: it may hold a password. */
@@ -461,18 +467,26 @@ static int mo_setup(const acct_backend_conf_t *conf, void **shared, char *err, s
     mongoc_client_pool_max_size(sh->pool, (uint32_t)max + 1);
 
     /* The indexes first: without the unique ones, two instances could create two accounts
-     * with one email. Start-up fails rather than run without them. */
+     * with one email. A server that cannot be reached now is tried again before each
+     * request (mo_ready), which fails until the indexes exist; refused credentials or a
+     * refused command stop the start. */
     mongoc_client_t *c = mongoc_client_pool_pop(sh->pool);
     memset(&berr, 0, sizeof berr);
     int ok = ensure_indexes(sh, c, &berr);
     mongoc_client_pool_push(sh->pool, c);
-    if (!ok) {
+    if (!ok && berr.domain != MONGOC_ERROR_SERVER_SELECTION &&
+        berr.domain != MONGOC_ERROR_STREAM) {
         snprintf(err, errlen, "accounts: MongoDB (database %.63s) failed: %.150s", sh->db,
                  berr.message);
         rc = BRK_EIO;
         goto fail;
     }
-    LOG(INFO, 0, "accounts on mongodb", "db=%s indexes=ok", sh->db);
+    atomic_store(&sh->indexes_ok, ok);
+    if (ok)
+        LOG(INFO, 0, "accounts on mongodb", "db=%s indexes=ok", sh->db);
+    else
+        LOG(WARN, 0, "accounts: mongodb unreachable at start; accounts unavailable until it is",
+            "db=%s err=\"%.150s\"", sh->db, berr.message);
     *shared = sh;
     return 0;
 
@@ -491,6 +505,26 @@ static void mo_close(void *db)
     mongoc_collection_destroy(d->members);
     mongoc_client_pool_push(d->sh->pool, d->client);
     free(d);
+}
+
+static int mo_ready(void *db)
+{
+    mongo_db_t *d = db;
+    mongo_shared_t *sh = d->sh;
+    if (atomic_load(&sh->indexes_ok))
+        return 0;
+    pthread_mutex_lock(&sh->mu);
+    int ok = atomic_load(&sh->indexes_ok);
+    if (!ok) {
+        bson_error_t berr;
+        memset(&berr, 0, sizeof berr);
+        ok = ensure_indexes(sh, d->client, &berr);
+        if (ok)
+            LOG(INFO, 0, "accounts on mongodb", "db=%s indexes=ok late=1", sh->db);
+        atomic_store(&sh->indexes_ok, ok);
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return ok ? 0 : BRK_EIO;
 }
 
 static int mo_open(void *shared, void **db, char *err, size_t errlen)
@@ -1173,6 +1207,7 @@ const acct_backend_ops_t acct_backend_mongo = {
     .teardown = mo_teardown,
     .open = mo_open,
     .close = mo_close,
+    .ready = mo_ready,
     .acct_create = mo_acct_create,
     .acct_find_by_email = mo_acct_find_by_email,
     .acct_find_by_id = mo_acct_find_by_id,

@@ -404,7 +404,7 @@ static void do_roster_read(worker_db_t *db, acct_req_t *r)
 {
     int rc;
     if (r->kind == ACCT_REQ_ROSTER_READ) {
-        rc = class_store_get(db->cls, r->class_id, &r->cls);
+        rc = db->ops->class_get(db->db, r->class_id, &r->cls);
         if (rc == 0)
             rc = load_roster(db, r, r->class_id);
         if (rc != 0)
@@ -413,13 +413,13 @@ static void do_roster_read(worker_db_t *db, acct_req_t *r)
     }
     class_uid_t *ids = NULL;
     size_t n = 0;
-    rc = class_store_all_ids(db->cls, &ids, &n);
+    rc = db->ops->class_all_ids(db->db, &ids, &n);
     r->rosters = n ? brk_calloc(n, sizeof *r->rosters) : NULL;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         acct_class_roster_t *cr = &r->rosters[i];
-        rc = class_store_get(db->cls, ids[i].id, &cr->cls);
+        rc = db->ops->class_get(db->db, ids[i].id, &cr->cls);
         if (rc == 0)
-            rc = class_store_roster(db->cls, ids[i].id, &cr->members, &cr->n);
+            rc = db->ops->class_roster(db->db, ids[i].id, &cr->members, &cr->n);
         r->n_rosters = i + 1;
     }
     free(ids);
@@ -433,6 +433,10 @@ static void on_run(jobq_job_t *job, void *state, void *ud)
     worker_db_t *db = state;
     acct_req_t *r = (acct_req_t *)job;
     int rc;
+    if (db->ops->ready && db->ops->ready(db->db) != 0) {
+        fail(r, BRK_EIO, "the account store is unavailable");
+        return;
+    }
     switch (r->kind) {
     case ACCT_REQ_REGISTER: do_register(s, db, r); break;
     case ACCT_REQ_LOGIN: do_login(s, db, r); break;

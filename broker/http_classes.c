@@ -84,13 +84,17 @@ static void on_roster_read(acct_req_t *r, void *ud)
             apply(s, &r->cls, r->roster, r->n_roster);
         for (size_t i = 0; i < r->n_rosters; i++)
             apply(s, &r->rosters[i].cls, r->rosters[i].members, r->rosters[i].n);
+        if (r->kind == ACCT_REQ_ROSTERS_READ && s->rosters_pending) {
+            s->rosters_pending = 0;
+            LOG(INFO, 0, "rosters loaded", "classes=%zu", r->n_rosters);
+        }
         LOG(DEBUG, 0, "rosters read again", "class=%s classes=%zu",
             r->kind == ACCT_REQ_ROSTER_READ ? r->class_id : "*",
             r->kind == ACCT_REQ_ROSTER_READ ? (size_t)1 : r->n_rosters);
     } else if (r->err != BRK_ENOTFOUND && !s->draining) {
-        /* A stale roster must not stay: read every roster again in a second. */
+        /* A stale roster must not stay: read every roster again shortly. */
         LOG(WARN, 0, "roster read failed; retrying", "err=\"%s\"", r->errmsg);
-        uv_timer_start(&s->roster_retry, on_roster_retry, 1000, 0);
+        uv_timer_start(&s->roster_retry, on_roster_retry, 2000, 0);
     }
     acct_req_free(r);
 }

@@ -302,15 +302,21 @@ static int open_accounts(srv_t *s, const char *jwt_secret)
     const cfg_t *cfg = s->cfg;
     char err[256] = "";
     int has_key = (cfg->jwt_private_key && cfg->jwt_private_key[0]) || (jwt_secret && jwt_secret[0]);
-    if (cfg->redis_url && cfg->redis_url[0]) {
-        s->accounts_off = "accounts are off: with ROLLCALL_REDIS_URL every instance would keep "
-                          "its own accounts (a shared account store is not available yet)";
+    int mongo = cfg->mongodb_uri && cfg->mongodb_uri[0];
+    if (cfg->redis_url && cfg->redis_url[0] && !mongo) {
+        s->accounts_off = "accounts are off: instances sharing ROLLCALL_REDIS_URL need one "
+                          "account store, ROLLCALL_MONGODB_URI";
     } else if (!has_key) {
         s->accounts_off = "accounts are off: the broker has no key to sign tokens with "
                           "(ROLLCALL_JWT_SECRET or ROLLCALL_JWT_PRIVATE_KEY)";
     }
     if (s->accounts_off) {
-        LOG(INFO, 0, "accounts off", "why=\"%s\"", s->accounts_off);
+        if (has_key) /* a configuration that wanted accounts, most likely: say so loudly */
+            fprintf(stderr, "rollcall: %s\n", s->accounts_off);
+        if (has_key)
+            LOG(WARN, 0, "accounts off", "why=\"%s\"", s->accounts_off);
+        else
+            LOG(INFO, 0, "accounts off", "why=\"%s\"", s->accounts_off);
         return 0;
     }
     auth_signer_options_t so = {.alg = cfg->jwt_private_key && cfg->jwt_private_key[0] ? cfg->jwt_alg : NULL,
@@ -338,6 +344,8 @@ static int open_accounts(srv_t *s, const char *jwt_secret)
     }
     free(tok);
     acct_svc_config_t ac = {.data_dir = cfg->data_dir,
+                            .mongodb_uri = mongo ? cfg->mongodb_uri : NULL,
+                            .mongodb_database = cfg->mongodb_database,
                             .cost = (unsigned)cfg->password_cost,
                             .threads = 2,
                             .max_waiting = 256,
@@ -352,16 +360,22 @@ static int open_accounts(srv_t *s, const char *jwt_secret)
     /* The live rosters, from the class store, before any request can change them. */
     s->rosters = roster_reg_new();
     if (acct_svc_load_rosters(s->acct, load_roster, s->rosters) != 0) {
-        fprintf(stderr, "rollcall: cannot read the class rosters in %s\n", cfg->data_dir);
-        LOG(ERROR, 0, "rosters failed to load", "dir=%s", cfg->data_dir);
-        return -1;
+        if (!mongo) {
+            fprintf(stderr, "rollcall: cannot read the class rosters in %s\n", cfg->data_dir);
+            LOG(ERROR, 0, "rosters failed to load", "dir=%s", cfg->data_dir);
+            return -1;
+        }
+        /* MongoDB is down: the broker serves what it can and reads the rosters as soon as
+         * MongoDB answers. Until then a class's channel admits whom its tokens name. */
+        LOG(WARN, 0, "rosters not loaded", "why=\"mongodb unreachable\" retry_s=2");
+        s->rosters_pending = 1;
     }
     s->rl_acct = rl_new((unsigned)cfg->login_limit, LOGIN_WINDOW_MS, 65536);
     s->rl_addr = rl_new((unsigned)cfg->login_address_limit, 60 * 1000, 65536);
     LOG(INFO, 0, "accounts on",
-        "alg=%s registration=%s token_ttl_s=%d password_cost=%d classes=%zu",
-        auth_signer_alg(s->signer), cfg->registration, cfg->token_ttl, cfg->password_cost,
-        roster_reg_size(s->rosters));
+        "store=%s alg=%s registration=%s token_ttl_s=%d password_cost=%d classes=%zu",
+        mongo ? "mongodb" : "sqlite", auth_signer_alg(s->signer), cfg->registration,
+        cfg->token_ttl, cfg->password_cost, roster_reg_size(s->rosters));
     return 0;
 }
 
@@ -447,6 +461,8 @@ static void install_signals(srv_t *s)
     /* A failed read of the shared rosters is tried again (http_classes.c). */
     uv_timer_init(s->loop, &s->roster_retry);
     s->roster_retry.data = s;
+    if (s->rosters_pending)
+        srv_rosters_stale(s);
     /* Pings and idle hang-ups to the second: a pass over all connections once a second. */
     uv_timer_init(s->loop, &s->keepalive);
     s->keepalive.data = s;

@@ -39,6 +39,7 @@ typedef struct srv {
     struct rl *rl_addr, *rl_acct;
     struct roster_reg *rosters; /* the classes' live rosters (accounts/roster.h) */
     uv_timer_t roster_retry;    /* reads the rosters again after a failed read */
+    int rosters_pending;        /* the start could not read them (MongoDB down) */
     const char *accounts_off;
     struct lws_context *lws;
     struct lws_vhost *vhost;
