@@ -638,12 +638,31 @@ static void mongo_setup_refusals(void)
     ASSERT_EQ(mongo_server_count(fake, "rollcall", "accounts"), 0);
     bson_t *docs = mongo_server_docs(fake, "rollcall", "accounts");
     bson_destroy(docs);
-    /* Unreachable: refused, fast. */
+    /* Unreachable at start: set-up succeeds (the broker must start; finalized records go
+     * to the journal), fast, and every connection answers "not ready" until the server is
+     * back and the indexes exist. */
+    uint64_t before = mongo_server_commands(fake, "createIndexes");
     ASSERT_EQ(mongo_server_set_down(fake, 1), 0);
     int64_t t0 = brk_now_ms();
-    ASSERT_EQ(acct_backend_mongo.setup(&c, &sh, err, sizeof err), BRK_EIO);
+    ASSERT_EQ(acct_backend_mongo.setup(&c, &sh, err, sizeof err), 0);
     ASSERT(brk_now_ms() - t0 < 5000);
-    ASSERT_NULL(strstr(err, "mongodb://"));
+    void *conn = NULL;
+    ASSERT_EQ(acct_backend_mongo.open(sh, &conn, err, sizeof err), 0);
+    ASSERT_NOT_NULL(acct_backend_mongo.ready);
+    ASSERT_EQ(acct_backend_mongo.ready(conn), BRK_EIO);
+    ASSERT_EQ(mongo_server_commands(fake, "createIndexes"), before);
+    ASSERT_EQ(mongo_server_set_down(fake, 0), 0);
+    /* The pool's monitor notices the server again within its heartbeat. */
+    int64_t until = brk_now_ms() + 15000;
+    while (acct_backend_mongo.ready(conn) != 0 && brk_now_ms() < until)
+        usleep(100 * 1000);
+    ASSERT_EQ(acct_backend_mongo.ready(conn), 0);
+    uint64_t after = mongo_server_commands(fake, "createIndexes");
+    ASSERT(after > before);
+    ASSERT_EQ(acct_backend_mongo.ready(conn), 0); /* once ready, no more round trips */
+    ASSERT_EQ(mongo_server_commands(fake, "createIndexes"), after);
+    acct_backend_mongo.close(conn);
+    acct_backend_mongo.teardown(sh);
     mongo_server_free(fake);
     fake = NULL;
 }
