@@ -365,7 +365,7 @@ static void dispatch(srv_t *s, http_tx_t *tx)
     tx->dispatched = 1;
     const char *body = tx->in ? tx->in : "";
     /* The reports before the classes: both serve paths under /classes/. */
-    if (route_builtin(s, tx) || http_reports_route(tx) ||
+    if (route_builtin(s, tx) || http_web_route(tx) || http_reports_route(tx) ||
         http_accounts_route(tx, body, tx->in_len) || http_classes_route(tx, body, tx->in_len))
         return;
     http_respond_error(tx, 404, "not found");
@@ -460,15 +460,19 @@ int http_on_writeable(srv_t *s, struct lws *wsi, ws_pss_t *pss)
     if (!tx || !tx->ready)
         return 0;
     if (!tx->headers_sent) {
-        unsigned char buf[LWS_PRE + 1024];
+        unsigned char buf[LWS_PRE + 2048];
         unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
         char retry[24];
         snprintf(retry, sizeof retry, "%d", tx->retry_after_s);
+        const char *cache = tx->cache_control ? tx->cache_control : "no-store";
         if (lws_add_http_common_headers(wsi, (unsigned)tx->status, tx->content_type,
                                         tx->out_len, &p, end) ||
             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                         (const unsigned char *)"no-store", 8, &p, end) ||
+                                         (const unsigned char *)cache, (int)strlen(cache), &p,
+                                         end) ||
             add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+            add_header(wsi, "referrer-policy:", "no-referrer", &p, end) ||
+            (tx->csp && add_header(wsi, "content-security-policy:", tx->csp, &p, end)) ||
             (tx->source && add_header(wsi, "x-rollcall-report-source:", tx->source, &p, end)) ||
             (tx->www_auth && add_header(wsi, "www-authenticate:", tx->www_auth, &p, end)) ||
             (tx->disposition &&

@@ -40,6 +40,8 @@ typedef struct http_tx {
     int ready;           /* response prepared */
     const char *source;  /* reports: x-rollcall-report-source */
     const char *www_auth; /* 401: the WWW-Authenticate value */
+    const char *cache_control; /* static; NULL: no-store */
+    const char *csp;           /* Content-Security-Policy (static), or NULL */
     char *disposition;   /* Content-Disposition, owned (freed with the exchange), or NULL */
     int retry_after_s;   /* 429/503: Retry-After, 0 for none */
     int close_after;     /* the request body was not read: close after the answer */
@@ -71,6 +73,10 @@ json_t *http_record_json(const jr_record_t *r);
  * /monthly/students, /records), returns 1 then, else 0. Runs before http_classes_route,
  * which answers every other /classes path. */
 int http_reports_route(http_tx_t *tx);
+
+/* The pages and their assets (http_web.c): handles tx when its path is one of them and the
+ * pages are on (ROLLCALL_WEB), returns 1 then, else 0. */
+int http_web_route(http_tx_t *tx);
 
 /* The accounts endpoints (http_accounts.c): handles tx when its path is under /auth/,
  * returns 1 then, else 0. body is the request body (NUL-terminated, len bytes). */

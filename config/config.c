@@ -44,6 +44,9 @@ static const char *const registration_modes[] = {"open", "teachers", "off", NULL
 
 #define F(field) offsetof(cfg_t, field)
 #define MiB (1024L * 1024L)
+#ifndef ROLLCALL_DEFAULT_WEB_DIR
+#define ROLLCALL_DEFAULT_WEB_DIR "./web"
+#endif
 #ifndef ROLLCALL_DEFAULT_MODEL_DIR
 #define ROLLCALL_DEFAULT_MODEL_DIR "./models"
 #endif
@@ -157,6 +160,12 @@ static const cfg_desc_t settings[] = {
      NULL, "N", "Error replies within 10 s before the connection is closed (1008).", 0},
     {"max_connections", "ROLLCALL_MAX_CONNECTIONS", "--max-connections", CT_INT, F(max_connections),
      "50000", 1, 1000000, NULL, "N", "Concurrent WebSocket connections.", 0},
+    {"web", "ROLLCALL_WEB", "--web", CT_BOOL, F(web), "1", 0, 1, NULL, NULL,
+     "Serve the pages (/, /teacher, /student, /static/) from the web directory; off: none.", 0},
+    {"web_dir", "ROLLCALL_WEB_DIR", "--web-dir", CT_STRING, F(web_dir), ROLLCALL_DEFAULT_WEB_DIR,
+     0, 0, NULL, "DIR", "Directory of the pages and their assets (default: web/ of the source "
+     "tree the binary was built from).",
+     CF_NONEMPTY},
     {"io_uring", "ROLLCALL_IO_URING", "--io-uring", CT_BOOL, F(io_uring), "1", 0, 1, NULL, NULL,
      "Submit the writes of a loop turn to many connections with one io_uring system call; "
      "0 (or a kernel without io_uring): one send(2) per connection.", 0},

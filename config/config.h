@@ -46,6 +46,8 @@ typedef struct cfg {
     int outbox_bytes;        /* ROLLCALL_OUTBOX_BYTES, default 4 MiB */
     int error_limit;         /* ROLLCALL_ERROR_LIMIT errors per 10 s before close, default 20 */
     int max_connections;     /* ROLLCALL_MAX_CONNECTIONS, default 50000 */
+    int web;                 /* ROLLCALL_WEB: serve the pages, default 1 */
+    char *web_dir;           /* ROLLCALL_WEB_DIR, default the source tree's web/ */
     int io_uring;            /* ROLLCALL_IO_URING: batch writes through io_uring, default 1 */
     int ping_interval;       /* ROLLCALL_PING_INTERVAL seconds, default 30 */
     int idle_timeout;        /* ROLLCALL_IDLE_TIMEOUT seconds without any traffic, default 90 */
