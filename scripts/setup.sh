@@ -34,3 +34,8 @@ fi
 
 # The analyzer's models (not in the repository): fetched once, checked by sha256.
 bash "$(dirname "${BASH_SOURCE[0]}")/../engagement/fetch_models.sh" "${ROLLCALL_MODEL_DIR:-models}"
+# The client's tests (tests/web) run in Node with the `ws` package, pinned by its lock file.
+web_tests="$(dirname "${BASH_SOURCE[0]}")/../tests/web"
+if [ ! -f "$web_tests/node_modules/ws/package.json" ]; then
+  (cd "$web_tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
