@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The pages people open: GET / (the landing page), /teacher, /student, and their assets under
- * /static/, read from ROLLCALL_WEB_DIR (off with ROLLCALL_WEB=off). Plain files, no build
+/* The pages people open: GET / (index.html, the landing page), /teacher (teacher.html),
+ * /student (student.html), and the directory's files under /static/, read from
+ * ROLLCALL_WEB_DIR (off with ROLLCALL_WEB=off). Plain files, no build
  * step. Every page carries a Content-Security-Policy that lets it load only its own origin's
  * scripts, styles and images, and talk only to its own origin (its WebSocket included), and
  * that forbids inline script, framing, plugins and foreign form targets. Paths are checked
@@ -129,7 +130,7 @@ int http_web_route(http_tx_t *tx)
     else if (strcmp(path, "/student") == 0)
         rel = "student.html";
     else if (strncmp(path, "/static/", 8) == 0) {
-        rel = path + 1; /* "static/..." */
+        rel = path + 8; /* /static/x is the directory's x: web/rollcall.js is /static/rollcall.js */
         page = 0;
     } else {
         return 0;

@@ -16,16 +16,16 @@ from harness import Broker, check, eq, http_get, run_tests  # noqa: E402
 
 def web_dir():
     d = tempfile.mkdtemp(prefix="rollcall-web-")
-    os.makedirs(os.path.join(d, "static", "img"))
+    os.makedirs(os.path.join(d, "img"))
     files = {
         "index.html": "<!doctype html><title>home</title>",
         "teacher.html": "<!doctype html><title>teacher</title>",
         "student.html": "<!doctype html><title>student</title>",
-        "static/app.js": "export const x = 1;\n",
-        "static/style.css": "body { margin: 0 }\n",
-        "static/img/logo.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>",
-        "static/.hidden.js": "secret",
-        "static/notes.bin": "x",
+        "app.js": "export const x = 1;\n",
+        "style.css": "body { margin: 0 }\n",
+        "img/logo.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>",
+        ".hidden.js": "secret",
+        "notes.bin": "x",
     }
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
@@ -33,7 +33,7 @@ def web_dir():
     # Outside the directory, for traversal attempts.
     with open(os.path.join(os.path.dirname(d), os.path.basename(d) + "-secret.txt"), "w") as f:
         f.write("outside")
-    os.symlink("/etc/hostname", os.path.join(d, "static", "link.txt"))
+    os.symlink("/etc/hostname", os.path.join(d, "link.txt"))
     return d
 
 
@@ -74,6 +74,14 @@ def test_pages_assets_and_headers():
         eq(r.headers.get("cache-control"), "public, max-age=3600", f"{path} caching")
         check("content-security-policy" not in r.headers, f"{path}: CSP on an asset")
     eq(http_get(b.port, "/static/app.js").body, b"export const x = 1;\n", "asset bytes")
+    # The repository's own client is served from the default directory the same way.
+    r = http_get(b.port, "/static/rollcall.js")
+    eq(r.status, 404, "not in this test's directory")
+    own = Broker().start()
+    r = http_get(own.port, "/static/rollcall.js")
+    eq((r.status, r.headers["content-type"]), (200, "text/javascript; charset=utf-8"),
+       "web/rollcall.js at /static/rollcall.js")
+    check(b"export class Rollcall" in r.body, "the client's source")
 
     # Nothing else: missing files, hidden files, unknown types, symlinks, traversal.
     for path in ("/static/missing.js", "/static/.hidden.js", "/static/notes.bin",
