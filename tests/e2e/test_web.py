@@ -99,7 +99,8 @@ def test_pages_assets_and_headers():
     eq(r.status, 405, "POST to a page")
     # The API is untouched.
     eq(http_get(b.port, "/healthz").status, 200, "/healthz")
-    eq(http_get(b.port, "/auth/me").status, 401, "/auth/me")
+    eq(http_get(b.port, "/metrics").status, 200, "/metrics")
+    eq(http_get(b.port, "/attendance/report/c1/s1").status, 401, "the report wants a token")
 
 
 def test_web_off():
