@@ -5,8 +5,9 @@
  * queue a job; the queries run on the journal's worker thread and answer in the result's
  * rows. The same queries run on any connection with the journal's schema: the MongoDB sink
  * loads its documents into a scratch database (jr__scratch_new) and asks them there, so both
- * sources compute a figure with one piece of SQL. Records are dated by their daily row: attendance and attendance_daily are joined on
- * (class_id, session_id), the daily row's key, which every record of a finalize shares. */
+ * sources compute a figure with one piece of SQL. Records are dated by their daily row: attendance
+ * and attendance_daily are joined on (class_id, session_id), the daily row's key, which every
+ * record of a finalize shares. */
 #include "brk.h"
 #include "journal_analytics_int.h"
 #include "journal_int.h"

@@ -22,7 +22,7 @@ typedef enum {
     JOB_REPORT_DAY,
     JOB_OUTBOX_NEXT,
     JOB_MARK_SHIPPED,
-    JOB_BACKLOG, /* only recounts the backlog */
+    JOB_BACKLOG,   /* only recounts the backlog */
     JOB_ANALYTICS, /* the history and analytics queries (journal_analytics.c) */
 } job_kind_t;
 
@@ -37,7 +37,7 @@ typedef struct job {
     char *class_id; /* report: owned copies of the key */
     char *session_id;
     int64_t shipped_at_ms; /* mark shipped */
-    jr_query_t *query; /* history and analytics: owned, checked copy */
+    jr_query_t *query;     /* history and analytics: owned, checked copy */
     jr_done_cb cb;
     void *ud;
     jr_result_t *res; /* handed to cb, which owns it from then on */

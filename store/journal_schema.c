@@ -262,8 +262,8 @@ int jr__open_memory(sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     /* NOMUTEX: one worker thread owns the connection from open to close. */
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                SQLITE_OPEN_MEMORY;
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_MEMORY;
     if (sqlite3_open_v2(":memory:", &db, flags, NULL) != SQLITE_OK) {
         jr__set_err(err, errlen, "scratch database", db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);

@@ -280,8 +280,7 @@ static void fx_day(size_t k, jr_daily_t *d, jr_record_t recs[3])
         d->absent += strcmp(recs[i].status, "absent") == 0;
     }
     d->total = (int)s->n;
-    d->percentage =
-        s->n ? round((double)(d->present + d->late) / d->total * 10000.0) / 100.0 : 0;
+    d->percentage = s->n ? round((double)(d->present + d->late) / d->total * 10000.0) / 100.0 : 0;
     d->finalized_at_ms = at(s->date, s->start_hour) + (int64_t)s->minutes * 60000 + 1234;
 }
 
@@ -1000,8 +999,7 @@ static void row_text(const jr_result_t *res, size_t i, char *out, size_t cap)
     case JR_ROWS_DATED: {
         const jr_dated_record_t *d = &res->rows.dated[i];
         const jr_record_t *r = &d->rec;
-        snprintf(out, cap,
-                 "%s|%s|%s|%s|%s|%lld|%lld|%.17g|%.17g|%.17g|%lld|%s|%s|%lld|%d", d->date,
+        snprintf(out, cap, "%s|%s|%s|%s|%s|%lld|%lld|%.17g|%.17g|%.17g|%lld|%s|%s|%lld|%d", d->date,
                  r->student_id, r->student_name, r->class_id, r->session_id,
                  (long long)r->started_at_ms, (long long)r->ended_at_ms,
                  r->total_class_duration_seconds, r->engagement_duration_seconds,
@@ -1074,8 +1072,14 @@ static void test_mongo_same_results(void)
          .limit = 10},
         {.kind = JR_Q_HISTORY, .student_id = "s-bob", .from = "2026-10-01", .limit = 10},
         {.kind = JR_Q_HISTORY, .student_id = "s-nobody", .limit = 10},
-        {.kind = JR_Q_CLASS_SESSIONS, .class_id = "c-math", .from = "2026-09-01", .to = "2026-10-31"},
-        {.kind = JR_Q_CLASS_SESSIONS, .class_id = "c-art", .from = "2026-09-01", .to = "2026-12-31"},
+        {.kind = JR_Q_CLASS_SESSIONS,
+         .class_id = "c-math",
+         .from = "2026-09-01",
+         .to = "2026-10-31"},
+        {.kind = JR_Q_CLASS_SESSIONS,
+         .class_id = "c-art",
+         .from = "2026-09-01",
+         .to = "2026-12-31"},
         {.kind = JR_Q_CLASS_MONTHLY, .class_id = "c-math", .from = "2026-08", .to = "2026-11"},
         {.kind = JR_Q_CLASS_MONTHLY, .class_id = "c-art", .from = "2026-01", .to = "2026-12"},
         {.kind = JR_Q_STUDENT_MONTHLY, .class_id = "c-math", .from = "2026-09", .to = "2026-10"},
