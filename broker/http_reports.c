@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* History and analytics over HTTP, read from the local journal (journal.h):
+/* History and analytics over HTTP, read from MongoDB when it is configured and the outbox is
+ * healthy (mongo.h mg_analytics: every instance's finalized days), else from the local journal
+ * (journal.h), which also answers when MongoDB fails:
  *   GET /history/students/{student_id}    a student's records, newest first
  *   GET /classes/{id}/sessions            a class's finalized sessions: its trend
  *   GET /classes/{id}/monthly             a class's months
@@ -16,6 +18,8 @@
 #include "brk.h"
 #include "journal.h"
 #include "log.h"
+#include "mongo.h"
+#include "outbox.h"
 #include "report_csv.h"
 
 #include <libwebsockets.h>
@@ -361,6 +365,8 @@ static void forbid(http_tx_t *tx, const auth_identity_t *id, const char *message
  * far (the query echoed) and where the rows go in it; for a CSV answer, its Content-Disposition. */
 typedef struct rep_req {
     uint64_t tx_id;
+    srv_t *srv;
+    jr_query_t *query; /* kept for the journal when MongoDB fails */
     jr_rows_kind_t kind;
     const char *rows_key;
     json_t *doc;
@@ -443,11 +449,14 @@ static json_t *rows_json(const jr_result_t *res)
     return a;
 }
 
-static void answer(http_tx_t *tx, rep_req_t *rq, jr_result_t *res)
+static void answer(http_tx_t *tx, rep_req_t *rq, jr_result_t *res, const char *source)
 {
-    tx->source = "journal";
+    tx->source = source;
     if (res->err == BRK_ETOOBIG) {
-        http_respond_error(tx, 400, "more than 100000 records from..to: ask for a shorter range");
+        http_respond_error(tx, 400,
+                           strcmp(source, "mongodb") == 0
+                               ? "more than 200000 stored documents for this query in MongoDB"
+                               : "more than 100000 records from..to: ask for a shorter range");
         return;
     }
     if (res->err) {
@@ -476,16 +485,46 @@ static void answer(http_tx_t *tx, rep_req_t *rq, jr_result_t *res)
     http_respond_json(tx, 200, json_incref(rq->doc));
 }
 
+static void req_free(rep_req_t *rq)
+{
+    jr_query_free(rq->query);
+    json_decref(rq->doc);
+    free(rq->disposition);
+    free(rq);
+}
+
 static void on_rows(jr_result_t *res, void *ud)
 {
     rep_req_t *rq = ud;
     http_tx_t *tx = http_pending_take(rq->tx_id);
     if (tx)
-        answer(tx, rq, res);
+        answer(tx, rq, res, "journal");
     jr_result_free(res);
-    json_decref(rq->doc);
-    free(rq->disposition);
-    free(rq);
+    req_free(rq);
+}
+
+/* MongoDB's answer. Rows, or a query too big to read there, are the answer; any other error
+ * asks the journal instead, which has at least this instance's own sessions. */
+static void on_rows_mongo(jr_result_t *res, void *ud)
+{
+    rep_req_t *rq = ud;
+    http_tx_t *tx = http_pending_take(rq->tx_id);
+    if (tx && (res->err == 0 || res->err == BRK_ETOOBIG)) {
+        answer(tx, rq, res, "mongodb");
+        jr_result_free(res);
+        req_free(rq);
+        return;
+    }
+    if (res->err)
+        LOG(WARN, 0, "mongodb analytics failed; reading the journal", "path=%s err=\"%s\"",
+            tx ? tx->path : "-", res->errmsg);
+    jr_result_free(res);
+    if (!tx) {
+        req_free(rq);
+        return;
+    }
+    http_pending_add(tx);
+    jr_analytics(rq->srv->jr, rq->query, on_rows, rq);
 }
 
 /* A query for tx whose rows of kind go under rows_key in doc (taken). */
@@ -493,24 +532,34 @@ static rep_req_t *new_req(http_tx_t *tx, jr_rows_kind_t kind, const char *rows_k
 {
     rep_req_t *rq = brk_calloc(1, sizeof *rq);
     rq->tx_id = tx->id;
+    rq->srv = tx->srv;
     rq->kind = kind;
     rq->rows_key = rows_key;
     rq->doc = doc;
     return rq;
 }
 
-/* After a journal call: 0 parks the exchange until on_rows; BRK_EINVAL (inputs the checks above let
- * through, which they should not) answers 400 at once. */
-static void submitted(http_tx_t *tx, rep_req_t *rq, int rc)
+/* Checks req and runs it, on MongoDB when it is configured and the outbox last shipped
+ * fine (as the session report does), else on the journal, parking the exchange until the
+ * answer. Inputs the checks above let through but the query refuses (they should not) answer
+ * 400 at once. */
+static void submit(http_tx_t *tx, rep_req_t *rq, const jr_analytics_req_t *req)
 {
-    if (rc == 0) {
-        http_pending_add(tx);
+    srv_t *s = tx->srv;
+    if (jr_query_new(req, &rq->query) != 0) {
+        req_free(rq);
+        http_respond_error(tx, 400, "bad parameters");
         return;
     }
-    json_decref(rq->doc);
-    free(rq->disposition);
-    free(rq);
-    http_respond_error(tx, 400, "bad parameters");
+    BRK_ASSERT(jr_query_rows_kind(rq->query) == rq->kind);
+    http_pending_add(tx);
+    ob_stats_t os = {0};
+    if (s->ob)
+        ob_get_stats(s->ob, &os);
+    if (s->mg && s->ob && os.healthy)
+        mg_analytics(s->mg, rq->query, on_rows_mongo, rq);
+    else
+        jr_analytics(s->jr, rq->query, on_rows, rq);
 }
 
 /* ---- the endpoints --------------------------------------------------------------------------- */
@@ -556,8 +605,13 @@ static void history(http_tx_t *tx, const auth_identity_t *id, const char *studen
                             from ? json_string(from) : json_null(), "to",
                             to ? json_string(to) : json_null(), "limit", (int)limit);
     rep_req_t *rq = new_req(tx, JR_ROWS_DATED, "records", doc);
-    submitted(tx, rq,
-              jr_student_history(tx->srv->jr, student_id, class_id, from, to, limit, on_rows, rq));
+    jr_analytics_req_t req = {.kind = JR_Q_HISTORY,
+                              .student_id = student_id,
+                              .class_id = class_id,
+                              .from = from,
+                              .to = to,
+                              .limit = limit};
+    submit(tx, rq, &req);
 }
 
 /* Whether the client asked for CSV: format=csv, or text/csv in Accept with a weight above zero
@@ -603,19 +657,18 @@ static void class_endpoint(http_tx_t *tx, const auth_identity_t *id, const char 
         forbid(tx, id, "only a teacher or admin of this class may read its figures");
         return;
     }
-    jr_t *jr = tx->srv->jr;
     json_t *doc = json_pack("{s:s, s:s, s:s}", "class_id", class_id, "from", q.from, "to", q.to);
+    jr_analytics_req_t req = {.class_id = class_id, .from = q.from, .to = q.to};
     rep_req_t *rq;
-    int rc;
     if (strcmp(rest, "/sessions") == 0) {
         rq = new_req(tx, JR_ROWS_SESSIONS, "sessions", doc);
-        rc = jr_class_sessions(jr, class_id, q.from, q.to, on_rows, rq);
+        req.kind = JR_Q_CLASS_SESSIONS;
     } else if (strcmp(rest, "/monthly") == 0) {
         rq = new_req(tx, JR_ROWS_MONTHS, "months", doc);
-        rc = jr_class_monthly(jr, class_id, q.from, q.to, on_rows, rq);
+        req.kind = JR_Q_CLASS_MONTHLY;
     } else if (months) {
         rq = new_req(tx, JR_ROWS_STUDENT_MONTHS, "students", doc);
-        rc = jr_student_monthly(jr, class_id, q.from, q.to, on_rows, rq);
+        req.kind = JR_Q_STUDENT_MONTHLY;
     } else {
         rq = new_req(tx, JR_ROWS_DATED, "records", doc);
         rq->csv = wants_csv(tx, &q);
@@ -626,9 +679,9 @@ static void class_endpoint(http_tx_t *tx, const auth_identity_t *id, const char 
                              q.from, q.to);
             BRK_ASSERT(n > 0);
         }
-        rc = jr_class_export(jr, class_id, q.from, q.to, on_rows, rq);
+        req.kind = JR_Q_EXPORT;
     }
-    submitted(tx, rq, rc);
+    submit(tx, rq, &req);
 }
 
 static void at_risk(http_tx_t *tx, const auth_identity_t *id)
@@ -652,9 +705,13 @@ static void at_risk(http_tx_t *tx, const auth_identity_t *id)
     for (int i = 0; i < id->n_classes; i++)
         ids[i] = id->classes[i];
     rep_req_t *rq = new_req(tx, JR_ROWS_CLASSES, "classes", doc);
-    submitted(tx, rq,
-              jr_classes_at_risk(tx->srv->jr, ids, (size_t)id->n_classes, q.from, q.to, threshold,
-                                 on_rows, rq));
+    jr_analytics_req_t req = {.kind = JR_Q_AT_RISK,
+                              .class_ids = ids,
+                              .n_classes = (size_t)id->n_classes,
+                              .from = q.from,
+                              .to = q.to,
+                              .threshold_pct = threshold};
+    submit(tx, rq, &req);
 }
 
 /* "/classes/{id}/rest" with a token id and one of the sub-paths served here: 1 with the id and

@@ -44,8 +44,7 @@ static void job_free(job_t *job)
     free(job->recs);
     free(job->class_id);
     free(job->session_id);
-    free(job->student_id);
-    free(job->class_ids);
+    jr_query_free(job->query);
     free(job);
 }
 

@@ -264,6 +264,49 @@ int jr_classes_at_risk(jr_t *j, const char *const *class_ids, size_t n, const ch
 int jr_class_export(jr_t *j, const char *class_id, const char *from, const char *to, jr_done_cb cb,
                     void *ud);
 
+/* ---- one entry point for all of the above --------------------------------------------------
+ *
+ * The calls above are wrappers over a query description that the MongoDB sink (mongo.h
+ * mg_analytics) also answers, with the same SQL: check and copy the request once with
+ * jr_query_new(), then hand the copy to jr_analytics() or mg_analytics() (each takes a copy of
+ * its own, so the caller may run it on the other too, e.g. after an error). */
+
+typedef enum jr_query_kind {
+    JR_Q_HISTORY,         /* jr_student_history() */
+    JR_Q_CLASS_SESSIONS,  /* jr_class_sessions() */
+    JR_Q_CLASS_MONTHLY,   /* jr_class_monthly() */
+    JR_Q_STUDENT_MONTHLY, /* jr_student_monthly() */
+    JR_Q_AT_RISK,         /* jr_classes_at_risk() */
+    JR_Q_EXPORT,          /* jr_class_export() */
+} jr_query_kind_t;
+
+/* The inputs of one query, all borrowed for the duration of jr_query_new(); a member a kind
+ * does not use is ignored. The rules are those of the matching call above. */
+typedef struct jr_analytics_req {
+    jr_query_kind_t kind;
+    const char *student_id;       /* history */
+    const char *class_id;         /* history (NULL: every class) and the class kinds */
+    const char *const *class_ids; /* at risk: n_classes ids */
+    size_t n_classes;
+    const char *from, *to; /* dates; months ("YYYY-MM") for the monthly kinds */
+    unsigned limit;        /* history */
+    double threshold_pct;  /* at risk */
+} jr_analytics_req_t;
+
+/* A checked, owned copy of a request. */
+typedef struct jr_query jr_query_t;
+
+/* Checks req as the call of its kind would. Returns 0 and *out (returns new reference, free it
+ * with jr_query_free()), or BRK_EINVAL. Any thread. */
+int jr_query_new(const jr_analytics_req_t *req, jr_query_t **out);
+void jr_query_free(jr_query_t *q);
+/* The rows_kind a successful result of q carries. */
+jr_rows_kind_t jr_query_rows_kind(const jr_query_t *q);
+
+/* Queues q (borrowed: copied) on the journal's worker; cb runs as for the calls above. Loop
+ * thread only. */
+void jr_analytics(jr_t *j, const jr_query_t *q, jr_done_cb cb, void *ud);
+
 /* Loop thread only. */
 void jr_get_stats(const jr_t *j, jr_stats_t *out);
 

@@ -3,9 +3,13 @@
  * class's sessions, monthly figures per class and per student, the classes at risk, and the
  * rows of an export. The public functions check and copy their inputs on the loop thread and
  * queue a job; the queries run on the journal's worker thread and answer in the result's
- * rows. Records are dated by their daily row: attendance and attendance_daily are joined on
- * (class_id, session_id), the daily row's key, which every record of a finalize shares. */
+ * rows. The same queries run on any connection with the journal's schema: the MongoDB sink
+ * loads its documents into a scratch database (jr__scratch_new) and asks them there, so both
+ * sources compute a figure with one piece of SQL. Records are dated by their daily row: attendance
+ * and attendance_daily are joined on (class_id, session_id), the daily row's key, which every
+ * record of a finalize shares. */
 #include "brk.h"
+#include "journal_analytics_int.h"
 #include "journal_int.h"
 
 #include <math.h>
@@ -95,115 +99,219 @@ static int range_ok(const char *from, const char *to, int64_t max_days)
     return parse_date(from, &a) && parse_date(to, &b) && a <= b && b - a + 1 <= max_days;
 }
 
-static job_t *new_job(job_kind_t kind, const char *class_id, jr_done_cb cb, void *ud)
+/* ---- the query description (any thread) ------------------------------------------------ */
+
+static void set_range(jr_query_t *q, const char *from, const char *to)
 {
-    job_t *job = brk_calloc(1, sizeof *job);
-    job->kind = kind;
-    job->class_id = class_id ? brk_strdup(class_id) : NULL;
-    job->cb = cb;
-    job->ud = ud;
-    return job;
+    snprintf(q->from, sizeof q->from, "%s", from ? from : DATE_LOWEST);
+    snprintf(q->to, sizeof q->to, "%s", to ? to : DATE_HIGHEST);
 }
 
-static void set_range(job_t *job, const char *from, const char *to)
+static int check_history(const jr_analytics_req_t *r, jr_query_t *q)
 {
-    snprintf(job->from, sizeof job->from, "%s", from ? from : DATE_LOWEST);
-    snprintf(job->to, sizeof job->to, "%s", to ? to : DATE_HIGHEST);
+    int64_t a = 0, b = 0;
+    if (!id_ok(r->student_id) || (r->class_id && !id_ok(r->class_id)) || r->limit < 1 ||
+        r->limit > JR_HISTORY_MAX || (r->from && !parse_date(r->from, &a)) ||
+        (r->to && !parse_date(r->to, &b)) || (r->from && r->to && a > b))
+        return BRK_EINVAL;
+    snprintf(q->student_id, sizeof q->student_id, "%s", r->student_id);
+    if (r->class_id)
+        snprintf(q->class_id, sizeof q->class_id, "%s", r->class_id);
+    set_range(q, r->from, r->to);
+    q->limit = r->limit;
+    return 0;
+}
+
+/* The kinds on one class and a closed date range. */
+static int check_class_range(const jr_analytics_req_t *r, jr_query_t *q)
+{
+    if (!id_ok(r->class_id) || !range_ok(r->from, r->to, JR_RANGE_MAX_DAYS))
+        return BRK_EINVAL;
+    snprintf(q->class_id, sizeof q->class_id, "%s", r->class_id);
+    set_range(q, r->from, r->to);
+    return 0;
+}
+
+/* The kinds on one class and a month range. */
+static int check_class_months(const jr_analytics_req_t *r, jr_query_t *q)
+{
+    int a, b;
+    if (!id_ok(r->class_id) || !parse_month(r->from, &a) || !parse_month(r->to, &b) || a > b ||
+        b - a + 1 > JR_MONTHS_MAX)
+        return BRK_EINVAL;
+    snprintf(q->class_id, sizeof q->class_id, "%s", r->class_id);
+    /* "-31" bounds the last month from above whatever its length: dates compare as text. */
+    snprintf(q->from, sizeof q->from, "%.7s-01", r->from);
+    snprintf(q->to, sizeof q->to, "%.7s-31", r->to);
+    return 0;
+}
+
+static int check_at_risk(const jr_analytics_req_t *r, jr_query_t *q)
+{
+    /* Written so that a NaN threshold fails the check too. */
+    if (!r->class_ids || r->n_classes < 1 || r->n_classes > JR_AT_RISK_MAX_CLASSES ||
+        !range_ok(r->from, r->to, JR_RANGE_MAX_DAYS) ||
+        !(r->threshold_pct >= 0.0 && r->threshold_pct <= 100.0))
+        return BRK_EINVAL;
+    for (size_t i = 0; i < r->n_classes; i++)
+        if (!id_ok(r->class_ids[i]))
+            return BRK_EINVAL;
+    q->class_ids = brk_calloc(r->n_classes, sizeof *q->class_ids);
+    for (size_t i = 0; i < r->n_classes; i++)
+        snprintf(q->class_ids[i], sizeof q->class_ids[i], "%s", r->class_ids[i]);
+    q->n_classes = r->n_classes;
+    set_range(q, r->from, r->to);
+    q->threshold_pct = r->threshold_pct;
+    return 0;
+}
+
+int jr_query_new(const jr_analytics_req_t *req, jr_query_t **out)
+{
+    BRK_ASSERT(req && out);
+    jr_query_t *q = brk_calloc(1, sizeof *q);
+    int rc = BRK_EINVAL;
+    *out = NULL;
+    q->kind = req->kind;
+    switch (req->kind) {
+    case JR_Q_HISTORY:
+        rc = check_history(req, q);
+        break;
+    case JR_Q_CLASS_SESSIONS:
+    case JR_Q_EXPORT:
+        rc = check_class_range(req, q);
+        break;
+    case JR_Q_CLASS_MONTHLY:
+    case JR_Q_STUDENT_MONTHLY:
+        rc = check_class_months(req, q);
+        break;
+    case JR_Q_AT_RISK:
+        rc = check_at_risk(req, q);
+        break;
+    }
+    if (rc != 0) {
+        jr_query_free(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+jr_query_t *jr__query_dup(const jr_query_t *q)
+{
+    jr_query_t *c = brk_malloc(sizeof *c);
+    *c = *q;
+    if (q->class_ids) {
+        c->class_ids = brk_malloc(q->n_classes * sizeof *c->class_ids);
+        memcpy(c->class_ids, q->class_ids, q->n_classes * sizeof *c->class_ids);
+    }
+    return c;
+}
+
+void jr_query_free(jr_query_t *q)
+{
+    if (!q)
+        return;
+    free(q->class_ids);
+    free(q);
+}
+
+jr_rows_kind_t jr_query_rows_kind(const jr_query_t *q)
+{
+    switch (q->kind) {
+    case JR_Q_HISTORY:
+    case JR_Q_EXPORT:
+        return JR_ROWS_DATED;
+    case JR_Q_CLASS_SESSIONS:
+        return JR_ROWS_SESSIONS;
+    case JR_Q_CLASS_MONTHLY:
+        return JR_ROWS_MONTHS;
+    case JR_Q_STUDENT_MONTHLY:
+        return JR_ROWS_STUDENT_MONTHS;
+    case JR_Q_AT_RISK:
+        return JR_ROWS_CLASSES;
+    }
+    return JR_ROWS_NONE;
 }
 
 /* ---- the public calls (loop thread) ------------------------------------------------------ */
 
-int jr_student_history(jr_t *j, const char *student_id, const char *class_id, const char *from,
-                       const char *to, unsigned limit, jr_done_cb cb, void *ud)
+void jr_analytics(jr_t *j, const jr_query_t *q, jr_done_cb cb, void *ud)
+{
+    BRK_ASSERT(j && q && cb);
+    job_t *job = brk_calloc(1, sizeof *job);
+    job->kind = JOB_ANALYTICS;
+    job->query = jr__query_dup(q);
+    job->cb = cb;
+    job->ud = ud;
+    jr__submit(j, job);
+}
+
+/* The wrappers: check, then queue. */
+static int run_req(jr_t *j, const jr_analytics_req_t *req, jr_done_cb cb, void *ud)
 {
     BRK_ASSERT(j && cb);
-    int64_t a = 0, b = 0;
-    if (!id_ok(student_id) || (class_id && !id_ok(class_id)) || limit < 1 ||
-        limit > JR_HISTORY_MAX || (from && !parse_date(from, &a)) || (to && !parse_date(to, &b)) ||
-        (from && to && a > b))
-        return BRK_EINVAL;
-    job_t *job = new_job(JOB_HISTORY, class_id, cb, ud);
-    job->student_id = brk_strdup(student_id);
-    set_range(job, from, to);
-    job->limit = limit;
-    jr__submit(j, job);
+    jr_query_t *q;
+    int rc = jr_query_new(req, &q);
+    if (rc != 0)
+        return rc;
+    jr_analytics(j, q, cb, ud);
+    jr_query_free(q);
     return 0;
 }
 
-/* The calls on one class and a closed date range. */
-static int class_range(jr_t *j, job_kind_t kind, const char *class_id, const char *from,
-                       const char *to, jr_done_cb cb, void *ud)
+int jr_student_history(jr_t *j, const char *student_id, const char *class_id, const char *from,
+                       const char *to, unsigned limit, jr_done_cb cb, void *ud)
 {
-    BRK_ASSERT(j && cb);
-    if (!id_ok(class_id) || !range_ok(from, to, JR_RANGE_MAX_DAYS))
-        return BRK_EINVAL;
-    job_t *job = new_job(kind, class_id, cb, ud);
-    set_range(job, from, to);
-    jr__submit(j, job);
-    return 0;
+    jr_analytics_req_t r = {.kind = JR_Q_HISTORY,
+                            .student_id = student_id,
+                            .class_id = class_id,
+                            .from = from,
+                            .to = to,
+                            .limit = limit};
+    return run_req(j, &r, cb, ud);
+}
+
+static int class_req(jr_t *j, jr_query_kind_t kind, const char *class_id, const char *from,
+                     const char *to, jr_done_cb cb, void *ud)
+{
+    jr_analytics_req_t r = {.kind = kind, .class_id = class_id, .from = from, .to = to};
+    return run_req(j, &r, cb, ud);
 }
 
 int jr_class_sessions(jr_t *j, const char *class_id, const char *from, const char *to,
                       jr_done_cb cb, void *ud)
 {
-    return class_range(j, JOB_CLASS_SESSIONS, class_id, from, to, cb, ud);
+    return class_req(j, JR_Q_CLASS_SESSIONS, class_id, from, to, cb, ud);
 }
 
 int jr_class_export(jr_t *j, const char *class_id, const char *from, const char *to, jr_done_cb cb,
                     void *ud)
 {
-    return class_range(j, JOB_EXPORT, class_id, from, to, cb, ud);
-}
-
-/* The calls on one class and a month range. */
-static int class_months(jr_t *j, job_kind_t kind, const char *class_id, const char *from_month,
-                        const char *to_month, jr_done_cb cb, void *ud)
-{
-    BRK_ASSERT(j && cb);
-    int a, b;
-    if (!id_ok(class_id) || !parse_month(from_month, &a) || !parse_month(to_month, &b) || a > b ||
-        b - a + 1 > JR_MONTHS_MAX)
-        return BRK_EINVAL;
-    job_t *job = new_job(kind, class_id, cb, ud);
-    /* "-31" bounds the last month from above whatever its length: dates compare as text. */
-    snprintf(job->from, sizeof job->from, "%.7s-01", from_month);
-    snprintf(job->to, sizeof job->to, "%.7s-31", to_month);
-    jr__submit(j, job);
-    return 0;
+    return class_req(j, JR_Q_EXPORT, class_id, from, to, cb, ud);
 }
 
 int jr_class_monthly(jr_t *j, const char *class_id, const char *from_month, const char *to_month,
                      jr_done_cb cb, void *ud)
 {
-    return class_months(j, JOB_CLASS_MONTHLY, class_id, from_month, to_month, cb, ud);
+    return class_req(j, JR_Q_CLASS_MONTHLY, class_id, from_month, to_month, cb, ud);
 }
 
 int jr_student_monthly(jr_t *j, const char *class_id, const char *from_month, const char *to_month,
                        jr_done_cb cb, void *ud)
 {
-    return class_months(j, JOB_STUDENT_MONTHLY, class_id, from_month, to_month, cb, ud);
+    return class_req(j, JR_Q_STUDENT_MONTHLY, class_id, from_month, to_month, cb, ud);
 }
 
 int jr_classes_at_risk(jr_t *j, const char *const *class_ids, size_t n, const char *from,
                        const char *to, double threshold_pct, jr_done_cb cb, void *ud)
 {
-    BRK_ASSERT(j && cb);
-    /* Written so that a NaN threshold fails the check too. */
-    if (!class_ids || n < 1 || n > JR_AT_RISK_MAX_CLASSES ||
-        !range_ok(from, to, JR_RANGE_MAX_DAYS) || !(threshold_pct >= 0.0 && threshold_pct <= 100.0))
-        return BRK_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!id_ok(class_ids[i]))
-            return BRK_EINVAL;
-    job_t *job = new_job(JOB_AT_RISK, NULL, cb, ud);
-    job->class_ids = brk_calloc(n, sizeof *job->class_ids);
-    for (size_t i = 0; i < n; i++)
-        snprintf(job->class_ids[i], sizeof job->class_ids[i], "%s", class_ids[i]);
-    job->n_classes = n;
-    set_range(job, from, to);
-    job->threshold_pct = threshold_pct;
-    jr__submit(j, job);
-    return 0;
+    jr_analytics_req_t r = {.kind = JR_Q_AT_RISK,
+                            .class_ids = class_ids,
+                            .n_classes = n,
+                            .from = from,
+                            .to = to,
+                            .threshold_pct = threshold_pct};
+    return run_req(j, &r, cb, ud);
 }
 
 /* ---- the queries (worker thread) ---------------------------------------------------------- */
@@ -308,35 +416,36 @@ static void read_figures(sqlite3_stmt *st, int col, figures_t *f)
 
 /* Prepares sql for this one job (analytics are rare: nothing is kept prepared) and binds
  * ?1 = class_id (when set), ?2 = from, ?3 = to. NULL on failure, res filled in. */
-static sqlite3_stmt *prepare(jr_t *j, const job_t *job, const char *sql, const char *what)
+static sqlite3_stmt *prepare(sqlite3 *db, const jr_query_t *q, jr_result_t *res, const char *sql,
+                             const char *what)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        set_error(job->res, BRK_EIO, what, sqlite3_errmsg(j->db));
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        set_error(res, BRK_EIO, what, sqlite3_errmsg(db));
         sqlite3_finalize(st);
         return NULL;
     }
-    if (job->class_id)
-        sqlite3_bind_text(st, 1, job->class_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, job->from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, job->to, -1, SQLITE_STATIC);
+    if (q->class_id[0])
+        sqlite3_bind_text(st, 1, q->class_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, q->to, -1, SQLITE_STATIC);
     return st;
 }
 
 /* Ends a statement's run: rc is the last sqlite3_step() code, SQLITE_CORRUPT for a stored
  * row that does not fit our fields. Returns 0 or -1 (res filled in). */
-static int finish(jr_t *j, jr_result_t *res, sqlite3_stmt *st, int rc, const char *what)
+static int finish(sqlite3 *db, jr_result_t *res, sqlite3_stmt *st, int rc, const char *what)
 {
     if (rc == SQLITE_CORRUPT)
         set_error(res, BRK_EIO, what, "bad stored row");
     else if (rc != SQLITE_DONE)
-        set_error(res, BRK_EIO, what, sqlite3_errmsg(j->db));
+        set_error(res, BRK_EIO, what, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return res->err ? -1 : 0;
 }
 
 /* History and export: records with their session's date (the last column). */
-static void do_dated(jr_t *j, job_t *job)
+static void do_dated(sqlite3 *db, const jr_query_t *q, jr_result_t *res)
 {
     static const char sql_history[] =
         "SELECT " REC_COLS_A ", d.date FROM attendance AS a"
@@ -348,21 +457,20 @@ static void do_dated(jr_t *j, job_t *job)
         "SELECT " REC_COLS_A ", d.date FROM attendance_daily AS d"
         " JOIN attendance AS a ON " JOIN_DAY " WHERE d.class_id = ?1 AND d.date BETWEEN ?2 AND ?3"
         " ORDER BY d.date, a.session_id, a.student_id LIMIT ?5";
-    jr_result_t *res = job->res;
-    int history = job->kind == JOB_HISTORY;
+    int history = q->kind == JR_Q_HISTORY;
     const char *what = history ? "history" : "export";
     jr_dated_record_t *rows = NULL;
     size_t n = 0, cap = 0;
     int rc;
 
     res->rows_kind = JR_ROWS_DATED;
-    sqlite3_stmt *st = prepare(j, job, history ? sql_history : sql_export, what);
+    sqlite3_stmt *st = prepare(db, q, res, history ? sql_history : sql_export, what);
     if (!st)
         return;
     if (history)
-        sqlite3_bind_text(st, 4, job->student_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, q->student_id, -1, SQLITE_STATIC);
     /* One row past the export's bound tells a full export from one that was cut short. */
-    sqlite3_bind_int64(st, 5, history ? (int64_t)job->limit : JR_EXPORT_MAX_ROWS + 1);
+    sqlite3_bind_int64(st, 5, history ? (int64_t)q->limit : JR_EXPORT_MAX_ROWS + 1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!history && n == JR_EXPORT_MAX_ROWS) {
             rc = SQLITE_DONE;
@@ -377,7 +485,7 @@ static void do_dated(jr_t *j, job_t *job)
         }
         n++;
     }
-    if (finish(j, res, st, rc, what) != 0) {
+    if (finish(db, res, st, rc, what) != 0) {
         free(rows);
         return;
     }
@@ -385,19 +493,18 @@ static void do_dated(jr_t *j, job_t *job)
     res->rows_n = n;
 }
 
-static void do_sessions(jr_t *j, job_t *job)
+static void do_sessions(sqlite3 *db, const jr_query_t *q, jr_result_t *res)
 {
     static const char sql[] = "SELECT d.date, d.session_id, " FIGURES
                               " FROM attendance_daily AS d LEFT JOIN attendance AS a ON " JOIN_DAY
                               " WHERE d.class_id = ?1 AND d.date BETWEEN ?2 AND ?3"
                               " GROUP BY d.date, d.session_id ORDER BY d.date, d.session_id";
-    jr_result_t *res = job->res;
     jr_session_stat_t *rows = NULL;
     size_t n = 0, cap = 0;
     int rc;
 
     res->rows_kind = JR_ROWS_SESSIONS;
-    sqlite3_stmt *st = prepare(j, job, sql, "sessions");
+    sqlite3_stmt *st = prepare(db, q, res, sql, "sessions");
     if (!st)
         return;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -418,7 +525,7 @@ static void do_sessions(jr_t *j, job_t *job)
         row->avg_engagement_pct = mean_pct(f.engagement_sum, f.records);
         n++;
     }
-    if (finish(j, res, st, rc, "sessions") != 0) {
+    if (finish(db, res, st, rc, "sessions") != 0) {
         free(rows);
         return;
     }
@@ -427,22 +534,21 @@ static void do_sessions(jr_t *j, job_t *job)
 }
 
 /* Every month of the range gets a row, in order; the query fills those that had sessions. */
-static void do_class_monthly(jr_t *j, job_t *job)
+static void do_class_monthly(sqlite3 *db, const jr_query_t *q, jr_result_t *res)
 {
     static const char sql[] =
         "SELECT substr(d.date, 1, 7) AS month, count(DISTINCT d.session_id), " FIGURES
         " FROM attendance_daily AS d LEFT JOIN attendance AS a ON " JOIN_DAY
         " WHERE d.class_id = ?1 AND d.date BETWEEN ?2 AND ?3"
         " GROUP BY month ORDER BY month";
-    jr_result_t *res = job->res;
     char first_month[8], last_month[8];
     int first = 0, last = -1, rc;
     size_t n = 0, next = 0;
 
     res->rows_kind = JR_ROWS_MONTHS;
-    /* job->from and job->to start with the range's months (class_months()). */
-    snprintf(first_month, sizeof first_month, "%.7s", job->from);
-    snprintf(last_month, sizeof last_month, "%.7s", job->to);
+    /* q->from and q->to start with the range's months (class_months()). */
+    snprintf(first_month, sizeof first_month, "%.7s", q->from);
+    snprintf(last_month, sizeof last_month, "%.7s", q->to);
     if (!parse_month(first_month, &first) || !parse_month(last_month, &last) || last < first) {
         set_error(res, BRK_EINVAL, "monthly", "bad month range");
         return;
@@ -456,7 +562,7 @@ static void do_class_monthly(jr_t *j, job_t *job)
                  (unsigned)(m % 12) + 1u);
     }
 
-    sqlite3_stmt *st = prepare(j, job, sql, "monthly");
+    sqlite3_stmt *st = prepare(db, q, res, sql, "monthly");
     if (!st) {
         free(rows);
         return;
@@ -486,7 +592,7 @@ static void do_class_monthly(jr_t *j, job_t *job)
         row->attendance_pct = attendance_pct(f.present + f.late, f.records);
         row->avg_engagement_pct = mean_pct(f.engagement_sum, f.records);
     }
-    if (finish(j, res, st, rc, "monthly") != 0) {
+    if (finish(db, res, st, rc, "monthly") != 0) {
         free(rows);
         return;
     }
@@ -494,7 +600,7 @@ static void do_class_monthly(jr_t *j, job_t *job)
     res->rows_n = n;
 }
 
-static void do_student_monthly(jr_t *j, job_t *job)
+static void do_student_monthly(sqlite3 *db, const jr_query_t *q, jr_result_t *res)
 {
     /* student_name is a bare column beside the one max(): SQLite takes it from the row that
      * holds the maximum, i.e. the student's latest session of the month (a class has one
@@ -504,13 +610,12 @@ static void do_student_monthly(jr_t *j, job_t *job)
         " FROM attendance_daily AS d JOIN attendance AS a ON " JOIN_DAY
         " WHERE d.class_id = ?1 AND d.date BETWEEN ?2 AND ?3"
         " GROUP BY a.student_id, month ORDER BY a.student_id, month";
-    jr_result_t *res = job->res;
     jr_student_month_t *rows = NULL;
     size_t n = 0, cap = 0;
     int rc;
 
     res->rows_kind = JR_ROWS_STUDENT_MONTHS;
-    sqlite3_stmt *st = prepare(j, job, sql, "student monthly");
+    sqlite3_stmt *st = prepare(db, q, res, sql, "student monthly");
     if (!st)
         return;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -532,7 +637,7 @@ static void do_student_monthly(jr_t *j, job_t *job)
         row->avg_engagement_pct = mean_pct(f.engagement_sum, f.records);
         n++;
     }
-    if (finish(j, res, st, rc, "student monthly") != 0) {
+    if (finish(db, res, st, rc, "student monthly") != 0) {
         free(rows);
         return;
     }
@@ -548,13 +653,12 @@ static int by_attendance(const void *pa, const void *pb)
     return strcmp(a->class_id, b->class_id);
 }
 
-static void do_at_risk(jr_t *j, job_t *job)
+static void do_at_risk(sqlite3 *db, const jr_query_t *q, jr_result_t *res)
 {
     static const char head[] = "SELECT d.class_id, count(DISTINCT d.session_id), " FIGURES
                                " FROM attendance_daily AS d LEFT JOIN attendance AS a ON " JOIN_DAY
                                " WHERE d.date BETWEEN ?2 AND ?3 AND d.class_id IN (";
     static const char tail[] = ") GROUP BY d.class_id";
-    jr_result_t *res = job->res;
     jr_class_stat_t *rows = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -562,18 +666,18 @@ static void do_at_risk(jr_t *j, job_t *job)
     res->rows_kind = JR_ROWS_CLASSES;
     /* The list is placeholders ?4, ?5, ... only: the ids themselves are bound, never
      * spliced into the SQL. */
-    size_t len = sizeof head + sizeof tail + job->n_classes * sizeof "?NN,";
+    size_t len = sizeof head + sizeof tail + q->n_classes * sizeof "?NN,";
     char *sql = brk_malloc(len);
     size_t off = (size_t)snprintf(sql, len, "%s", head);
-    for (size_t i = 0; i < job->n_classes; i++)
+    for (size_t i = 0; i < q->n_classes; i++)
         off += (size_t)snprintf(sql + off, len - off, "%s?%zu", i ? "," : "", i + 4);
     snprintf(sql + off, len - off, "%s", tail);
-    sqlite3_stmt *st = prepare(j, job, sql, "at risk");
+    sqlite3_stmt *st = prepare(db, q, res, sql, "at risk");
     free(sql);
     if (!st)
         return;
-    for (size_t i = 0; i < job->n_classes; i++)
-        sqlite3_bind_text(st, (int)i + 4, job->class_ids[i], -1, SQLITE_STATIC);
+    for (size_t i = 0; i < q->n_classes; i++)
+        sqlite3_bind_text(st, (int)i + 4, q->class_ids[i], -1, SQLITE_STATIC);
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         jr_class_stat_t c = {0};
@@ -592,12 +696,12 @@ static void do_at_risk(jr_t *j, job_t *job)
         c.avg_engagement_pct = mean_pct(f.engagement_sum, f.records);
         /* Without a record there is no attendance to judge, whatever the sessions. The
          * rounded figure is compared, the one a teacher is shown. */
-        if (c.total > 0 && c.attendance_pct < job->threshold_pct) {
+        if (c.total > 0 && c.attendance_pct < q->threshold_pct) {
             rows = reserve(rows, n, &cap, sizeof *rows);
             rows[n++] = c;
         }
     }
-    if (finish(j, res, st, rc, "at risk") != 0) {
+    if (finish(db, res, st, rc, "at risk") != 0) {
         free(rows);
         return;
     }
@@ -607,26 +711,91 @@ static void do_at_risk(jr_t *j, job_t *job)
     res->rows_n = n;
 }
 
+void jr__analytics_on(sqlite3 *db, const jr_query_t *q, jr_result_t *res)
+{
+    switch (q->kind) {
+    case JR_Q_HISTORY:
+    case JR_Q_EXPORT:
+        do_dated(db, q, res);
+        break;
+    case JR_Q_CLASS_SESSIONS:
+        do_sessions(db, q, res);
+        break;
+    case JR_Q_CLASS_MONTHLY:
+        do_class_monthly(db, q, res);
+        break;
+    case JR_Q_STUDENT_MONTHLY:
+        do_student_monthly(db, q, res);
+        break;
+    case JR_Q_AT_RISK:
+        do_at_risk(db, q, res);
+        break;
+    }
+}
+
 void jr__do_analytics(jr_t *j, job_t *job)
 {
-    switch (job->kind) {
-    case JOB_HISTORY:
-    case JOB_EXPORT:
-        do_dated(j, job);
-        break;
-    case JOB_CLASS_SESSIONS:
-        do_sessions(j, job);
-        break;
-    case JOB_CLASS_MONTHLY:
-        do_class_monthly(j, job);
-        break;
-    case JOB_STUDENT_MONTHLY:
-        do_student_monthly(j, job);
-        break;
-    case JOB_AT_RISK:
-        do_at_risk(j, job);
-        break;
-    default:
-        brk_assert_fail("JR__IS_ANALYTICS(job->kind)", __FILE__, __LINE__);
+    jr__analytics_on(j->db, job->query, job->res);
+}
+
+/* ---- a scratch database (a worker thread) -------------------------------------------------- */
+
+struct jr_scratch {
+    sqlite3 *db;
+    stmts_t st;
+};
+
+void jr__scratch_free(jr_scratch_t *s)
+{
+    if (!s)
+        return;
+    jr__stmts_finalize(&s->st);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+int jr__scratch_new(jr_scratch_t **out, char *err, size_t errlen)
+{
+    jr_scratch_t *s = brk_calloc(1, sizeof *s);
+    *out = NULL;
+    int rc = jr__open_memory(&s->db, err, errlen);
+    if (rc != 0) {
+        free(s);
+        return rc;
     }
+    /* One transaction around every load: nothing is durable here, and it is much faster. */
+    if (jr__stmts_prepare(s->db, &s->st) != SQLITE_OK ||
+        sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        jr__set_err(err, errlen, "scratch database", sqlite3_errmsg(s->db));
+        jr__scratch_free(s);
+        return BRK_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+int jr__scratch_add_daily(jr_scratch_t *s, const jr_daily_t *d, char *err, size_t errlen)
+{
+    if (jr__insert_daily(&s->st, d) == 0)
+        return 0;
+    jr__set_err(err, errlen, "load daily", sqlite3_errmsg(s->db));
+    return BRK_EIO;
+}
+
+int jr__scratch_add_record(jr_scratch_t *s, const jr_record_t *r, char *err, size_t errlen)
+{
+    if (jr__insert_record(&s->st, r) == 0)
+        return 0;
+    jr__set_err(err, errlen, "load record", sqlite3_errmsg(s->db));
+    return BRK_EIO;
+}
+
+void jr__scratch_run(jr_scratch_t *s, const jr_query_t *q, jr_result_t *res)
+{
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        res->rows_kind = jr_query_rows_kind(q);
+        set_error(res, BRK_EIO, "scratch database", sqlite3_errmsg(s->db));
+        return;
+    }
+    jr__analytics_on(s->db, q, res);
 }

@@ -22,17 +22,11 @@ typedef enum {
     JOB_REPORT_DAY,
     JOB_OUTBOX_NEXT,
     JOB_MARK_SHIPPED,
-    JOB_BACKLOG, /* only recounts the backlog */
-    /* The history and analytics queries (journal_analytics.c). */
-    JOB_HISTORY,
-    JOB_CLASS_SESSIONS,
-    JOB_CLASS_MONTHLY,
-    JOB_STUDENT_MONTHLY,
-    JOB_AT_RISK,
-    JOB_EXPORT,
+    JOB_BACKLOG,   /* only recounts the backlog */
+    JOB_ANALYTICS, /* the history and analytics queries (journal_analytics.c) */
 } job_kind_t;
 
-#define JR__IS_ANALYTICS(kind) ((kind) >= JOB_HISTORY && (kind) <= JOB_EXPORT)
+#define JR__IS_ANALYTICS(kind) ((kind) == JOB_ANALYTICS)
 
 typedef struct job {
     jobq_job_t base; /* first: the queue's handle on the job */
@@ -43,17 +37,7 @@ typedef struct job {
     char *class_id; /* report: owned copies of the key */
     char *session_id;
     int64_t shipped_at_ms; /* mark shipped */
-    /* History and analytics, checked on the loop thread before the job was queued. class_id
-     * above is NULL for a history across classes. from and to are date bounds compared as
-     * strings; an open end holds a bound below or above every date, and a month range holds
-     * its first month's first day and "YYYY-MM-31" for its last month. */
-    char *student_id;
-    char from[11];
-    char to[11];
-    unsigned limit;
-    char (*class_ids)[JR_ID]; /* at risk: owned copy */
-    size_t n_classes;
-    double threshold_pct;
+    jr_query_t *query;     /* history and analytics: owned, checked copy */
     jr_done_cb cb;
     void *ud;
     jr_result_t *res; /* handed to cb, which owns it from then on */
@@ -117,6 +101,10 @@ int jr__open_file(const char *path, sqlite3 **out, char *err, size_t errlen);
 
 /* jr__open_file, then prepares st. Returns 0 and *out, or BRK_EIO with a reason in err (nothing
  * left open). */
+/* Opens a private in-memory database and creates the same schema in it (the analytics over
+ * MongoDB's documents run there). Returns 0 and *out, or BRK_EIO with a reason in err. */
+int jr__open_memory(sqlite3 **out, char *err, size_t errlen);
+
 int jr__open_db(const char *path, sqlite3 **out, stmts_t *st, char *err, size_t errlen);
 
 /* ---- journal_query.c: what each job runs (worker thread) ------------------------------- */
@@ -131,6 +119,11 @@ void jr__stmts_finalize(stmts_t *st);
  * or -1 when a text column does not fit its field (a row we cannot have written). */
 int jr__row_record(sqlite3_stmt *st, jr_record_t *r);
 
+/* Inserts one daily row or record with the statements of st; 0 or -1 (sqlite3_errmsg says
+ * why). */
+int jr__insert_daily(stmts_t *st, const jr_daily_t *d);
+int jr__insert_record(stmts_t *st, const jr_record_t *r);
+
 void jr__do_finalize(jr_t *j, job_t *job);
 void jr__do_report(jr_t *j, job_t *job);
 void jr__do_outbox_next(jr_t *j, job_t *job);
@@ -142,6 +135,9 @@ void jr__count_backlog(jr_t *j, job_t *job);
 
 /* Runs an analytics job (JR__IS_ANALYTICS(job->kind)); the answer goes into job->res. */
 void jr__do_analytics(jr_t *j, job_t *job);
+/* Runs q on db, any connection holding the journal's schema (the journal's own, or a
+ * scratch database); the answer goes into res. */
+void jr__analytics_on(sqlite3 *db, const jr_query_t *q, jr_result_t *res);
 /* Frees the rows of res (any rows_kind) and empties them. */
 void jr__rows_free(jr_result_t *res);
 

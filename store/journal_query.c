@@ -257,9 +257,9 @@ static int validate(const job_t *job, jr_result_t *res)
     return -1;
 }
 
-static int insert_daily(jr_t *j, const jr_daily_t *d)
+int jr__insert_daily(stmts_t *sts, const jr_daily_t *d)
 {
-    sqlite3_stmt *st = j->st.ins_daily;
+    sqlite3_stmt *st = sts->ins_daily;
     bind_str(st, 1, d->class_id, sizeof d->class_id);
     bind_str(st, 2, d->teacher_id, sizeof d->teacher_id);
     bind_str(st, 3, d->date, sizeof d->date);
@@ -276,9 +276,9 @@ static int insert_daily(jr_t *j, const jr_daily_t *d)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int insert_record(jr_t *j, const jr_record_t *r)
+int jr__insert_record(stmts_t *sts, const jr_record_t *r)
 {
-    sqlite3_stmt *st = j->st.ins_rec;
+    sqlite3_stmt *st = sts->ins_rec;
     bind_str(st, 1, r->student_id, sizeof r->student_id);
     bind_str(st, 2, r->student_name, sizeof r->student_name);
     bind_str(st, 3, r->class_id, sizeof r->class_id);
@@ -342,12 +342,12 @@ void jr__do_finalize(jr_t *j, job_t *job)
         return;
     }
 
-    if (insert_daily(j, d) != 0) {
+    if (jr__insert_daily(&j->st, d) != 0) {
         fail_sql(j, res, "finalize: insert attendance_daily");
         return;
     }
     for (size_t i = 0; i < job->n; i++) {
-        if (insert_record(j, &job->recs[i]) != 0) {
+        if (jr__insert_record(&j->st, &job->recs[i]) != 0) {
             fail_sql(j, res, "finalize: insert attendance");
             return;
         }

@@ -258,6 +258,33 @@ cleanup:
     return rc;
 }
 
+int jr__open_memory(sqlite3 **out, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    /* NOMUTEX: one worker thread owns the connection from open to close. */
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_MEMORY;
+    if (sqlite3_open_v2(":memory:", &db, flags, NULL) != SQLITE_OK) {
+        jr__set_err(err, errlen, "scratch database", db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return BRK_EIO;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    /* The same migration as the file's, so the analytics SQL finds the same tables, columns
+     * and constraints; foreign keys stay off as on the journal's own connection. */
+    if (sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK) {
+        jr__set_err(err, errlen, "scratch database", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return BRK_EIO;
+    }
+    if (migrate(db, err, errlen) != 0) {
+        sqlite3_close(db);
+        return BRK_EIO;
+    }
+    *out = db;
+    return 0;
+}
+
 int jr__open_db(const char *path, sqlite3 **out, stmts_t *st, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;

@@ -9,6 +9,7 @@
 
 #include "brk.h"
 #include "jobq.h"
+#include "journal_analytics_int.h"
 #include "log.h"
 
 #include <mongoc/mongoc.h>
@@ -22,7 +23,11 @@
 #define MG_DEFAULT_TIMEOUT_MS 2000
 #define MG_WTIMEOUT_MS 10000
 
-typedef enum { JOB_SHIP, JOB_REPORT } job_kind_t;
+/* At most this many documents (records and summaries together) are read for one analytics
+ * query: the scratch database holds them all in memory. */
+#define MG_ANALYTICS_MAX_DOCS 200000
+
+typedef enum { JOB_SHIP, JOB_REPORT, JOB_ANALYTICS } job_kind_t;
 
 typedef struct job {
     jobq_job_t base; /* first: the queue's handle on the job */
@@ -31,6 +36,7 @@ typedef struct job {
     jr_record_t *recs;
     size_t n;
     char *class_id, *session_id;
+    jr_query_t *query; /* analytics: owned */
     mg_ship_cb ship_cb;
     jr_done_cb report_cb;
     void *ud;
@@ -286,6 +292,54 @@ static double get_num(const bson_t *doc, const char *key, int *bad)
     return bson_iter_as_double(&it);
 }
 
+/* A summary document (daily_doc) into *d; *bad set when a field is missing or mistyped. */
+static void read_daily(const bson_t *doc, jr_daily_t *d, int *bad)
+{
+    bson_t s;
+    bson_iter_t it, si;
+    memset(d, 0, sizeof *d);
+    copy_str(d->class_id, sizeof d->class_id, doc, "class_id", bad);
+    copy_str(d->teacher_id, sizeof d->teacher_id, doc, "teacher_id", bad);
+    copy_str(d->date, sizeof d->date, doc, "date", bad);
+    copy_str(d->session_id, sizeof d->session_id, doc, "session_id", bad);
+    d->finalized_at_ms = get_date(doc, "finalized_at", bad);
+    if (bson_iter_init_find(&it, doc, "summary") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &si)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_iter_document(&it, &len, &data);
+        bson_init_static(&s, data, len);
+        d->present = (int)get_num(&s, "present", bad);
+        d->absent = (int)get_num(&s, "absent", bad);
+        d->late = (int)get_num(&s, "late", bad);
+        d->total = (int)get_num(&s, "total", bad);
+        d->percentage = get_num(&s, "percentage", bad);
+    } else {
+        *bad = 1;
+    }
+}
+
+/* A record document (record_doc) into *r; *bad as above. */
+static void read_record(const bson_t *doc, jr_record_t *r, int *bad)
+{
+    memset(r, 0, sizeof *r);
+    copy_str(r->student_id, sizeof r->student_id, doc, "student_id", bad);
+    copy_str(r->student_name, sizeof r->student_name, doc, "student_name", bad);
+    copy_str(r->class_id, sizeof r->class_id, doc, "class_id", bad);
+    copy_str(r->session_id, sizeof r->session_id, doc, "session_id", bad);
+    r->started_at_ms = get_date(doc, "started_at", bad);
+    r->ended_at_ms = get_date(doc, "ended_at", bad);
+    r->total_class_duration_seconds = get_num(doc, "total_class_duration_seconds", bad);
+    r->engagement_duration_seconds = get_num(doc, "engagement_duration_seconds", bad);
+    r->engagement_percentage = get_num(doc, "engagement_percentage", bad);
+    r->frames_analyzed = (int64_t)get_num(doc, "frames_analyzed", bad);
+    r->trust_score = bson_has_field(doc, "trust_score") ? (int)get_num(doc, "trust_score", bad)
+                                                        : 100; /* written before trust scores */
+    copy_str(r->status, sizeof r->status, doc, "status", bad);
+    copy_str(r->source, sizeof r->source, doc, "source", bad);
+    r->finalized_at_ms = get_date(doc, "finalized_at", bad);
+}
+
 static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
 {
     jr_result_t *res = job->res;
@@ -300,29 +354,8 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(daily, filter, one, NULL);
     int found = 0;
     if (mongoc_cursor_next(cur, &doc)) {
-        jr_daily_t *d = &res->daily;
-        bson_t s;
-        bson_iter_t it, si;
         found = 1;
-        copy_str(d->class_id, sizeof d->class_id, doc, "class_id", &bad);
-        copy_str(d->teacher_id, sizeof d->teacher_id, doc, "teacher_id", &bad);
-        copy_str(d->date, sizeof d->date, doc, "date", &bad);
-        copy_str(d->session_id, sizeof d->session_id, doc, "session_id", &bad);
-        d->finalized_at_ms = get_date(doc, "finalized_at", &bad);
-        if (bson_iter_init_find(&it, doc, "summary") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-            bson_iter_recurse(&it, &si)) {
-            uint32_t len;
-            const uint8_t *data;
-            bson_iter_document(&it, &len, &data);
-            bson_init_static(&s, data, len);
-            d->present = (int)get_num(&s, "present", &bad);
-            d->absent = (int)get_num(&s, "absent", &bad);
-            d->late = (int)get_num(&s, "late", &bad);
-            d->total = (int)get_num(&s, "total", &bad);
-            d->percentage = get_num(&s, "percentage", &bad);
-        } else {
-            bad = 1;
-        }
+        read_daily(doc, &res->daily, &bad);
     }
     if (mongoc_cursor_error(cur, &err)) {
         res->err = BRK_EIO;
@@ -343,24 +376,7 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
                 cap = cap ? cap * 2 : 32;
                 res->records = brk_realloc(res->records, cap * sizeof *res->records);
             }
-            jr_record_t *r = &res->records[res->n++];
-            memset(r, 0, sizeof *r);
-            copy_str(r->student_id, sizeof r->student_id, doc, "student_id", &bad);
-            copy_str(r->student_name, sizeof r->student_name, doc, "student_name", &bad);
-            copy_str(r->class_id, sizeof r->class_id, doc, "class_id", &bad);
-            copy_str(r->session_id, sizeof r->session_id, doc, "session_id", &bad);
-            r->started_at_ms = get_date(doc, "started_at", &bad);
-            r->ended_at_ms = get_date(doc, "ended_at", &bad);
-            r->total_class_duration_seconds = get_num(doc, "total_class_duration_seconds", &bad);
-            r->engagement_duration_seconds = get_num(doc, "engagement_duration_seconds", &bad);
-            r->engagement_percentage = get_num(doc, "engagement_percentage", &bad);
-            r->frames_analyzed = (int64_t)get_num(doc, "frames_analyzed", &bad);
-            r->trust_score = bson_has_field(doc, "trust_score")
-                                 ? (int)get_num(doc, "trust_score", &bad)
-                                 : 100; /* written before trust scores existed */
-            copy_str(r->status, sizeof r->status, doc, "status", &bad);
-            copy_str(r->source, sizeof r->source, doc, "source", &bad);
-            r->finalized_at_ms = get_date(doc, "finalized_at", &bad);
+            read_record(doc, &res->records[res->n++], &bad);
         }
         if (mongoc_cursor_error(cur, &err)) {
             res->err = BRK_EIO;
@@ -382,6 +398,159 @@ static void do_report(mg_t *m, mongoc_client_t *c, job_t *job)
             memset(&res->daily, 0, sizeof res->daily);
     }
     bson_destroy(filter);
+    mongoc_collection_destroy(att);
+    mongoc_collection_destroy(daily);
+}
+
+/* ---- analytics: MongoDB's documents, the journal's SQL ----------------------------------- */
+
+/* {key: {$in: [ids...]}}. Only equality and $in filters are used here: dates are kept as
+ * text in the summaries and filtered by the SQL afterwards. */
+static bson_t *in_filter(const char *key, const char (*ids)[JR_ID], size_t n)
+{
+    bson_t *f = bson_new();
+    bson_t in, arr;
+    BSON_APPEND_DOCUMENT_BEGIN(f, key, &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    for (size_t i = 0; i < n; i++) {
+        char buf[16];
+        const char *k;
+        bson_uint32_to_string((uint32_t)i, &k, buf, sizeof buf);
+        bson_append_utf8(&arr, k, -1, ids[i], -1);
+    }
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(f, &in);
+    return f;
+}
+
+/* The distinct classes of a student's records, for the history's summaries. */
+typedef struct class_set {
+    char (*ids)[JR_ID];
+    size_t n, cap;
+} class_set_t;
+
+static void class_set_add(class_set_t *cs, const char *id)
+{
+    for (size_t i = 0; i < cs->n; i++)
+        if (strcmp(cs->ids[i], id) == 0)
+            return;
+    if (cs->n == cs->cap) {
+        cs->cap = cs->cap ? cs->cap * 2 : 8;
+        cs->ids = brk_realloc(cs->ids, cs->cap * sizeof *cs->ids);
+    }
+    snprintf(cs->ids[cs->n++], JR_ID, "%s", id);
+}
+
+static void an_fail(jr_result_t *res, int err, const char *why)
+{
+    res->err = err;
+    snprintf(res->errmsg, sizeof res->errmsg, "mongodb analytics: %.130s", why);
+}
+
+/* Loads every document of coll that matches filter into sc (summaries when daily, else
+ * records, whose classes go into classes when it is set). *docs counts the documents read
+ * so far against MG_ANALYTICS_MAX_DOCS. Returns 0, or -1 with res->err set. */
+static int load_docs(mongoc_collection_t *coll, const bson_t *filter, int daily, jr_scratch_t *sc,
+                     size_t *docs, class_set_t *classes, jr_result_t *res)
+{
+    bson_error_t err;
+    const bson_t *doc;
+    char why[160];
+    int bad = 0, rc = 0;
+    /* One document past the bound tells a full read from one that was cut short. */
+    bson_t *opts = BCON_NEW("limit", BCON_INT64((int64_t)(MG_ANALYTICS_MAX_DOCS - *docs) + 1));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    while (rc == 0 && mongoc_cursor_next(cur, &doc)) {
+        if (*docs == MG_ANALYTICS_MAX_DOCS) {
+            an_fail(res, BRK_ETOOBIG, "more documents than MG_ANALYTICS_MAX_DOCS");
+            rc = -1;
+            break;
+        }
+        (*docs)++;
+        if (daily) {
+            jr_daily_t d;
+            read_daily(doc, &d, &bad);
+            if (!bad && jr__scratch_add_daily(sc, &d, why, sizeof why) != 0) {
+                an_fail(res, BRK_EIO, why);
+                rc = -1;
+            }
+        } else {
+            jr_record_t r;
+            read_record(doc, &r, &bad);
+            if (!bad && jr__scratch_add_record(sc, &r, why, sizeof why) != 0) {
+                an_fail(res, BRK_EIO, why);
+                rc = -1;
+            }
+            if (!bad && rc == 0 && classes)
+                class_set_add(classes, r.class_id);
+        }
+        if (bad) {
+            an_fail(res, BRK_EIO, "a stored document lacks a field or has a wrong type");
+            rc = -1;
+        }
+    }
+    if (rc == 0 && mongoc_cursor_error(cur, &err)) {
+        an_fail(res, BRK_EIO, err.message);
+        rc = -1;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    return rc;
+}
+
+/* Reads the documents q needs (the records of its classes, or of its student, and the
+ * summaries of those classes) into a scratch database with the journal's schema, and runs
+ * the journal's query on it. */
+static void do_analytics(mg_t *m, mongoc_client_t *c, job_t *job)
+{
+    const jr_query_t *q = job->query;
+    jr_result_t *res = job->res;
+    mongoc_collection_t *att = mongoc_client_get_collection(c, m->db, "attendance");
+    mongoc_collection_t *daily = mongoc_client_get_collection(c, m->db, "attendance_daily");
+    class_set_t classes = {0};
+    bson_t *rec_filter = NULL, *day_filter = NULL;
+    jr_scratch_t *sc = NULL;
+    size_t docs = 0;
+    char why[160];
+
+    res->rows_kind = jr_query_rows_kind(q);
+    if (jr__scratch_new(&sc, why, sizeof why) != 0) {
+        an_fail(res, BRK_EIO, why);
+        goto cleanup;
+    }
+    if (q->kind == JR_Q_HISTORY) {
+        rec_filter = q->class_id[0] ? BCON_NEW("student_id", BCON_UTF8(q->student_id), "class_id",
+                                               BCON_UTF8(q->class_id))
+                                    : BCON_NEW("student_id", BCON_UTF8(q->student_id));
+        if (load_docs(att, rec_filter, 0, sc, &docs, &classes, res) != 0)
+            goto cleanup;
+        /* Only the summaries of the student's classes can date their records. */
+        if (classes.n > 0) {
+            day_filter = in_filter("class_id", (const char(*)[JR_ID])classes.ids, classes.n);
+            if (load_docs(daily, day_filter, 1, sc, &docs, NULL, res) != 0)
+                goto cleanup;
+        }
+    } else {
+        if (q->kind == JR_Q_AT_RISK) {
+            rec_filter = in_filter("class_id", (const char(*)[JR_ID])q->class_ids, q->n_classes);
+            day_filter = in_filter("class_id", (const char(*)[JR_ID])q->class_ids, q->n_classes);
+        } else {
+            rec_filter = BCON_NEW("class_id", BCON_UTF8(q->class_id));
+            day_filter = BCON_NEW("class_id", BCON_UTF8(q->class_id));
+        }
+        if (load_docs(daily, day_filter, 1, sc, &docs, NULL, res) != 0 ||
+            load_docs(att, rec_filter, 0, sc, &docs, NULL, res) != 0)
+            goto cleanup;
+    }
+    jr__scratch_run(sc, q, res);
+
+cleanup:
+    jr__scratch_free(sc);
+    free(classes.ids);
+    if (rec_filter)
+        bson_destroy(rec_filter);
+    if (day_filter)
+        bson_destroy(day_filter);
     mongoc_collection_destroy(att);
     mongoc_collection_destroy(daily);
 }
@@ -410,6 +579,8 @@ static void on_run(jobq_job_t *jj, void *state, void *ud)
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
     if (job->kind == JOB_SHIP)
         do_ship(m, c, job);
+    else if (job->kind == JOB_ANALYTICS)
+        do_analytics(m, c, job);
     else
         do_report(m, c, job);
     mongoc_client_pool_push(m->pool, c);
@@ -422,6 +593,7 @@ static void job_free(job_t *job)
     free(job->recs);
     free(job->class_id);
     free(job->session_id);
+    jr_query_free(job->query);
     free(job);
 }
 
@@ -489,6 +661,18 @@ void mg_report(mg_t *m, const char *class_id, const char *session_id, jr_done_cb
     job->kind = JOB_REPORT;
     job->class_id = brk_strdup(class_id);
     job->session_id = brk_strdup(session_id);
+    job->res = brk_calloc(1, sizeof *job->res);
+    job->report_cb = cb;
+    job->ud = ud;
+    submit(m, job);
+}
+
+void mg_analytics(mg_t *m, const jr_query_t *q, jr_done_cb cb, void *ud)
+{
+    BRK_ASSERT(m && q && cb);
+    job_t *job = brk_calloc(1, sizeof *job);
+    job->kind = JOB_ANALYTICS;
+    job->query = jr__query_dup(q);
     job->res = brk_calloc(1, sizeof *job->res);
     job->report_cb = cb;
     job->ud = ud;

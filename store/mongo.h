@@ -53,6 +53,16 @@ void mg_ship(mg_t *m, const jr_daily_t *daily, const jr_record_t *recs, size_t n
  * shape: err 0, BRK_ENOTFOUND, or BRK_EIO with errmsg. Loop thread only. */
 void mg_report(mg_t *m, const char *class_id, const char *session_id, jr_done_cb cb, void *ud);
 
+/* Queues q (borrowed: copied), a history or analytics query (journal.h jr_query_new), on
+ * MongoDB's records: the worker reads the summaries and records q needs (equality and $in
+ * filters on class_id or student_id; dates are filtered afterwards), loads them into an
+ * in-memory database with the journal's schema and runs the journal's own query there, so
+ * the figures are the journal's for the same rows. cb gets the result as from jr_analytics():
+ * err 0, BRK_EIO (MongoDB or a stored document failed; errmsg says why), BRK_ETOOBIG (more
+ * than 200000 documents would be read), or BRK_ECLOSED after mg_shutdown(). Loop thread
+ * only. */
+void mg_analytics(mg_t *m, const jr_query_t *q, jr_done_cb cb, void *ud);
+
 /* The database in use (borrowed, lives as long as m). */
 const char *mg_database(const mg_t *m);
 

@@ -7,6 +7,8 @@
 #include "brk.h"
 #include "journal.h"
 #include "log.h"
+#include "mongo.h"
+#include "mongo_server.h"
 #include "report_csv.h"
 #include "test.h"
 
@@ -262,28 +264,35 @@ static const fx_session_t *fx_find(const char *session_id)
     TEST_FAIL("no fixture session %s", session_id);
 }
 
+/* The summary and records DONE would finalize for fixture[k]. */
+static void fx_day(size_t k, jr_daily_t *d, jr_record_t recs[3])
+{
+    const fx_session_t *s = &fixture[k];
+    memset(d, 0, sizeof *d);
+    snprintf(d->class_id, sizeof d->class_id, "%s", s->class_id);
+    snprintf(d->teacher_id, sizeof d->teacher_id, "t-1");
+    snprintf(d->date, sizeof d->date, "%s", s->date);
+    snprintf(d->session_id, sizeof d->session_id, "%s", s->session_id);
+    for (size_t i = 0; i < s->n; i++) {
+        fx_record(s, i, &recs[i]);
+        d->present += strcmp(recs[i].status, "present") == 0;
+        d->late += strcmp(recs[i].status, "late") == 0;
+        d->absent += strcmp(recs[i].status, "absent") == 0;
+    }
+    d->total = (int)s->n;
+    d->percentage = s->n ? round((double)(d->present + d->late) / d->total * 10000.0) / 100.0 : 0;
+    d->finalized_at_ms = at(s->date, s->start_hour) + (int64_t)s->minutes * 60000 + 1234;
+}
+
 /* Finalizes every session of the fixture through jr_finalize, as DONE would. */
 static void load_fixture(uv_loop_t *loop, jr_t *j)
 {
     cap_t c = {0};
     for (size_t k = 0; k < BRK_ARRAY_LEN(fixture); k++) {
-        const fx_session_t *s = &fixture[k];
-        jr_daily_t d = {0};
+        jr_daily_t d;
         jr_record_t recs[3];
-        snprintf(d.class_id, sizeof d.class_id, "%s", s->class_id);
-        snprintf(d.teacher_id, sizeof d.teacher_id, "t-1");
-        snprintf(d.date, sizeof d.date, "%s", s->date);
-        snprintf(d.session_id, sizeof d.session_id, "%s", s->session_id);
-        for (size_t i = 0; i < s->n; i++) {
-            fx_record(s, i, &recs[i]);
-            d.present += strcmp(recs[i].status, "present") == 0;
-            d.late += strcmp(recs[i].status, "late") == 0;
-            d.absent += strcmp(recs[i].status, "absent") == 0;
-        }
-        d.total = (int)s->n;
-        d.percentage = s->n ? round((double)(d.present + d.late) / d.total * 10000.0) / 100.0 : 0;
-        d.finalized_at_ms = at(s->date, s->start_hour) + (int64_t)s->minutes * 60000 + 1234;
-        jr_finalize(j, &d, recs, s->n, on_done, &c);
+        fx_day(k, &d, recs);
+        jr_finalize(j, &d, recs, fixture[k].n, on_done, &c);
     }
     wait_calls(loop, &c, (int)BRK_ARRAY_LEN(fixture));
     for (int i = 0; i < c.calls; i++) {
@@ -343,6 +352,19 @@ static void env_close(env_t *e)
 {
     cap_free(&e->c);
     close_all(&e->loop, e->j);
+    teardown();
+}
+
+/* env_close() for a test that also opened a MongoDB sink (already shut down): both workers
+ * are joined after the loop ran out. */
+static void env_close_with(env_t *e, mg_t *m)
+{
+    cap_free(&e->c);
+    jr_shutdown(e->j);
+    ASSERT_EQ(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
+    jr_free(e->j);
+    mg_free(m);
+    ASSERT_EQ(uv_loop_close(&e->loop), 0);
     teardown();
 }
 
@@ -967,6 +989,189 @@ static void test_closed_after_shutdown(void)
     teardown();
 }
 
+/* ---- the same queries over MongoDB ------------------------------------------------------- */
+
+/* Row i of res as text, every field, doubles to 17 digits: two results are the same when
+ * their texts are. */
+static void row_text(const jr_result_t *res, size_t i, char *out, size_t cap)
+{
+    switch (res->rows_kind) {
+    case JR_ROWS_DATED: {
+        const jr_dated_record_t *d = &res->rows.dated[i];
+        const jr_record_t *r = &d->rec;
+        snprintf(out, cap, "%s|%s|%s|%s|%s|%lld|%lld|%.17g|%.17g|%.17g|%lld|%s|%s|%lld|%d", d->date,
+                 r->student_id, r->student_name, r->class_id, r->session_id,
+                 (long long)r->started_at_ms, (long long)r->ended_at_ms,
+                 r->total_class_duration_seconds, r->engagement_duration_seconds,
+                 r->engagement_percentage, (long long)r->frames_analyzed, r->status, r->source,
+                 (long long)r->finalized_at_ms, r->trust_score);
+        break;
+    }
+    case JR_ROWS_SESSIONS: {
+        const jr_session_stat_t *r = &res->rows.sessions[i];
+        snprintf(out, cap, "%s|%s|%d|%d|%d|%d|%.17g|%.17g", r->date, r->session_id, r->present,
+                 r->late, r->absent, r->total, r->attendance_pct, r->avg_engagement_pct);
+        break;
+    }
+    case JR_ROWS_MONTHS: {
+        const jr_month_stat_t *r = &res->rows.months[i];
+        snprintf(out, cap, "%s|%d|%d|%d|%d|%d|%.17g|%.17g", r->month, r->sessions, r->present,
+                 r->late, r->absent, r->records, r->attendance_pct, r->avg_engagement_pct);
+        break;
+    }
+    case JR_ROWS_STUDENT_MONTHS: {
+        const jr_student_month_t *r = &res->rows.student_months[i];
+        snprintf(out, cap, "%s|%s|%s|%d|%d|%d|%d|%.17g|%.17g", r->student_id, r->student_name,
+                 r->month, r->sessions, r->attended, r->late, r->absent, r->attendance_pct,
+                 r->avg_engagement_pct);
+        break;
+    }
+    case JR_ROWS_CLASSES: {
+        const jr_class_stat_t *r = &res->rows.classes[i];
+        snprintf(out, cap, "%s|%d|%d|%d|%d|%d|%.17g|%.17g", r->class_id, r->sessions, r->present,
+                 r->late, r->absent, r->total, r->attendance_pct, r->avg_engagement_pct);
+        break;
+    }
+    case JR_ROWS_NONE:
+        TEST_FAIL("a query answered no rows kind");
+    }
+}
+
+/* The one result of a cap that gets one (it may have come already, in the same loop
+ * iteration as another cap's). */
+static jr_result_t *take_one(uv_loop_t *loop, cap_t *c)
+{
+    wait_calls(loop, c, 1);
+    ASSERT_EQ(c->calls, 1);
+    return c->res[0];
+}
+
+static void on_shipped(const mg_ship_result_t *r, void *ud)
+{
+    int *left = ud;
+    if (r->fail != MG_OK)
+        TEST_FAIL("mg_ship: %s", r->errmsg);
+    (*left)--;
+}
+
+/* The fixture finalized into the journal and shipped to the test MongoDB server the way the
+ * outbox ships it (mg_ship): every query must give the same rows, field for field, from both.
+ * Then, with the server down, MongoDB answers an error (the HTTP layer falls back). */
+static void test_mongo_same_results(void)
+{
+    static const char *const risk_ids[] = {"c-math", "c-art", "c-bio", "c-none"};
+    static const char *const one_id[] = {"c-bio"};
+    const jr_analytics_req_t reqs[] = {
+        {.kind = JR_Q_HISTORY, .student_id = "s-ann", .limit = JR_HISTORY_MAX},
+        {.kind = JR_Q_HISTORY, .student_id = "s-ann", .limit = 3},
+        {.kind = JR_Q_HISTORY,
+         .student_id = "s-ann",
+         .class_id = "c-art",
+         .from = "2026-09-01",
+         .to = "2026-10-31",
+         .limit = 10},
+        {.kind = JR_Q_HISTORY, .student_id = "s-bob", .from = "2026-10-01", .limit = 10},
+        {.kind = JR_Q_HISTORY, .student_id = "s-nobody", .limit = 10},
+        {.kind = JR_Q_CLASS_SESSIONS,
+         .class_id = "c-math",
+         .from = "2026-09-01",
+         .to = "2026-10-31"},
+        {.kind = JR_Q_CLASS_SESSIONS,
+         .class_id = "c-art",
+         .from = "2026-09-01",
+         .to = "2026-12-31"},
+        {.kind = JR_Q_CLASS_MONTHLY, .class_id = "c-math", .from = "2026-08", .to = "2026-11"},
+        {.kind = JR_Q_CLASS_MONTHLY, .class_id = "c-art", .from = "2026-01", .to = "2026-12"},
+        {.kind = JR_Q_STUDENT_MONTHLY, .class_id = "c-math", .from = "2026-09", .to = "2026-10"},
+        {.kind = JR_Q_STUDENT_MONTHLY, .class_id = "c-art", .from = "2026-09", .to = "2026-11"},
+        {.kind = JR_Q_AT_RISK,
+         .class_ids = risk_ids,
+         .n_classes = 4,
+         .from = "2026-09-01",
+         .to = "2026-11-30",
+         .threshold_pct = 100.0},
+        {.kind = JR_Q_AT_RISK,
+         .class_ids = risk_ids,
+         .n_classes = 4,
+         .from = "2026-09-01",
+         .to = "2026-10-31",
+         .threshold_pct = JR_AT_RISK_DEFAULT_PCT},
+        {.kind = JR_Q_AT_RISK,
+         .class_ids = one_id,
+         .n_classes = 1,
+         .from = "2026-09-01",
+         .to = "2026-10-31",
+         .threshold_pct = 50.0},
+        {.kind = JR_Q_EXPORT, .class_id = "c-math", .from = "2026-09-01", .to = "2026-11-30"},
+        {.kind = JR_Q_EXPORT, .class_id = "c-bio", .from = "2026-10-01", .to = "2026-10-31"},
+        {.kind = JR_Q_EXPORT, .class_id = "c-none", .from = "2026-10-01", .to = "2026-10-31"},
+    };
+    env_t e;
+    mongo_server_t *fake = NULL;
+    char uri[128], err[256];
+    mg_t *m = NULL;
+    env_open(&e);
+    ASSERT_EQ(mongo_server_start(0, &fake), 0);
+    snprintf(uri, sizeof uri, "mongodb://127.0.0.1:%d/", mongo_server_port(fake));
+    mg_opts_t o = {.uri = uri, .database = "rollcall_an", .write_concern = "1", .timeout_ms = 400};
+    ASSERT_EQ(mg_open(&e.loop, &o, &m, NULL, err, sizeof err), 0);
+    int left = (int)BRK_ARRAY_LEN(fixture);
+    for (size_t k = 0; k < BRK_ARRAY_LEN(fixture); k++) {
+        jr_daily_t d;
+        jr_record_t recs[3];
+        fx_day(k, &d, recs);
+        mg_ship(m, &d, recs, fixture[k].n, on_shipped, &left);
+    }
+    while (left > 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+
+    size_t total_rows = 0;
+    for (size_t k = 0; k < BRK_ARRAY_LEN(reqs); k++) {
+        jr_query_t *q = NULL;
+        ASSERT_EQ(jr_query_new(&reqs[k], &q), 0);
+        cap_t cj = {0}, cm = {0};
+        jr_analytics(e.j, q, on_done, &cj);
+        mg_analytics(m, q, on_done, &cm);
+        jr_result_t *a = take_one(&e.loop, &cj), *b = take_one(&e.loop, &cm);
+        if (a->err || b->err)
+            TEST_FAIL("query %zu: journal %d %s, mongodb %d %s", k, a->err, a->errmsg, b->err,
+                      b->errmsg);
+        ASSERT_EQ(a->rows_kind, jr_query_rows_kind(q));
+        ASSERT_EQ(b->rows_kind, a->rows_kind);
+        if (a->rows_n != b->rows_n)
+            TEST_FAIL("query %zu: journal %zu rows, mongodb %zu", k, a->rows_n, b->rows_n);
+        for (size_t i = 0; i < a->rows_n; i++) {
+            char ta[512], tb[512];
+            row_text(a, i, ta, sizeof ta);
+            row_text(b, i, tb, sizeof tb);
+            if (strcmp(ta, tb) != 0)
+                TEST_FAIL("query %zu row %zu:\n journal %s\n mongodb %s", k, i, ta, tb);
+        }
+        total_rows += a->rows_n;
+        cap_free(&cj);
+        cap_free(&cm);
+        jr_query_free(q);
+    }
+    /* The comparisons above compared something: the fixture gives rows to most queries. */
+    ASSERT(total_rows > 40);
+
+    /* A MongoDB that cannot be reached answers an error, quickly, never rows. */
+    mongo_server_set_down(fake, 1);
+    jr_query_t *q = NULL;
+    ASSERT_EQ(jr_query_new(&reqs[5], &q), 0);
+    cap_t cm = {0};
+    mg_analytics(m, q, on_done, &cm);
+    jr_result_t *b = take_one(&e.loop, &cm);
+    ASSERT_EQ(b->err, BRK_EIO);
+    ASSERT_EQ(b->rows_n, 0);
+    cap_free(&cm);
+    jr_query_free(q);
+
+    mg_shutdown(m);
+    env_close_with(&e, m);
+    mongo_server_free(fake);
+}
+
 static const test_case_t tests[] = {
     {"history", test_history},
     {"class_sessions", test_class_sessions},
@@ -978,6 +1183,7 @@ static const test_case_t tests[] = {
     {"csv_quoting", test_csv_quoting},
     {"bad_input", test_bad_input},
     {"closed_after_shutdown", test_closed_after_shutdown},
+    {"mongo_same_results", test_mongo_same_results},
 };
 
 TEST_MAIN(tests)
