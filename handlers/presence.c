@@ -108,11 +108,18 @@ void hdl_conn_open(hdl_t *h, peer_t *c)
     json_t *classes = json_array();
     for (int i = 0; i < c->n_classes; i++)
         json_array_append_new(classes, json_string(c->classes[i]));
+    /* What a client paces itself by: the student page sends a frame every frame_interval
+     * seconds, never more than frame_rate a second, each at most frame_max_bytes. */
+    const cfg_t *cfg = h->cfg;
+    json_t *settings = json_pack("{s:f, s:i, s:i, s:i}", "frame_interval", cfg->frame_interval,
+                                 "frame_rate", cfg->frame_rate, "frame_max_bytes",
+                                 cfg->frame_max_bytes, "token_warning", cfg->token_warning);
     hx_reply(h, c, OUT_WELCOME,
-               json_pack("{s:s, s:s, s:o, s:o, s:o, s:i}", "user_id", c->sub, "role",
+               json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:o}", "user_id", c->sub, "role",
                          auth_role_name(c->role), "name",
                          c->name[0] ? json_string(c->name) : json_null(), "classes", classes,
-                         "server_time", hdl__iso(brk_now_ms()), "protocol", 1),
+                         "server_time", hdl__iso(brk_now_ms()), "protocol", 1, "settings",
+                         settings),
                NULL);
     hdl__token_track(h, c);
     for (int k = 0; k < c->n_classes; k++)

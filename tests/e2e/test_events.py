@@ -37,7 +37,8 @@ def iso_close_to_now(s, what, slack=120):
 
 
 async def test_welcome_on_connect():
-    b = start()
+    b = start(("--frame-interval", "4.5", "--frame-rate", "3", "--frame-max-bytes", "500000",
+               "--token-warning", "45"))
     t = await connect(b, "t-1", "teacher", name="Ms Teach")
     w = data_of(t.welcome)
     eq(w.get("user_id"), "t-1", "WELCOME user_id")
@@ -45,6 +46,8 @@ async def test_welcome_on_connect():
     eq(w.get("name"), "Ms Teach", "WELCOME name")
     eq(w.get("classes"), ["c1"], "WELCOME classes")
     eq(w.get("protocol"), 1, "WELCOME protocol")
+    eq(w.get("settings"), {"frame_interval": 4.5, "frame_rate": 3, "frame_max_bytes": 500000,
+                           "token_warning": 45}, "WELCOME settings (the configured ones)")
     iso_close_to_now(w.get("server_time"), "WELCOME server_time")
     check(t.welcome.get("id") is None, "WELCOME must not carry a request id")
     s = await connect(b, "s-1", "student")

@@ -563,9 +563,11 @@ static const struct {
      "msg.data.text: must have at least 1 character"},
     {"WELCOME",
      "{\"event\":\"WELCOME\",\"data\":{\"user_id\":\"t1\",\"role\":\"teacher\",\"name\":\"T\","
-     "\"classes\":[\"math-7b\"],\"server_time\":" TS ",\"protocol\":1}}",
+     "\"classes\":[\"math-7b\"],\"server_time\":" TS ",\"protocol\":1,\"settings\":{"
+     "\"frame_interval\":3,\"frame_rate\":2,\"frame_max_bytes\":1048576,\"token_warning\":60}}}",
      "{\"event\":\"WELCOME\",\"data\":{\"user_id\":\"t1\",\"role\":\"root\",\"name\":\"T\","
-     "\"classes\":[\"math-7b\"],\"server_time\":" TS ",\"protocol\":1}}",
+     "\"classes\":[\"math-7b\"],\"server_time\":" TS ",\"protocol\":1,\"settings\":{"
+     "\"frame_interval\":3,\"frame_rate\":2,\"frame_max_bytes\":1048576,\"token_warning\":60}}}",
      "msg.data.role: must be one of teacher, student, admin"},
     {"PRESENCE_SNAPSHOT",
      "{\"event\":\"PRESENCE_SNAPSHOT\",\"data\":{\"class_id\":\"c\",\"students\":["

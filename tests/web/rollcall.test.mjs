@@ -104,6 +104,7 @@ test("requests resolve with their reply, or reject with the ERROR code", async (
   const welcome = next(rc, "WELCOME");
   rc.connect();
   assert.equal((await welcome).data.user_id, "t-1");
+  assert.equal(rc.welcome.settings.frame_interval, 3, "the broker's frame interval");
   const pong = await rc.request("PING", { ts: 7 });
   assert.equal(pong.event, "PONG");
   assert.equal(pong.data.ts, 7);
