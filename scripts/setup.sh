@@ -11,6 +11,7 @@ PACKAGES=(
   libmongoc-dev libbson-dev
   python3 python3-websockets python3-jsonschema python3-jwt python3-cryptography
   curl ca-certificates
+  chromium
 )
 
 missing=()
@@ -34,8 +35,10 @@ fi
 
 # The analyzer's models (not in the repository): fetched once, checked by sha256.
 bash "$(dirname "${BASH_SOURCE[0]}")/../engagement/fetch_models.sh" "${ROLLCALL_MODEL_DIR:-models}"
-# The client's tests (tests/web) run in Node with the `ws` package, pinned by its lock file.
+# The client's tests (tests/web) run in Node with `ws` and, for the browser tests, with
+# playwright-core driving Debian's Chromium (no browser download), pinned by the lock file.
 web_tests="$(dirname "${BASH_SOURCE[0]}")/../tests/web"
-if [ ! -f "$web_tests/node_modules/ws/package.json" ]; then
+if [ ! -f "$web_tests/node_modules/ws/package.json" ] ||
+   [ ! -f "$web_tests/node_modules/playwright-core/package.json" ]; then
   (cd "$web_tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
