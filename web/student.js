@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+// The student page: connects with the student's token, turns the camera on, and every
+// frame_interval seconds (the broker's setting, from WELCOME) draws a 640x480 picture to a
+// canvas, encodes it as JPEG and sends it as one binary message. Shows the student's own live
+// status from FRAME_RESULT and MY_ATTENDANCE, and says in plain words when the camera is
+// denied or missing, when no session is running, when the connection is lost, and when
+// frames are paused because the tab is hidden. The token is read from the URL fragment
+// (#token=...) or a paste box, removed from the address bar at once, kept only in memory.
+import { Rollcall } from "/static/rollcall.js";
+
+const $ = (id) => document.getElementById(id);
+const HIDDEN_GRACE_MS = 3000; // a tab hidden longer than this sends no frames
+
+function say(id, text, tone) {
+  const el = $(id);
+  el.textContent = text;
+  if (tone) el.dataset.tone = tone;
+  else delete el.dataset.tone;
+}
+
+function tokenFromFragment() {
+  const t = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  return t;
+}
+
+let rc = null;
+let stream = null;
+let classId = null;
+let intervalMs = 3000;
+let timer = null;
+let hiddenSince = null;
+
+function start(token) {
+  $("token-box").hidden = true;
+  rc = new Rollcall({ token });
+  rc.on("state", (s) => {
+    if (s.state === "open") say("connection", "Connected.", "good");
+    else if (s.state === "connecting") say("connection", "Connecting…");
+    else if (s.state === "waiting") {
+      say("connection", `The connection was lost. Trying again in ${Math.ceil(s.delayMs / 1000)} s…`, "bad");
+    } else if (s.state === "closed") {
+      const why = s.code === 4004 ? "You are not on this class's list. Ask your teacher to add you."
+        : s.code === 4003 ? "Your sign-in has expired. Sign in again."
+          : "Disconnected.";
+      say("connection", why, "bad");
+      stopFrames();
+    }
+  });
+  rc.on("WELCOME", (m) => {
+    const d = m.data;
+    classId = d.classes[0] || null;
+    intervalMs = Math.max(500, (d.settings?.frame_interval ?? 3) * 1000);
+    say("who", `Signed in as ${d.name || d.user_id}${classId ? `, class ${classId}` : ""}.`);
+    startFrames();
+    refreshAttendance();
+  });
+  rc.on("FRAME_RESULT", (m) => {
+    const d = m.data;
+    say("session-status", "The class session is running: your check-in counts.", "good");
+    say("face", d.faces > 0 ? "Yes" : "No", d.faces > 0 ? "good" : "bad");
+    say("looking", d.faces === 0 ? "—" : d.looking ? "Yes" : "No, you seem to look away",
+      d.looking ? "good" : "bad");
+    say("engagement", `${Math.round(d.engagement_pct)} %`);
+  });
+  rc.on("ERROR", (m) => {
+    if (m.data.code === "NO_SESSION") {
+      say("session-status", "No class session is running right now. Your camera stays on; " +
+        "check-in starts when your teacher starts the class.", "bad");
+    }
+  });
+  rc.on("SESSION_STARTED", () => {
+    say("session-status", "Your teacher started the class.", "good");
+  });
+  rc.on("MY_ATTENDANCE", (m) => showAttendance(m.data));
+  rc.on("ATTENDANCE_MARKED", () => refreshAttendance());
+  rc.connect();
+  startCamera();
+}
+
+function showAttendance(d) {
+  const words = { present: "Present", late: "Late", absent: "Absent" };
+  say("attendance", words[d.status] || "Not decided yet");
+}
+
+async function refreshAttendance() {
+  if (!rc || !classId) return;
+  try {
+    const m = await rc.request("MY_ATTENDANCE", { class_id: classId });
+    showAttendance(m.data);
+  } catch {
+    // shown again at the next refresh
+  }
+}
+
+async function startCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    say("camera-status", "This browser cannot use a camera here. Try a current browser.", "bad");
+    return;
+  }
+  say("camera-status", "Asking for your camera…");
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    $("preview").srcObject = stream;
+    say("camera-status", "The camera is on.", "good");
+  } catch (e) {
+    const denied = e && (e.name === "NotAllowedError" || e.name === "SecurityError");
+    const missing = e && (e.name === "NotFoundError" || e.name === "OverconstrainedError");
+    say("camera-status", denied
+      ? "Camera access was denied. Allow the camera for this site in your browser's settings, then reload the page."
+      : missing ? "No camera was found. Connect a camera, then reload the page."
+        : "The camera could not be started. Close other apps that use it, then reload the page.",
+    "bad");
+  }
+}
+
+function startFrames() {
+  stopFrames();
+  timer = setInterval(sendFrame, intervalMs);
+}
+
+function stopFrames() {
+  clearInterval(timer);
+  timer = null;
+}
+
+function sendFrame() {
+  const video = $("preview");
+  if (!stream || !rc || rc.state !== "open" || video.readyState < 2) return;
+  if (hiddenSince !== null && Date.now() - hiddenSince > HIDDEN_GRACE_MS) return;
+  const canvas = $("frame");
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  canvas.toBlob(async (blob) => {
+    if (!blob || !rc) return;
+    rc.sendFrame(await blob.arrayBuffer());
+    window.rollcallFramesSent = (window.rollcallFramesSent || 0) + 1;
+  }, "image/jpeg", 0.85);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) {
+    hiddenSince = Date.now();
+    setTimeout(() => {
+      if (document.hidden) {
+        say("camera-status", "Frames are paused while this tab is hidden. Come back to this tab to check in.", "bad");
+      }
+    }, HIDDEN_GRACE_MS + 100);
+  } else {
+    hiddenSince = null;
+    if (stream) say("camera-status", "The camera is on.", "good");
+  }
+});
+
+setInterval(refreshAttendance, 30000);
+
+const token = tokenFromFragment();
+if (token) {
+  start(token);
+} else {
+  $("token-box").hidden = false;
+  say("connection", "Not connected: paste your token to start.");
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const t = $("token-input").value.trim();
+    $("token-input").value = "";
+    if (t) start(t);
+  });
+}
