@@ -716,18 +716,9 @@ static int mo_class_create(void *db, const char *creator_id, const char *name,
     mongo_db_t *d = db;
     bson_error_t err;
     int rc, n = 0;
-    if (!acct__member_id_ok(creator_id) || !name)
-        return BRK_EINVAL;
-    if ((rc = acct__check_class_fields(name, description, schedule_json)) != 0)
+    class_info_t *c = NULL;
+    if ((rc = acct__new_class(creator_id, name, description, schedule_json, &c)) != 0)
         return rc;
-    /* Large (a schedule's worth of text): on the heap, not the worker's stack. */
-    class_info_t *c = brk_calloc(1, sizeof *c);
-    snprintf(c->name, sizeof c->name, "%s", name);
-    snprintf(c->description, sizeof c->description, "%s", description ? description : "");
-    c->has_schedule = schedule_json != NULL;
-    snprintf(c->schedule, sizeof c->schedule, "%s", schedule_json ? schedule_json : "");
-    snprintf(c->created_by, sizeof c->created_by, "%s", creator_id);
-    c->created_at_ms = c->updated_at_ms = brk_now_ms();
 
     if ((rc = count_classes(d, creator_id, &n, "create")) == 0 && n >= CLASS_MAX_PER_ACCOUNT)
         rc = BRK_EFULL;

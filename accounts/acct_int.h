@@ -29,6 +29,13 @@ int acct__new_account_id(char out[ACCT_ID_SIZE]);
  * BRK_ETOOBIG, as class_store.h documents them. */
 int acct__check_class_fields(const char *name, const char *description, const char *schedule);
 
+/* A class about to be created, its fields checked (as acct__check_class_fields, and the
+ * creator's id): 0 and *out, a new zeroed class_info_t on the heap (large: a schedule's worth
+ * of text, not for a worker's stack) with name, description, schedule, created_by and both
+ * times set (no id or join code yet; the caller frees it); or BRK_EINVAL / BRK_ETOOBIG. */
+int acct__new_class(const char *creator_id, const char *name, const char *description,
+                    const char *schedule_json, class_info_t **out);
+
 /* 1 when id is a member (account) id in the token alphabet, else 0 (also for NULL). */
 int acct__member_id_ok(const char *id);
 

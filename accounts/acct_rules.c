@@ -5,6 +5,7 @@
 #include "acct_int.h"
 #include "brk.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Random bytes drawn at a time for join codes; a code needs about 6.2 on average. */
@@ -133,4 +134,23 @@ int acct__name_cmp(const char *a, const char *b)
     if (x[i] || y[i])
         return x[i] ? 1 : -1;
     return strcmp(a, b);
+}
+
+int acct__new_class(const char *creator_id, const char *name, const char *description,
+                    const char *schedule_json, class_info_t **out)
+{
+    int rc;
+    if (!acct__member_id_ok(creator_id) || !name)
+        return BRK_EINVAL;
+    if ((rc = acct__check_class_fields(name, description, schedule_json)) != 0)
+        return rc;
+    class_info_t *c = brk_calloc(1, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->description, sizeof c->description, "%s", description ? description : "");
+    c->has_schedule = schedule_json != NULL;
+    snprintf(c->schedule, sizeof c->schedule, "%s", schedule_json ? schedule_json : "");
+    snprintf(c->created_by, sizeof c->created_by, "%s", creator_id);
+    c->created_at_ms = c->updated_at_ms = brk_now_ms();
+    *out = c;
+    return 0;
 }
