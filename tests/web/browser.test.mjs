@@ -7,69 +7,25 @@
 // broker over the page's own origin; after a broker restart it reconnects on its own.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { TestBroker, sleep } from "./support.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.ROLLCALL_BIN;
 const CHROMIUM = process.env.ROLLCALL_CHROMIUM || "/usr/bin/chromium";
-const SECRET = randomBytes(32).toString("hex");
-const dir = mkdtempSync(join(tmpdir(), "rollcall-browser-"));
 const webDir = mkdtempSync(join(tmpdir(), "rollcall-browser-web-"));
-let broker = null;
-let port = 0;
+const broker = new TestBroker({ ROLLCALL_WEB_DIR: webDir });
 let browser = null;
 
-function token(claims) {
-  const now = Math.floor(Date.now() / 1000);
-  const b64 = (x) => Buffer.from(x).toString("base64url");
-  const head = b64(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const body = b64(JSON.stringify({ iat: now, exp: now + 300, ...claims }));
-  const sig = createHmac("sha256", SECRET).update(`${head}.${body}`).digest();
-  return `${head}.${body}.${b64(sig)}`;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function startBroker() {
-  const portFile = join(dir, "port");
-  rmSync(portFile, { force: true });
-  broker = spawn(BIN, ["--host", "127.0.0.1", "--port", String(port), "--port-file", portFile,
-    "--data-dir", join(dir, "data"), "--drain-timeout", "2"], {
-    env: { PATH: process.env.PATH, ROLLCALL_JWT_SECRET: SECRET, ROLLCALL_LOG_LEVEL: "warn",
-      ROLLCALL_ANALYZER_THREADS: "1", ROLLCALL_ANALYZER_PRELOAD: "0",
-      ROLLCALL_WEB_DIR: webDir },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const end = Date.now() + 10000;
-  while (!(existsSync(portFile) && Number(readFileSync(portFile, "utf8")) > 0)) {
-    assert.ok(Date.now() < end, "the broker wrote no port file");
-    await sleep(20);
-  }
-  port = Number(readFileSync(portFile, "utf8"));
-}
-
-async function stopBroker() {
-  if (!broker) return;
-  const child = broker;
-  broker = null;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
-}
-
 before(async () => {
-  assert.ok(BIN, "ROLLCALL_BIN must name the broker");
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/setup.sh installs it)`);
   copyFileSync(join(HERE, "..", "..", "web", "rollcall.js"), join(webDir, "rollcall.js"));
   for (const f of ["client-check.html", "client-check.js"])
     copyFileSync(join(HERE, "page", f), join(webDir, f));
-  await startBroker();
+  await broker.start();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -79,8 +35,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  await stopBroker();
-  rmSync(dir, { recursive: true, force: true });
+  await broker.close();
   rmSync(webDir, { recursive: true, force: true });
 });
 
@@ -108,8 +63,8 @@ test("rollcall.js in Chromium: token from the fragment, requests, CSP, reconnect
   page.on("console", (m) => {
     if (/Content Security Policy/i.test(m.text())) cspReports.push(m.text());
   });
-  const tok = token({ sub: "t-browser", role: "teacher", class_id: "c-browser" });
-  await page.goto(`http://127.0.0.1:${port}/static/client-check.html#token=${tok}`);
+  const tok = broker.token({ sub: "t-browser", role: "teacher", class_id: "c-browser" });
+  await page.goto(`http://127.0.0.1:${broker.port}/static/client-check.html#token=${tok}`);
 
   await waitText(page, "pong", "PONG 1");
   assert.equal(await text(page, "user"), "t-browser");
@@ -123,10 +78,10 @@ test("rollcall.js in Chromium: token from the fragment, requests, CSP, reconnect
     `the WebSocket was blocked: ${cspReports}`);
 
   // The broker restarts: the page reconnects on its own.
-  await stopBroker();
+  await broker.stop();
   await waitText(page, "state", "waiting");
   await sleep(300);
-  await startBroker();
+  await broker.start();
   await waitText(page, "welcomes", "2", 15000);
   await waitText(page, "pong", "PONG 2");
   assert.deepEqual(problems, []);

@@ -6,37 +6,17 @@
 // renews the token in place through getToken and AUTH; binary frames reach the broker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { Rollcall, RollcallError } from "../../web/rollcall.js";
+import { TestBroker, sleep } from "./support.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.ROLLCALL_BIN;
-const SECRET = randomBytes(32).toString("hex");
 const PHOTO = join(HERE, "..", "..", "..", "shared", "data", "faces", "aflw2000_image00050.jpg");
-let broker = null;
-let port = 0;
-const dir = mkdtempSync(join(tmpdir(), "rollcall-webjs-"));
-
-function b64url(buf) {
-  return Buffer.from(buf).toString("base64url");
-}
-
-function token(claims) {
-  const now = Math.floor(Date.now() / 1000);
-  const body = { iat: now, exp: now + 300, ...claims };
-  const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const payload = b64url(JSON.stringify(body));
-  const sig = createHmac("sha256", SECRET).update(`${head}.${payload}`).digest();
-  return `${head}.${payload}.${b64url(sig)}`;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const broker = new TestBroker({ ROLLCALL_TOKEN_WARNING: "120" });
+const token = (claims) => broker.token(claims);
 
 async function until(what, fn, ms = 10000) {
   const end = Date.now() + ms;
@@ -47,33 +27,8 @@ async function until(what, fn, ms = 10000) {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-async function startBroker(env = {}) {
-  const portFile = join(dir, "port");
-  rmSync(portFile, { force: true });
-  const child = spawn(BIN, ["--host", "127.0.0.1", "--port", String(port), "--port-file",
-    portFile, "--data-dir", join(dir, "data"), "--drain-timeout", "2"], {
-    env: { PATH: process.env.PATH, ROLLCALL_JWT_SECRET: SECRET, ROLLCALL_LOG_LEVEL: "warn",
-      ROLLCALL_ANALYZER_THREADS: "1", ROLLCALL_ANALYZER_PRELOAD: "0",
-      ROLLCALL_TOKEN_WARNING: "120", ...env },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  await until("the port file", () => existsSync(portFile) &&
-    Number(readFileSync(portFile, "utf8")) > 0);
-  port = Number(readFileSync(portFile, "utf8"));
-  broker = child;
-}
-
-async function stopBroker() {
-  if (!broker) return;
-  const child = broker;
-  broker = null;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
-}
-
 function client(tok, extra = {}) {
-  return new Rollcall({ url: `ws://127.0.0.1:${port}/ws`, token: tok, WebSocket,
+  return new Rollcall({ url: `ws://127.0.0.1:${broker.port}/ws`, token: tok, WebSocket,
     backoffMinMs: 50, backoffMaxMs: 400, ...extra });
 }
 
@@ -89,15 +44,9 @@ function next(rc, event, pred = () => true, ms = 5000) {
   });
 }
 
-before(async () => {
-  assert.ok(BIN, "ROLLCALL_BIN must name the broker");
-  await startBroker();
-});
+before(() => broker.start());
 
-after(async () => {
-  await stopBroker();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => broker.close());
 
 test("requests resolve with their reply, or reject with the ERROR code", async () => {
   const rc = client(token({ sub: "t-1", role: "teacher", class_id: "c-js" }));
@@ -126,11 +75,11 @@ test("a request times out when the broker does not answer", async () => {
   const w = next(rc, "WELCOME");
   rc.connect();
   await w;
-  broker.kill("SIGSTOP");
+  broker.signal("SIGSTOP");
   try {
     await assert.rejects(rc.request("PING", {}), /no reply within 300 ms/);
   } finally {
-    broker.kill("SIGCONT");
+    broker.signal("SIGCONT");
   }
   assert.equal((await rc.request("PING", {})).event, "PONG");
   rc.close();
@@ -144,12 +93,12 @@ test("reconnects on its own across a broker restart, with backoff", async () => 
   rc.on("WELCOME", () => { welcomes += 1; });
   rc.connect();
   await until("the first WELCOME", () => welcomes === 1);
-  await stopBroker();
+  await broker.stop();
   await until("a wait before retrying", () => states.some((s) => s.state === "waiting"));
   const waits = states.filter((s) => s.state === "waiting");
   assert.equal(waits[0].code, 1001, "the drain closes with 1001");
   await sleep(600); // a few failed attempts while the broker is down
-  await startBroker();
+  await broker.start();
   await until("the WELCOME after the restart", () => welcomes === 2, 15000);
   const delays = states.filter((s) => s.state === "waiting").map((s) => s.delayMs);
   assert.ok(delays.length >= 2, `several attempts: ${JSON.stringify(delays)}`);
@@ -190,12 +139,12 @@ test("binary frames reach the broker", async () => {
 
 test("a student refused by the roster (4004) is not retried", async () => {
   // A roster exists only for classes made through the accounts: make one.
-  const reg = await fetch(`http://127.0.0.1:${port}/auth/register`, {
+  const reg = await fetch(`http://127.0.0.1:${broker.port}/auth/register`, {
     method: "POST", headers: { "content-type": "application/json" },
     body: JSON.stringify({ name: "T", email: "t@web.example", password: "correct horse",
       role: "teacher" }),
   }).then((r) => r.json());
-  const made = await fetch(`http://127.0.0.1:${port}/classes`, {
+  const made = await fetch(`http://127.0.0.1:${broker.port}/classes`, {
     method: "POST", headers: { "content-type": "application/json",
       authorization: `Bearer ${reg.access_token}` },
     body: JSON.stringify({ name: "Roster" }),

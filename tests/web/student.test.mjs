@@ -7,63 +7,21 @@
 // goes away is reported as a lost connection; a denied camera is reported in words.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
 import { Rollcall } from "../../web/rollcall.js";
+import { TestBroker, sleep } from "./support.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.ROLLCALL_BIN;
 const CHROMIUM = process.env.ROLLCALL_CHROMIUM || "/usr/bin/chromium";
-const SECRET = randomBytes(32).toString("hex");
-const dir = mkdtempSync(join(tmpdir(), "rollcall-student-"));
 const BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-let broker = null;
-let port = 0;
-
-function token(claims) {
-  const now = Math.floor(Date.now() / 1000);
-  const b64 = (x) => Buffer.from(x).toString("base64url");
-  const head = b64(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const body = b64(JSON.stringify({ iat: now, exp: now + 600, ...claims }));
-  const sig = createHmac("sha256", SECRET).update(`${head}.${body}`).digest();
-  return `${head}.${body}.${b64(sig)}`;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function startBroker() {
-  const portFile = join(dir, "port");
-  rmSync(portFile, { force: true });
-  broker = spawn(BIN, ["--host", "127.0.0.1", "--port", String(port), "--port-file", portFile,
-    "--data-dir", join(dir, "data"), "--drain-timeout", "2"], {
-    env: { PATH: process.env.PATH, ROLLCALL_JWT_SECRET: SECRET, ROLLCALL_LOG_LEVEL: "warn",
-      ROLLCALL_ANALYZER_THREADS: "1", ROLLCALL_ANALYZER_PRELOAD: "0",
-      ROLLCALL_FRAME_INTERVAL: "1", ROLLCALL_WEB_DIR: join(HERE, "..", "..", "web") },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const end = Date.now() + 10000;
-  while (!(existsSync(portFile) && Number(readFileSync(portFile, "utf8")) > 0)) {
-    assert.ok(Date.now() < end, "the broker wrote no port file");
-    await sleep(20);
-  }
-  port = Number(readFileSync(portFile, "utf8"));
-}
-
-async function stopBroker() {
-  if (!broker) return;
-  const child = broker;
-  broker = null;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
-}
+const broker = new TestBroker({ ROLLCALL_FRAME_INTERVAL: "1",
+  ROLLCALL_WEB_DIR: join(HERE, "..", "..", "web") });
+const token = (claims) => broker.token(claims, 600);
 
 async function waitFor(page, id, re, ms = 20000) {
   const end = Date.now() + ms;
@@ -77,15 +35,11 @@ async function waitFor(page, id, re, ms = 20000) {
 }
 
 before(async () => {
-  assert.ok(BIN, "ROLLCALL_BIN must name the broker");
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/setup.sh installs it)`);
-  await startBroker();
+  await broker.start();
 });
 
-after(async () => {
-  await stopBroker();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => broker.close());
 
 test("the student page: camera, frames, session and connection messages", async () => {
   const browser = await chromium.launch({ executablePath: CHROMIUM,
@@ -98,7 +52,7 @@ test("the student page: camera, frames, session and connection messages", async 
       if (/Content Security Policy/i.test(m.text())) errors.push(`CSP: ${m.text()}`);
     });
     const tok = token({ sub: "s-page", role: "student", class_id: "c-page", name: "Sam" });
-    await page.goto(`http://127.0.0.1:${port}/student#token=${tok}`);
+    await page.goto(`http://127.0.0.1:${broker.port}/student#token=${tok}`);
     assert.ok(!page.url().includes("token="), "the token left the address bar");
     await waitFor(page, "connection", /^Connected\.$/);
     await waitFor(page, "camera-status", /camera is on/);
@@ -109,7 +63,7 @@ test("the student page: camera, frames, session and connection messages", async 
 
     // The teacher starts the session; the next frames are analyzed (the fake camera's
     // picture has no face).
-    const teacher = new Rollcall({ url: `ws://127.0.0.1:${port}/ws`, WebSocket,
+    const teacher = new Rollcall({ url: `ws://127.0.0.1:${broker.port}/ws`, WebSocket,
       token: token({ sub: "t-page", role: "teacher", class_id: "c-page" }) });
     const welcomed = new Promise((r) => teacher.on("WELCOME", r));
     teacher.connect();
@@ -122,9 +76,9 @@ test("the student page: camera, frames, session and connection messages", async 
     teacher.close();
 
     // The broker goes away: the page says the connection is lost and that it retries.
-    await stopBroker();
+    await broker.stop();
     await waitFor(page, "connection", /connection was lost\. Trying again/);
-    await startBroker();
+    await broker.start();
     await waitFor(page, "connection", /^Connected\.$/, 20000);
     assert.deepEqual(errors, []);
   } finally {
@@ -140,7 +94,7 @@ test("the student page says when the camera is denied", async () => {
     const context = await browser.newContext({ permissions: [] });
     const page = await context.newPage();
     const tok = token({ sub: "s-denied", role: "student", class_id: "c-page" });
-    await page.goto(`http://127.0.0.1:${port}/student#token=${tok}`);
+    await page.goto(`http://127.0.0.1:${broker.port}/student#token=${tok}`);
     await waitFor(page, "camera-status", /Camera access was denied/);
     await waitFor(page, "connection", /^Connected\.$/);
   } finally {
@@ -152,7 +106,7 @@ test("the student page asks for a token when the address has none", async () => 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: BASE_ARGS });
   try {
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/student`);
+    await page.goto(`http://127.0.0.1:${broker.port}/student`);
     await waitFor(page, "connection", /paste your token/);
     assert.equal(await page.locator("#token-box").isVisible(), true);
     // The form is labelled and usable with the keyboard alone.
