@@ -28,6 +28,27 @@ const FINAL_CLOSES = new Set([
 ]);
 const TOKEN_CLOSES = new Set([4003]); // the token expired: a new one is needed
 
+// The token's claims, decoded without checking the signature (the broker checks it): for a
+// page's own words (who, which classes, when it ends). null when unreadable.
+export function tokenClaims(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const bin = atob(part + "=".repeat((4 - (part.length % 4)) % 4));
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+    return claims && typeof claims === "object" ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
+// True when the token's exp has passed by this machine's clock. A broker refuses such a
+// token at the upgrade, which a browser sees only as 1006, so the client tells it apart
+// itself and stops retrying when it cannot get a new one.
+export function tokenExpired(token) {
+  const c = tokenClaims(token);
+  return !!c && typeof c.exp === "number" && c.exp * 1000 <= Date.now();
+}
+
 export class Rollcall {
   // options:
   //   url               ws(s)://host/ws (default: this page's origin + /ws)
@@ -60,7 +81,8 @@ export class Rollcall {
   }
 
   // Subscribes to an event: a broker event name ("WELCOME", "PRESENCE", ...), "*" for every
-  // message, or one of the client's own: "state" ({state, attempt, delayMs, code, reason}).
+  // message, or one of the client's own: "state" ({state, attempt, delayMs, code, reason}),
+  // "renewed" (the AUTHENTICATED reply of a renewal in place), "renew-failed" (its error).
   // Returns the function that unsubscribes.
   on(event, fn) {
     if (!this.handlers.has(event)) this.handlers.set(event, new Set());
@@ -105,6 +127,10 @@ export class Rollcall {
   open() {
     if (!this.token) {
       this.setState("closed", { code: 0, reason: "no token" });
+      return;
+    }
+    if (tokenExpired(this.token)) {
+      this.closed(4003, "token expired");
       return;
     }
     this.setState("connecting");
@@ -158,9 +184,12 @@ export class Rollcall {
     this.renewing = (async () => {
       try {
         const token = await this.getToken();
-        if (!token) return;
+        if (!token || token === this.token) return;
         this.token = token;
-        if (this.state === "open") await this.request("AUTH", { token });
+        if (this.state === "open") {
+          const m = await this.request("AUTH", { token });
+          this.emit("renewed", m);
+        }
       } catch (e) {
         this.emit("renew-failed", e);
       } finally {
@@ -179,7 +208,7 @@ export class Rollcall {
       this.setState("closed", { code, reason });
       return;
     }
-    if (TOKEN_CLOSES.has(code) || (code === 1006 && this.attempt > 0)) {
+    if (TOKEN_CLOSES.has(code) || tokenExpired(this.token) || (code === 1006 && this.attempt > 0)) {
       // An expired token (or an upgrade refused again and again, which a browser reports
       // as 1006): ask for a new one first when the page can.
       if (this.getToken) {
@@ -189,6 +218,12 @@ export class Rollcall {
         } catch {
           // keep the old one; the backoff below still applies
         }
+      }
+      if (this.stopped) return;
+      if (tokenExpired(this.token)) {
+        // No new token: trying again cannot help.
+        this.setState("closed", { code: 4003, reason: "token expired" });
+        return;
       }
     }
     const cap = Math.min(this.backoffMaxMs, this.backoffMinMs * 2 ** this.attempt);

@@ -125,6 +125,33 @@ test("TOKEN_EXPIRING renews the token in place through getToken and AUTH", async
   rc.close();
 });
 
+test("an expired token is not retried without a way to renew it, and renewed first with one", async () => {
+  const past = Math.floor(Date.now() / 1000) - 120;
+  const expired = token({ sub: "s-6", role: "student", class_id: "c-js", iat: past - 60, exp: past });
+  const states = [];
+  const rc = client(expired);
+  rc.on("state", (s) => states.push(s.state));
+  const closed = next(rc, "state", (s) => s.state === "closed");
+  rc.connect();
+  const s = await closed;
+  assert.equal(s.code, 4003);
+  assert.equal(s.reason, "token expired");
+  await sleep(300);
+  assert.ok(!states.includes("connecting"), `no attempt with the expired token: ${states}`);
+  assert.equal(rc.state, "closed");
+
+  let asked = 0;
+  const renewing = client(expired, { getToken: async () => {
+    asked += 1;
+    return token({ sub: "s-6", role: "student", class_id: "c-js" });
+  } });
+  const w = next(renewing, "WELCOME");
+  renewing.connect();
+  assert.equal((await w).data.user_id, "s-6");
+  assert.equal(asked, 1);
+  renewing.close();
+});
+
 test("binary frames reach the broker", async () => {
   const rc = client(token({ sub: "s-5", role: "student", class_id: "c-js-frames" }));
   const w = next(rc, "WELCOME");
