@@ -11,7 +11,7 @@ PACKAGES=(
   libmongoc-dev libbson-dev
   python3 python3-websockets python3-jsonschema python3-jwt python3-cryptography
   curl ca-certificates
-  chromium
+  chromium ffmpeg
 )
 
 missing=()

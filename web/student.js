@@ -4,9 +4,11 @@
 // canvas, encodes it as JPEG and sends it as one binary message. Shows the student's own live
 // status from FRAME_RESULT and MY_ATTENDANCE, and says in plain words when the camera is
 // denied or missing, when no session is running, when the connection is lost, and when
-// frames are paused because the tab is hidden. The token is read from the URL fragment
-// (#token=...) or a paste box, removed from the address bar at once, kept only in memory.
-import { Rollcall } from "/static/rollcall.js";
+// frames are paused because the tab is hidden. The token comes from the URL fragment
+// (#token=...), the login form (with accounts) or a paste box (signin.js), and is kept
+// only in memory.
+import { Rollcall, tokenExpired } from "/static/rollcall.js";
+import { askForToken, tokenFromFragment } from "/static/signin.js";
 
 const $ = (id) => document.getElementById(id);
 const HIDDEN_GRACE_MS = 3000; // a tab hidden longer than this sends no frames
@@ -18,30 +20,33 @@ function say(id, text, tone) {
   else delete el.dataset.tone;
 }
 
-function tokenFromFragment() {
-  const t = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-  return t;
-}
-
 let rc = null;
 let stream = null;
 let classId = null;
 let intervalMs = 3000;
 let timer = null;
 let hiddenSince = null;
+let everConnected = false;
 
-function start(token) {
-  $("token-box").hidden = true;
-  rc = new Rollcall({ token });
+function start({ token, getToken }) {
+  if (tokenExpired(token) && !getToken) {
+    say("connection", "Your sign-in has expired. Reload the page and sign in again.", "bad");
+    return;
+  }
+  rc = new Rollcall({ token, getToken: getToken || undefined });
   rc.on("state", (s) => {
-    if (s.state === "open") say("connection", "Connected.", "good");
-    else if (s.state === "connecting") say("connection", "Connecting…");
+    if (s.state === "open") {
+      everConnected = true;
+      say("connection", "Connected.", "good");
+    } else if (s.state === "connecting") say("connection", "Connecting…");
     else if (s.state === "waiting") {
-      say("connection", `The connection was lost. Trying again in ${Math.ceil(s.delayMs / 1000)} s…`, "bad");
+      const secs = Math.ceil(s.delayMs / 1000);
+      say("connection", everConnected
+        ? `The connection was lost. Trying again in ${secs} s…`
+        : `The server cannot be reached. Trying again in ${secs} s…`, "bad");
     } else if (s.state === "closed") {
       const why = s.code === 4004 ? "You are not on this class's list. Ask your teacher to add you."
-        : s.code === 4003 ? "Your sign-in has expired. Sign in again."
+        : s.code === 4003 ? "Your sign-in has expired. Reload the page and sign in again."
           : "Disconnected.";
       say("connection", why, "bad");
       stopFrames();
@@ -73,6 +78,11 @@ function start(token) {
     say("session-status", "Your teacher started the class.", "good");
   });
   rc.on("MY_ATTENDANCE", (m) => showAttendance(m.data));
+  rc.on("ATTENDANCE_FINALIZED", (m) => {
+    if (!m.data.record) return;
+    showAttendance(m.data.record);
+    say("session-status", "The class session is over; your attendance is saved.", "good");
+  });
   rc.on("ATTENDANCE_MARKED", () => refreshAttendance());
   rc.connect();
   startCamera();
@@ -156,14 +166,8 @@ setInterval(refreshAttendance, 30000);
 
 const token = tokenFromFragment();
 if (token) {
-  start(token);
+  start({ token, getToken: null });
 } else {
-  $("token-box").hidden = false;
-  say("connection", "Not connected: paste your token to start.");
-  $("token-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const t = $("token-input").value.trim();
-    $("token-input").value = "";
-    if (t) start(t);
-  });
+  say("connection", "Not connected: sign in to start.");
+  askForToken({ role: "student", onToken: start });
 }

@@ -107,7 +107,7 @@ test("the student page asks for a token when the address has none", async () => 
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${broker.port}/student`);
-    await waitFor(page, "connection", /paste your token/);
+    await waitFor(page, "connection", /sign in to start/);
     assert.equal(await page.locator("#token-box").isVisible(), true);
     // The form is labelled and usable with the keyboard alone.
     await page.locator("#token-input").focus();
