@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { CT_STRING, CT_INT, CT_BOOL, CT_DOUBLE } cfg_type_t;
 
@@ -163,8 +165,8 @@ static const cfg_desc_t settings[] = {
     {"web", "ROLLCALL_WEB", "--web", CT_BOOL, F(web), "1", 0, 1, NULL, NULL,
      "Serve the pages (/, /teacher, /student, /static/) from the web directory; off: none.", 0},
     {"web_dir", "ROLLCALL_WEB_DIR", "--web-dir", CT_STRING, F(web_dir), ROLLCALL_DEFAULT_WEB_DIR,
-     0, 0, NULL, "DIR", "Directory of the pages and their assets (default: web/ of the source "
-     "tree the binary was built from).",
+     0, 0, NULL, "DIR", "Directory of the pages and their assets (default: share/rollcall/web beside "
+     "an installed binary, else web/ of the source tree the binary was built from).",
      CF_NONEMPTY},
     {"io_uring", "ROLLCALL_IO_URING", "--io-uring", CT_BOOL, F(io_uring), "1", 0, 1, NULL, NULL,
      "Submit the writes of a loop turn to many connections with one io_uring system call; "
@@ -432,6 +434,32 @@ void cfg_free(cfg_t *cfg)
     }
 }
 
+/* The pages installed beside the binary (`cmake --install`: bin/rollcall and
+ * share/rollcall/web/) win over the source tree's web/ the binary was built from, which an
+ * installed binary may no longer have. Only when ROLLCALL_WEB_DIR and --web-dir left the
+ * default in place. */
+static void find_installed_web_dir(cfg_t *cfg)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    char dir[PATH_MAX], page[PATH_MAX];
+    struct stat st;
+    if (snprintf(dir, sizeof dir, "%s/../share/rollcall/web", exe) >= (int)sizeof dir ||
+        snprintf(page, sizeof page, "%s/index.html", dir) >= (int)sizeof page ||
+        stat(page, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    char *copy = brk_strdup(dir);
+    free(cfg->web_dir);
+    cfg->web_dir = copy;
+}
+
 int cfg_load(cfg_t *cfg, int argc, char **argv, cfg_command_t *cmd, int *argi, FILE *err)
 {
     int rc = 0;
@@ -508,6 +536,8 @@ int cfg_load(cfg_t *cfg, int argc, char **argv, cfg_command_t *cmd, int *argi, F
     }
 
 done:
+    if (cfg->web_dir && strcmp(cfg->web_dir, ROLLCALL_DEFAULT_WEB_DIR) == 0)
+        find_installed_web_dir(cfg);
     if (cmd)
         *cmd = command;
     if (argi)

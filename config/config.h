@@ -47,7 +47,7 @@ typedef struct cfg {
     int error_limit;         /* ROLLCALL_ERROR_LIMIT errors per 10 s before close, default 20 */
     int max_connections;     /* ROLLCALL_MAX_CONNECTIONS, default 50000 */
     int web;                 /* ROLLCALL_WEB: serve the pages, default 1 */
-    char *web_dir;           /* ROLLCALL_WEB_DIR, default the source tree's web/ */
+    char *web_dir;           /* ROLLCALL_WEB_DIR, default the installed pages or web/ */
     int io_uring;            /* ROLLCALL_IO_URING: batch writes through io_uring, default 1 */
     int ping_interval;       /* ROLLCALL_PING_INTERVAL seconds, default 30 */
     int idle_timeout;        /* ROLLCALL_IDLE_TIMEOUT seconds without any traffic, default 90 */

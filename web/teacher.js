@@ -110,8 +110,11 @@ function rowOf(id) {
   return $("roster-body").querySelector(`tr[data-student="${CSS.escape(id)}"]`);
 }
 
-function cell(tr, tag) {
+// label: the column's header, shown beside the value when a narrow screen (or a 200 %
+// zoom) stacks a row's cells.
+function cell(tr, tag, label) {
   const td = document.createElement(tag);
+  if (label) td.dataset.label = label;
   tr.append(td);
   return td;
 }
@@ -122,9 +125,9 @@ function newRow(s) {
   const th = cell(tr, "th");
   th.scope = "row";
   th.className = "name";
-  cell(tr, "td").className = "conn";
-  cell(tr, "td").className = "now";
-  const eng = cell(tr, "td");
+  cell(tr, "td", "Connection").className = "conn";
+  cell(tr, "td", "Right now").className = "now";
+  const eng = cell(tr, "td", "Engagement");
   eng.className = "eng";
   const bar = document.createElement("span");
   bar.className = "bar";
@@ -133,9 +136,9 @@ function newRow(s) {
   const pct = document.createElement("span");
   pct.className = "pct";
   eng.append(bar, pct);
-  cell(tr, "td").className = "trust";
-  cell(tr, "td").className = "att";
-  const marks = cell(tr, "td");
+  cell(tr, "td", "Trust").className = "trust";
+  cell(tr, "td", "Attendance").className = "att";
+  const marks = cell(tr, "td", "Mark as");
   marks.className = "marks";
   for (const status of ["present", "late", "absent"]) {
     const b = document.createElement("button");
@@ -264,12 +267,12 @@ function renderFinal() {
     const th = cell(tr, "th");
     th.scope = "row";
     th.textContent = r.student_name || r.student_id;
-    cell(tr, "td").textContent = STATUS_WORDS[r.status] || r.status;
-    cell(tr, "td").textContent = r.source === "manual" ? "Staff" : "Engagement";
-    cell(tr, "td").textContent = `${Math.round(r.engagement_percentage)} %`;
-    cell(tr, "td").textContent = minutes(r.engagement_duration_seconds);
-    cell(tr, "td").textContent = String(r.frames_analyzed);
-    cell(tr, "td").textContent = String(r.trust_score);
+    cell(tr, "td", "Status").textContent = STATUS_WORDS[r.status] || r.status;
+    cell(tr, "td", "Decided by").textContent = r.source === "manual" ? "Staff" : "Engagement";
+    cell(tr, "td", "Engagement").textContent = `${Math.round(r.engagement_percentage)} %`;
+    cell(tr, "td", "Engaged time").textContent = minutes(r.engagement_duration_seconds);
+    cell(tr, "td", "Frames").textContent = String(r.frames_analyzed);
+    cell(tr, "td", "Trust").textContent = String(r.trust_score);
     return tr;
   });
   $("final-body").replaceChildren(...rows);

@@ -3,14 +3,18 @@
 /, /teacher, /student and /static/..., with the right content types, caching, and a
 Content-Security-Policy on pages that allows only the page's own origin (its WebSocket
 included) and no inline script; nothing outside the directory can be named; ROLLCALL_WEB=off
-serves none; a missing file is 404, and the API paths are unaffected."""
+serves none; a missing file is 404, and the API paths are unaffected. An installed broker
+(`cmake --install`) serves the pages installed beside it."""
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import Broker, check, eq, http_get, run_tests  # noqa: E402
 
 
@@ -108,6 +112,40 @@ def test_web_off():
     b = Broker(env={"ROLLCALL_WEB_DIR": d, "ROLLCALL_WEB": "off"}).start()
     for path in ("/", "/teacher", "/student", "/static/app.js"):
         eq(http_get(b.port, path).status, 404, f"GET {path} with the pages off")
+
+
+def test_installed_pages():
+    """`cmake --install` puts the broker in bin/ and the pages in share/rollcall/web/; the
+    installed broker serves those (not the source tree's) unless ROLLCALL_WEB_DIR says
+    otherwise."""
+    prefix = tempfile.mkdtemp(prefix="rollcall-install-")
+    try:
+        build = os.path.dirname(os.path.abspath(harness.BIN))
+        r = subprocess.run(["cmake", "--install", build, "--prefix", prefix],
+                           capture_output=True, text=True, timeout=120)
+        eq(r.returncode, 0, f"cmake --install: {r.stderr}")
+        installed = os.path.join(prefix, "bin", "rollcall")
+        pages = os.path.join(prefix, "share", "rollcall", "web")
+        for name in ("index.html", "teacher.html", "student.html", "rollcall.js", "app.css"):
+            check(os.path.isfile(os.path.join(pages, name)), f"{name} installed")
+        with open(os.path.join(pages, "index.html"), "a") as f:
+            f.write("<!-- the installed copy -->\n")
+
+        class Installed(Broker):
+            def command(self):
+                return [installed] + super().command()[1:]
+
+        b = Installed().start()
+        r = http_get(b.port, "/")
+        eq(r.status, 200, "GET / from the installed broker")
+        check(b"the installed copy" in r.body, "the pages beside the installed binary are served")
+        eq(http_get(b.port, "/static/teacher.js").status, 200, "its assets too")
+        b.stop()
+        d = web_dir()
+        b = Installed(env={"ROLLCALL_WEB_DIR": d}).start()
+        check(b"<title>home</title>" in http_get(b.port, "/").body, "ROLLCALL_WEB_DIR wins")
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 // no face) the page turns the camera on, takes its token from the fragment and removes it,
 // sends frames at the broker's frame_interval, says that no session is running until the
 // teacher (a Node client) starts one, then shows the analysis (no face found); a broker that
-// goes away is reported as a lost connection; a denied camera is reported in words.
+// goes away is reported as a lost connection; a denied or missing camera is reported in
+// words; a hidden tab sends no frames after its grace period, and says so.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -116,6 +117,60 @@ test("the student page asks for a token when the address has none", async () => 
     await page.keyboard.press("Enter");
     await waitFor(page, "connection", /^Connected\.$/);
     await waitFor(page, "who", /s-typed/);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("the student page says when no camera is found", async () => {
+  // The permission is granted but the machine has no camera (no fake device).
+  const browser = await chromium.launch({ executablePath: CHROMIUM,
+    args: [...BASE_ARGS, "--use-fake-ui-for-media-stream"] });
+  try {
+    const page = await browser.newPage();
+    const tok = token({ sub: "s-nocam", role: "student", class_id: "c-page" });
+    await page.goto(`http://127.0.0.1:${broker.port}/student#token=${tok}`);
+    await waitFor(page, "camera-status", /No camera was found\. Connect a camera, then reload the page\./);
+    await waitFor(page, "connection", /^Connected\.$/);
+    await sleep(2500); // two frame intervals: nothing to send without a camera
+    assert.equal(await page.evaluate(() => window.rollcallFramesSent || 0), 0);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a hidden tab sends no frames after a few seconds, says so, and resumes when shown", async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM,
+    args: [...BASE_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"] });
+  try {
+    const page = await browser.newPage();
+    const tok = token({ sub: "s-hidden", role: "student", class_id: "c-page" });
+    await page.goto(`http://127.0.0.1:${broker.port}/student#token=${tok}`);
+    await waitFor(page, "camera-status", /camera is on/);
+    const sent = () => page.evaluate(() => window.rollcallFramesSent || 0);
+    const end = Date.now() + 10000;
+    while ((await sent()) < 1 && Date.now() < end) await sleep(100);
+    assert.ok((await sent()) >= 1, "frames are sent while the tab is shown");
+
+    // Headless Chromium keeps every tab visible, so the test sets what a browser sets when
+    // the student switches tabs (document.hidden, visibilityState) and fires its event.
+    const setHidden = (hidden) => page.evaluate((h) => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => h });
+      Object.defineProperty(document, "visibilityState", { configurable: true,
+        get: () => (h ? "hidden" : "visible") });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }, hidden);
+    await setHidden(true);
+    await waitFor(page, "camera-status", /Frames are paused while this tab is hidden/, 10000);
+    const paused = await sent();
+    await sleep(2500); // more than two frame intervals
+    assert.equal(await sent(), paused, "no frame while hidden past the grace period");
+
+    await setHidden(false);
+    await waitFor(page, "camera-status", /camera is on/);
+    const back = Date.now() + 10000;
+    while ((await sent()) <= paused && Date.now() < back) await sleep(100);
+    assert.ok((await sent()) > paused, "frames resume when the tab is shown");
   } finally {
     await browser.close();
   }

@@ -232,3 +232,66 @@ test("a broker that is down is said in words, and the page connects once it is b
     }
   }
 });
+
+test("every page at 200 % zoom: no sideways scrolling, every control named and reached by Tab", async () => {
+  // 200 % zoom on a 1280 px wide screen is a 640 px wide CSS viewport at twice the pixels.
+  const context = await browser.newContext({ viewport: { width: 640, height: 450 }, deviceScaleFactor: 2 });
+  const students = [];
+  try {
+    for (const n of [1, 2]) {
+      const ws = new WebSocket(`ws://127.0.0.1:${broker.port}/ws?token=` +
+        token({ sub: `s-zoom-${n}`, role: "student", class_id: "c-zoom", name: `A student with a rather long name ${n}` }));
+      await new Promise((r) => ws.once("message", r));
+      students.push(ws);
+    }
+    // [path, what to wait for, the fewest controls it shows]
+    const pages = [
+      ["/", null, 2],
+      ["/teacher", null, 4], // the login form and the paste box
+      [`/teacher#token=${token({ sub: "t-zoom", role: "teacher", class_id: "c-zoom" })}`, "#roster-body tr", 10],
+      ["/student", null, 4],
+      [`/student#token=${token({ sub: "s-zoom-3", role: "student", class_id: "c-zoom" })}`, null, 0],
+    ];
+    for (const [path, ready, fewest] of pages) {
+      const p = await context.newPage();
+      await p.goto(`http://127.0.0.1:${broker.port}${path}`);
+      if (path.startsWith("/teacher") || path.startsWith("/student")) {
+        await waitForText(p, "#connection", /Connected\.|sign in to start/);
+      }
+      if (ready) await p.locator(ready).first().waitFor();
+      await sleep(300);
+      const where = path.split("#")[0] + (path.includes("#") ? " (signed in)" : "");
+      const width = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(width[0] <= width[1], `${where}: the page scrolls sideways (${width[0]} > ${width[1]})`);
+      const boxes = await p.evaluate(() => [...document.querySelectorAll(".scroll")]
+        .filter((e) => e.scrollWidth > e.clientWidth).map((e) => e.firstElementChild?.id));
+      assert.deepEqual(boxes, [], `${where}: tables that scroll sideways`);
+
+      const controls = await p.evaluate(() => {
+        const shown = (el) => el.getClientRects().length > 0 && !el.closest("[hidden]") && !el.disabled;
+        const nameOf = (el) => (el.getAttribute("aria-label") ||
+          [...(el.labels || [])].map((l) => l.textContent).join(" ") || el.textContent || "").trim();
+        return [...document.querySelectorAll("a[href], button, input, select, textarea")]
+          .filter(shown).map((el, i) => {
+            el.dataset.a11y = String(i);
+            return { i, tag: el.tagName, name: nameOf(el) };
+          });
+      });
+      assert.ok(controls.length >= fewest, `${where}: ${controls.length} controls`);
+      for (const c of controls) assert.ok(c.name, `${where}: a ${c.tag} without a name`);
+      const reached = new Set();
+      for (let k = 0; k < controls.length + 5; k++) {
+        await p.keyboard.press("Tab");
+        const i = await p.evaluate(() => document.activeElement?.dataset?.a11y);
+        if (i !== undefined) reached.add(Number(i));
+      }
+      const missed = controls.filter((c) => !reached.has(c.i));
+      assert.deepEqual(missed, [], `${where}: controls Tab does not reach`);
+      if (ready) await p.screenshot({ path: join(ARTIFACTS, "teacher-200-percent-zoom.png"), fullPage: true });
+      await p.close();
+    }
+  } finally {
+    for (const ws of students) ws.close();
+    await context.close();
+  }
+});
