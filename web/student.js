@@ -77,6 +77,11 @@ function start({ token, getToken }) {
   rc.on("SESSION_STARTED", () => {
     say("session-status", "Your teacher started the class.", "good");
   });
+  rc.on("TOKEN_EXPIRING", (m) => {
+    if (getToken) return; // renewed in place by the client
+    say("connection", `Connected. Your sign-in ends in about ${Math.max(1, Math.round(m.data.expires_in / 60))} min: ` +
+      "reload the page and sign in again to keep checking in.", "bad");
+  });
   rc.on("MY_ATTENDANCE", (m) => showAttendance(m.data));
   rc.on("ATTENDANCE_FINALIZED", (m) => {
     if (!m.data.record) return;
