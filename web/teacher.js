@@ -387,10 +387,24 @@ function applyRoster(d) {
   if (c === current) touch("all");
 }
 
+// A day finalized before this page opened: its final table comes from the report endpoint.
+async function loadReport(c, sessionId) {
+  try {
+    const r = await fetch(`/attendance/report/${encodeURIComponent(c.id)}/${encodeURIComponent(sessionId)}`,
+      { headers: { Authorization: `Bearer ${rc.token}` }, cache: "no-store" });
+    if (!r.ok || c.final) return;
+    c.final = await r.json();
+    if (c === current) touch("final");
+  } catch {
+    // the live figures stay; the table comes with the next summary
+  }
+}
+
 function applySummary(d) {
   const c = mine(d);
   if (!c) return;
   c.session = { state: d.state, session_id: d.session_id, started_at: d.started_at };
+  if (d.state === "finalized" && !c.final && d.session_id) loadReport(c, d.session_id);
   for (const x of d.students) {
     const s = student(c, x.student_id, x.name);
     s.status = x.status;

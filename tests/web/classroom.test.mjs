@@ -9,7 +9,8 @@
 //  - classmates (Node clients) come online; one is marked late from the page;
 //  - the broker restarts: both pages say the connection is lost, reconnect on their own,
 //    and the teacher's roster equals the broker's summary again;
-//  - DONE from the page: the final table has each student's right status.
+//  - DONE from the page: the final table has each student's right status, also on a
+//    teacher page opened afterwards.
 // Screenshots of both pages go to $ROLLCALL_ARTIFACTS (default: build dir's web-artifacts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -200,6 +201,13 @@ test("a class: real faces on the student page, live on the teacher page, a resta
     assert.equal(await teacher.getByRole("button", { name: "Mark Bo present" }).isDisabled(), true);
     await waitForText(student, "#attendance", /^Present$/, 20000);
     await teacher.screenshot({ path: join(ARTIFACTS, "teacher-final.png"), fullPage: true });
+    // A teacher page opened after DONE shows the day's final table (from the report).
+    const later = await (await teacherBrowser.newContext()).newPage();
+    watch(later, "teacher, later");
+    await later.goto(`http://127.0.0.1:${broker.port}/teacher#token=${teacherToken()}`);
+    await waitForText(later, "#session-status", /session is over/);
+    await waitForText(later, "#final-summary", /1 present, 1 late, 1 absent of 3/);
+    await waitForText(later, finalRow("s-cy"), /Cy.*Late.*Staff/);
     await student.screenshot({ path: join(ARTIFACTS, "student-final.png"), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
