@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The teacher page (web/teacher.html) in Debian's Chromium, headless, against the real
 // broker serving the repository's web/:
+//  - a student's state right now from real photos (no face, then engaged), and a reload that
+//    asks for the token again (kept in memory only, never on the console);
 //  - a class of 200 students: every one listed and counted, 200 marks in a burst shown, the
 //    events drawn in batches (many events per animation frame), the chart started;
 //  - the sign-in: a login form (accounts on) that creates the teacher's first class, a
@@ -8,7 +10,7 @@
 //  - an expired token and a broker that is down are said in words on both pages.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -17,6 +19,7 @@ import { Rollcall } from "../../web/rollcall.js";
 import { TestBroker, CHROMIUM, CHROMIUM_ARGS, sleep, waitForText } from "./support.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+const FACES = join(HERE, "..", "..", "..", "shared", "data", "faces");
 const ARTIFACTS = process.env.ROLLCALL_ARTIFACTS || join(HERE, "artifacts");
 // Broker-issued tokens live 60 s (and the 30 s leeway); they are warned about 80 s before
 // their end: a login renews within about 10 s.
@@ -57,6 +60,54 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   await broker.close();
+});
+
+test("the state right now follows the photos; a reload asks for the token again", async () => {
+  const CLASS = "c-now";
+  const tok = token({ sub: "t-now", role: "teacher", class_id: CLASS, name: "Ms Now" });
+  const teacher = await page(`/teacher#token=${tok}`, "teacher");
+  const consoleText = [];
+  teacher.on("console", (m) => consoleText.push(m.text()));
+  try {
+    await waitForText(teacher, "#connection", /^Connected\.$/);
+    await teacher.getByRole("button", { name: "Start the session" }).click();
+    await waitForText(teacher, "#session-status", /The session is running/);
+    const student = new Rollcall({ url: `ws://127.0.0.1:${broker.port}/ws`, WebSocket,
+      token: token({ sub: "s-now", role: "student", class_id: CLASS, name: "Eve" }) });
+    const welcomed = new Promise((r) => student.on("WELCOME", r));
+    student.connect();
+    await welcomed;
+    const row = (cls) => `#roster-body tr[data-student="s-now"] .${cls}`;
+    await waitForText(teacher, row("now"), /^Waiting for a picture$/);
+    const send = async (photo, want) => {
+      // The broker allows 2 frames a second; one every 0.6 s until the page shows it.
+      const end = Date.now() + 60000;
+      for (;;) {
+        student.sendFrame(readFileSync(join(FACES, photo)));
+        await sleep(600);
+        const got = await teacher.locator(row("now")).textContent();
+        if (want.test(got)) return;
+        assert.ok(Date.now() < end, `${photo}: the page shows ${JSON.stringify(got)}`);
+      }
+    };
+    await send("dlib_ffmpeg_eagle.jpg", /^No face$/); // an eagle: no face
+    await send("aflw2000_image00050.jpg", /^Engaged$/); // one face, looking at the camera
+    await waitForText(teacher, row("eng"), /\d+ %$/);
+    student.close();
+    await waitForText(teacher, row("now"), /^Offline$/);
+
+    // The token lived only in the page's memory: a reload asks for it again.
+    await teacher.reload();
+    await waitForText(teacher, "#connection", /sign in to start/);
+    assert.equal(await teacher.locator("#token-box").isVisible(), true);
+    const stored = await teacher.evaluate(() => localStorage.length + sessionStorage.length +
+      document.cookie.length);
+    assert.equal(stored, 0, "nothing kept in storage or cookies");
+    assert.ok(!consoleText.some((t) => t.includes(tok)), "the token never reached the console");
+    assert.deepEqual(teacher.errors, []);
+  } finally {
+    await teacher.context().close();
+  }
 });
 
 test("a class of 200: every student listed, a burst of marks drawn in batches", async () => {
