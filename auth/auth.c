@@ -21,7 +21,9 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -868,6 +870,28 @@ static const auth_key_t *select_key(const auth_verifier_t *v, json_t *header)
     return NULL;
 }
 
+/* An HS256 signature, checked here: one HMAC-SHA256 over the token's first two segments
+ * (signed_len bytes) and a constant-time comparison with the decoded third. libjwt's
+ * jwt_decode would decode and parse the header and the claims again, and compare the
+ * signature as text; on a connection's upgrade that was a fifth of the broker's CPU. */
+static bool hs256_signature_ok(const auth_key_t *key, const char *token, size_t signed_len,
+                               const char *sig, size_t sig_len)
+{
+    size_t n = 0;
+    char *raw = b64url_decode(sig, sig_len, &n);
+    if (!raw)
+        return false;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    bool ok = n == 32 && key->keylen <= INT_MAX &&
+              HMAC(EVP_sha256(), key->key, (int)key->keylen, (const unsigned char *)token,
+                   signed_len, mac, &maclen) != NULL &&
+              maclen == 32 && CRYPTO_memcmp(mac, raw, 32) == 0;
+    OPENSSL_cleanse(mac, sizeof mac);
+    free(raw);
+    return ok;
+}
+
 int auth_verify(const auth_verifier_t *v, const char *token, size_t len, int64_t now_s,
                 auth_identity_t *id, const char **reason)
 {
@@ -878,8 +902,8 @@ int auth_verify_ex(const auth_verifier_t *v, const char *token, size_t len, int6
                    unsigned flags, auth_identity_t *id, const char **reason)
 {
     const char *why = NULL;
-    json_t *header = NULL, *payload = NULL, *claims = NULL;
-    char *copy = NULL, *claims_json = NULL;
+    json_t *header = NULL, *payload = NULL;
+    char *copy = NULL;
     jwt_t *jwt = NULL;
     auth_identity_t tmp;
 
@@ -955,28 +979,28 @@ int auth_verify_ex(const auth_verifier_t *v, const char *token, size_t len, int6
         goto cleanup;
     }
 
-    copy = brk_strndup(token, len);
-    if (jwt_decode(&jwt, copy, key->key, (int)key->keylen) != 0 || !jwt) {
-        why = "bad signature";
-        goto cleanup;
+    if (key->alg == JWT_ALG_HS256) {
+        if (!hs256_signature_ok(key, token, dot[1], token + dot[1] + 1, len - dot[1] - 1)) {
+            why = "bad signature";
+            goto cleanup;
+        }
+    } else {
+        copy = brk_strndup(token, len);
+        if (jwt_decode(&jwt, copy, key->key, (int)key->keylen) != 0 || !jwt) {
+            why = "bad signature";
+            goto cleanup;
+        }
+        if (jwt_get_alg(jwt) != key->alg) {
+            why = "wrong algorithm";
+            goto cleanup;
+        }
     }
-    if (jwt_get_alg(jwt) != key->alg) {
-        why = "wrong algorithm";
-        goto cleanup;
-    }
-    claims_json = jwt_get_grants_json(jwt, NULL);
-    claims = claims_json ? json_loads(claims_json, 0, NULL) : NULL;
-    if (!json_is_object(claims)) {
-        why = "malformed";
-        goto cleanup;
-    }
-    why = check_claims(v, claims, now_s, flags, &tmp);
+    /* The signature covers the payload segment decoded above: its claims are the token's. */
+    why = check_claims(v, payload, now_s, flags, &tmp);
 
 cleanup:
     json_decref(header);
     json_decref(payload);
-    json_decref(claims);
-    free(claims_json);
     free(copy);
     if (jwt)
         jwt_free(jwt);
