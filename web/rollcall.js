@@ -41,12 +41,14 @@ export function tokenClaims(token) {
   }
 }
 
-// True when the token's exp has passed by this machine's clock. A broker refuses such a
-// token at the upgrade, which a browser sees only as 1006, so the client tells it apart
-// itself and stops retrying when it cannot get a new one.
+// True when the token's exp has passed by this machine's clock, with the broker's default
+// leeway (30 s) so that a clock a little ahead does not refuse a good token. A broker
+// refuses an expired token at the upgrade, which a browser sees only as 1006, so the client
+// tells it apart itself and stops retrying when it cannot get a new one.
+export const EXPIRY_LEEWAY_MS = 30000;
 export function tokenExpired(token) {
   const c = tokenClaims(token);
-  return !!c && typeof c.exp === "number" && c.exp * 1000 <= Date.now();
+  return !!c && typeof c.exp === "number" && c.exp * 1000 + EXPIRY_LEEWAY_MS <= Date.now();
 }
 
 export class Rollcall {
@@ -184,7 +186,10 @@ export class Rollcall {
     this.renewing = (async () => {
       try {
         const token = await this.getToken();
-        if (!token || token === this.token) return;
+        if (!token || token === this.token) {
+          this.emit("renew-failed", new Error("no new token"));
+          return;
+        }
         this.token = token;
         if (this.state === "open") {
           const m = await this.request("AUTH", { token });
@@ -211,16 +216,22 @@ export class Rollcall {
     if (TOKEN_CLOSES.has(code) || tokenExpired(this.token) || (code === 1006 && this.attempt > 0)) {
       // An expired token (or an upgrade refused again and again, which a browser reports
       // as 1006): ask for a new one first when the page can.
+      let renewed = false;
       if (this.getToken) {
         try {
           const t = await this.getToken();
-          if (t) this.token = t;
+          if (t && t !== this.token) {
+            this.token = t;
+            renewed = true;
+          }
         } catch {
           // keep the old one; the backoff below still applies
         }
       }
       if (this.stopped) return;
-      if (tokenExpired(this.token)) {
+      // The broker said the token ended (4003), whatever this machine's clock says, or
+      // the clock says so: without a new token, trying again cannot help.
+      if (!renewed && (TOKEN_CLOSES.has(code) || tokenExpired(this.token))) {
         // No new token: trying again cannot help.
         this.setState("closed", { code: 4003, reason: "token expired" });
         return;

@@ -48,6 +48,17 @@ function tell(id, text) {
   el.hidden = !text;
 }
 
+// True when the broker answers over HTTP: a page whose WebSocket keeps failing before it
+// ever opened can then tell a refused sign-in (a bad signature, no class, another
+// audience: the browser sees only 1006) from a server that is down.
+export async function serverUp() {
+  try {
+    return (await fetch("/healthz", { cache: "no-store" })).ok;
+  } catch {
+    return false;
+  }
+}
+
 // Shows the sign-in box and calls onToken({token, getToken}) once the page has a token.
 // getToken (after a login) fetches a fresh one with the current token; null otherwise.
 // role: "teacher" or "student", for the words and the no-class step.
@@ -60,7 +71,10 @@ export async function askForToken({ role, onToken }) {
     current = r.data.access_token;
     return current;
   };
+  let done = false;
   const finish = (token, viaLogin) => {
+    if (done) return; // a second submit while the first was answered
+    done = true;
     $("token-box").hidden = true;
     onToken({ token, getToken: viaLogin ? getToken : null });
   };
@@ -96,8 +110,22 @@ export async function askForToken({ role, onToken }) {
       : "You have no class yet. Name your first class to create it.");
   };
 
-  $("login-form").addEventListener("submit", async (ev) => {
+  // One request at a time per form: a second Enter while a (slow) login or a class creation
+  // is answered would sign in twice or make two classes.
+  const once = (form, fn) => form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    if (form.dataset.busy) return;
+    form.dataset.busy = "1";
+    form.querySelector("button[type=submit]").disabled = true;
+    try {
+      await fn();
+    } finally {
+      delete form.dataset.busy;
+      form.querySelector("button[type=submit]").disabled = false;
+    }
+  });
+
+  once($("login-form"), async () => {
     const email = $("login-email").value.trim();
     const password = $("login-password").value;
     tell("login-message", "Signing in…");
@@ -121,8 +149,7 @@ export async function askForToken({ role, onToken }) {
     }
   });
 
-  $("class-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
+  once($("class-form"), async () => {
     const value = $("class-input").value.trim();
     if (!value) return;
     const r = role === "student"
