@@ -5,7 +5,9 @@
 // sends frames at the broker's frame_interval, says that no session is running until the
 // teacher (a Node client) starts one, then shows the analysis (no face found); a broker that
 // goes away is reported as a lost connection; a denied or missing camera is reported in
-// words; a hidden tab sends no frames after its grace period, and says so.
+// words; a hidden tab sends no frames after its grace period, and says so; a student of two
+// classes checks in to the class whose session runs (FRAME with its class_id), and the page
+// stops sending frames once the teacher ends the day.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -172,6 +174,47 @@ test("a hidden tab sends no frames after a few seconds, says so, and resumes whe
     while ((await sent()) <= paused && Date.now() < back) await sleep(100);
     assert.ok((await sent()) > paused, "frames resume when the tab is shown");
   } finally {
+    await browser.close();
+  }
+});
+
+test("two classes: frames go to the class whose session runs, and stop after DONE", async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM,
+    args: [...BASE_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"] });
+  const teacher = new Rollcall({ url: `ws://127.0.0.1:${broker.port}/ws`, WebSocket,
+    token: token({ sub: "t-two", role: "teacher", class_id: "c-two-b" }) });
+  try {
+    const page = await browser.newPage();
+    const tok = token({ sub: "s-two", role: "student", classes: ["c-two-a", "c-two-b"], name: "Two" });
+    await page.goto(`http://127.0.0.1:${broker.port}/student#token=${tok}`);
+    await waitFor(page, "connection", /^Connected\.$/);
+    await waitFor(page, "camera-status", /camera is on/);
+    assert.equal(await page.locator("#class-box").isVisible(), true, "the class choice is shown");
+    assert.equal(await page.getByLabel("Class you are checking in to").inputValue(), "c-two-a");
+
+    // The teacher of the second class starts it: the page follows and is analyzed there.
+    const welcomed = new Promise((r) => teacher.on("WELCOME", r));
+    teacher.connect();
+    await welcomed;
+    const updates = [];
+    teacher.on("ENGAGEMENT_UPDATE", (m) => updates.push(m.data));
+    await teacher.request("SESSION_START", { class_id: "c-two-b" });
+    await waitFor(page, "face", /^No$/, 30000);
+    assert.equal(await page.getByLabel("Class you are checking in to").inputValue(), "c-two-b");
+    assert.ok(updates.some((u) => u.class_id === "c-two-b" &&
+      u.students.some((x) => x.student_id === "s-two")), "the teacher of c-two-b got the student's line");
+
+    // DONE: the page says the day is over and sends no more frames.
+    await teacher.request("DONE", { class_id: "c-two-b" });
+    await waitFor(page, "session-status", /session is over; your attendance is saved/);
+    await waitFor(page, "attendance", /^(Present|Absent)$/);
+    const sent = () => page.evaluate(() => window.rollcallFramesSent || 0);
+    const after = await sent();
+    await sleep(2500);
+    assert.equal(await sent(), after, "no frame after the day ended");
+    await waitFor(page, "session-status", /session is over/);
+  } finally {
+    teacher.close();
     await browser.close();
   }
 });
