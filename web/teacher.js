@@ -9,7 +9,7 @@
 // and the summary again (the presence snapshot comes on its own), so it is right again
 // without a reload.
 import { Rollcall, tokenExpired } from "/static/rollcall.js";
-import { askForToken, tokenFromFragment } from "/static/signin.js";
+import { askForToken, serverUp, tokenFromFragment } from "/static/signin.js";
 import { drawChart } from "/static/chart.js";
 
 const $ = (id) => document.getElementById(id);
@@ -29,6 +29,7 @@ let current = null; // the class shown
 let rc = null;
 let canRenew = false;
 let everConnected = false;
+let refused = false; // the server answers but keeps refusing the sign-in
 // For the tests and the curious: events received, drawing passes, the most events one pass
 // drew, connections opened (WELCOMEs) and tokens renewed in place.
 const stats = { events: 0, renders: 0, maxBatch: 0, connects: 0, renewals: 0 };
@@ -39,13 +40,24 @@ function classState(id) {
   let c = classes.get(id);
   if (!c) {
     c = { id, name: null, rostered: false, students: new Map(), session: { state: "none" },
-      final: null, points: [], alerts: [] };
+      final: null, points: [], alerts: [], newAlerts: [], removed: new Set() };
     classes.set(id, c);
   }
   return c;
 }
 
+// A student taken off the class's roster: late events about them (an engagement line still
+// on its way, an offline PRESENCE, the day's summary) must not bring their row back.
+const GONE = () => ({ id: "", name: null, online: false, rostered: false, status: "unmarked",
+  source: null, faces: null, looking: null, engaged: null, pct: null, trust: null, frames: 0 });
+
+function offline(s) {
+  s.online = false;
+  s.faces = s.looking = s.engaged = null;
+}
+
 function student(c, id, name) {
+  if (c.removed.has(id)) return GONE();
   let s = c.students.get(id);
   if (!s) {
     s = { id, name: name || null, online: false, rostered: false, status: "unmarked",
@@ -93,10 +105,10 @@ function render() {
   dirty.rows.clear();
   renderCounts();
   if (dirty.session) renderSession();
-  if (dirty.alerts) renderAlerts();
+  if (dirty.alerts || dirty.alertsAll) renderAlerts(dirty.alertsAll);
   if (dirty.final) renderFinal();
   if (dirty.chart) renderChart();
-  dirty.session = dirty.alerts = dirty.final = dirty.chart = false;
+  dirty.session = dirty.alerts = dirty.alertsAll = dirty.final = dirty.chart = false;
 }
 
 const displayName = (s) => s.name || s.id;
@@ -191,13 +203,17 @@ function fillRow(tr, s) {
 
 function renderAllRows() {
   const body = $("roster-body");
-  const rows = [];
+  const focused = document.activeElement;
+  // Rows are moved only where the order changed, so a keyboard user's focus stays put.
+  let i = 0;
   for (const s of sortedStudents(current)) {
     const tr = rowOf(s.id) || newRow(s);
     fillRow(tr, s);
-    rows.push(tr);
+    if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
+    i += 1;
   }
-  body.replaceChildren(...rows);
+  while (body.children.length > i) body.lastElementChild.remove();
+  if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
   $("roster-note").textContent = current.students.size === 0
     ? (current.rostered ? "Nobody has joined this class yet." : "No student has connected yet.")
     : current.rostered ? "Everyone on the class list." : "Students who connected or were marked today.";
@@ -235,22 +251,31 @@ function renderSession() {
   }
 }
 
-function renderAlerts() {
+function alertItem(a) {
+  const li = document.createElement("li");
+  li.dataset.kind = a.kind;
+  li.textContent = `${timeOf(a.at)}: ${a.name || a.student_id}, ${KIND_WORDS[a.kind] || a.kind}` +
+    ` (${a.count === 1 ? "first time" : `${a.count} times`} today), trust now ${a.trust_score}`;
+  return li;
+}
+
+// The list is a live log: a new alert is added at the top, the rest stay (a screen reader
+// announces only the new one). A class switch draws the whole list.
+function renderAlerts(all) {
   const list = $("violations");
-  const items = current.alerts.map((a) => {
-    const li = document.createElement("li");
-    li.dataset.kind = a.kind;
-    li.textContent = `${timeOf(a.at)}: ${a.name || a.student_id}, ${KIND_WORDS[a.kind] || a.kind}` +
-      ` (${a.count === 1 ? "first time" : `${a.count} times`} today), trust now ${a.trust_score}`;
-    return li;
-  });
-  list.replaceChildren(...items);
-  $("violations-none").hidden = items.length > 0;
+  if (all) {
+    list.replaceChildren(...current.alerts.map(alertItem));
+  } else {
+    for (const a of current.newAlerts) list.prepend(alertItem(a));
+    while (list.children.length > MAX_ALERTS) list.lastElementChild.remove();
+  }
+  current.newAlerts = [];
+  $("violations-none").hidden = current.alerts.length > 0;
 }
 
 function minutes(sec) {
-  const m = Math.floor(sec / 60);
-  return `${m} min ${Math.round(sec % 60)} s`;
+  const t = Math.round(sec);
+  return `${Math.floor(t / 60)} min ${t % 60} s`;
 }
 
 function renderFinal() {
@@ -293,6 +318,7 @@ function renderChart() {
 // A chart point: the share of online students engaged right now, and the class's mean
 // engagement percentage (of those with figures).
 function samplePoint() {
+  if (!rc || rc.state !== "open") return; // no figures while disconnected
   for (const c of classes.values()) {
     if (c.session.state !== "active") continue;
     let online = 0;
@@ -322,32 +348,45 @@ function mine(data) {
   return data && classes.has(data.class_id) ? classes.get(data.class_id) : null;
 }
 
+const classLabel = (c) => (c.name ? `${c.name} (${c.id})` : c.id);
+
+// The connection's classes, from WELCOME or, after a renewal in place, AUTHENTICATED:
+// classes no longer allowed go, new ones come (their presence snapshot follows).
+function setClasses(list) {
+  for (const id of list) classState(id);
+  for (const id of [...classes.keys()]) if (!list.includes(id)) classes.delete(id);
+  const select = $("class-select");
+  const keep = current && classes.has(current.id) ? current.id : list[0];
+  select.replaceChildren(...list.map((id) => {
+    const o = document.createElement("option");
+    o.value = id;
+    o.textContent = classLabel(classes.get(id));
+    return o;
+  }));
+  select.value = keep;
+  if (!current || current.id !== keep) show(keep);
+  refreshClass();
+}
+
 function onWelcome(m) {
   const d = m.data;
   stats.connects += 1;
   $("who").textContent = `Signed in as ${d.name || d.user_id} (${d.role}).`;
-  for (const id of d.classes) classState(id);
-  for (const [id, c] of classes) {
-    if (!d.classes.includes(id)) classes.delete(id);
-    for (const s of c.students.values()) s.online = false; // the snapshot follows
-  }
-  const select = $("class-select");
-  const keep = current && classes.has(current.id) ? current.id : d.classes[0];
-  select.replaceChildren(...d.classes.map((id) => {
-    const o = document.createElement("option");
-    o.value = id;
-    o.textContent = classes.get(id).name || id;
-    return o;
-  }));
-  select.value = keep;
-  show(keep);
-  refreshClass();
+  for (const c of classes.values()) for (const s of c.students.values()) offline(s); // the snapshot follows
+  current = current && d.classes.includes(current.id) ? current : null;
+  if (current) show(current.id);
+  setClasses(d.classes);
+}
+
+function onAuthenticated(m) {
+  stats.renewals += 1;
+  setClasses(m.data.classes);
 }
 
 function show(id) {
   current = classState(id);
   for (const box of ["session-box", "roster-box", "chart-box", "violations-box"]) $(box).hidden = false;
-  dirty.all = dirty.session = dirty.alerts = dirty.final = dirty.chart = true;
+  dirty.all = dirty.session = dirty.alertsAll = dirty.final = dirty.chart = true;
   touch();
 }
 
@@ -372,16 +411,23 @@ function applyRoster(d) {
   c.name = d.name || null;
   c.rostered = !!d.rostered;
   const option = [...$("class-select").options].find((o) => o.value === c.id);
-  if (option) option.textContent = c.name ? `${c.name} (${c.id})` : c.id;
+  if (option) option.textContent = classLabel(c);
   if (c.rostered) {
     const listed = new Set(d.students.map((x) => x.student_id));
     for (const [id, s] of c.students) {
-      if (s.rostered && !listed.has(id)) c.students.delete(id); // left or removed
+      if (s.rostered && !listed.has(id)) { // left or removed
+        c.students.delete(id);
+        c.removed.add(id);
+      }
     }
     for (const x of d.students) {
+      c.removed.delete(x.student_id); // joined (again)
+      const seen = c.students.has(x.student_id);
       const s = student(c, x.student_id, x.name);
       s.rostered = true;
-      s.online = !!x.online;
+      // ROSTER's online covers this broker instance only: PRESENCE and the snapshot know
+      // every instance, so it only seeds a student the page has not seen yet.
+      if (!seen) s.online = !!x.online;
     }
   }
   if (c === current) touch("all");
@@ -409,7 +455,8 @@ function applySummary(d) {
     const s = student(c, x.student_id, x.name);
     s.status = x.status;
     s.source = x.source;
-    s.online = !!x.online;
+    if (x.online) s.online = true;
+    else offline(s);
     s.pct = x.engagement_percentage;
     s.trust = x.trust_score;
     s.frames = x.frames_analyzed;
@@ -431,8 +478,8 @@ function onPresence(m) {
   const c = mine(m.data);
   if (!c) return;
   const s = student(c, m.data.student_id, m.data.name);
-  s.online = m.data.status === "online";
-  if (!s.online) s.faces = s.looking = s.engaged = null;
+  if (m.data.status === "online") s.online = true;
+  else offline(s);
   touch();
 }
 
@@ -441,10 +488,13 @@ function onEngagement(m) {
   if (!c) return;
   for (const x of m.data.students) {
     const s = student(c, x.student_id, x.name);
-    s.online = true;
-    s.faces = x.faces;
-    s.looking = x.looking;
-    s.engaged = x.engaged;
+    // Lines are held back up to ROLLCALL_ENGAGEMENT_UPDATE_MS: one may come after the
+    // student's offline PRESENCE. Presence alone says who is online.
+    if (s.online) {
+      s.faces = x.faces;
+      s.looking = x.looking;
+      s.engaged = x.engaged;
+    }
     s.pct = x.engagement_pct;
     s.trust = x.trust_score;
     s.frames = x.frames_analyzed;
@@ -457,7 +507,9 @@ function onViolation(m) {
   if (!c) return;
   student(c, m.data.student_id, m.data.name).trust = m.data.trust_score;
   c.alerts.unshift(m.data);
+  c.newAlerts.push(m.data);
   if (c.alerts.length > MAX_ALERTS) c.alerts.length = MAX_ALERTS;
+  if (c.newAlerts.length > MAX_ALERTS) c.newAlerts.shift();
   if (c === current) touch("alerts");
 }
 
@@ -580,12 +632,21 @@ function onState(s) {
       ? `The connection was lost. Trying again in ${secs} s… The figures below may be out of date.`
       : `The server cannot be reached. Trying again in ${secs} s…`);
     $("connection").dataset.tone = "bad";
-    for (const c of classes.values()) for (const x of c.students.values()) x.online = false;
+    for (const c of classes.values()) for (const x of c.students.values()) offline(x);
     touch("all");
+    if (!everConnected && s.attempt >= 3) {
+      serverUp().then((up) => {
+        if (up && !everConnected && rc.state !== "open") {
+          refused = true;
+          rc.close();
+        }
+      });
+    }
   } else if (s.state === "closed") {
     setText($("connection"), s.code === 4003
       ? "Your sign-in has expired. Reload the page and sign in again."
-      : "Disconnected.");
+      : refused ? "The server refused this sign-in. Reload the page and sign in again, or ask for a new link."
+        : "Disconnected.");
     $("connection").dataset.tone = "bad";
   }
 }
@@ -617,8 +678,11 @@ function start({ token, getToken }) {
     stats.events += 1;
     sinceRender += 1;
   });
-  rc.on("renewed", () => {
-    stats.renewals += 1;
+  rc.on("AUTHENTICATED", onAuthenticated);
+  rc.on("renew-failed", () => {
+    setText($("connection"), "Connected, but your sign-in could not be renewed: it will end soon. " +
+      "Reload the page and sign in again.");
+    $("connection").dataset.tone = "bad";
   });
   rc.connect();
 }

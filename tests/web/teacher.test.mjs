@@ -238,6 +238,19 @@ test("the login form: a teacher's first class, a student who joins by code, rene
       assert.ok(stats.renewals >= 1, "the teacher's token was renewed");
       assert.equal(stats.connects, 1, "on the same connection");
       await waitForText(teacher, "#connection", /^Connected\.$/);
+
+      // The teacher removes her: her row goes, and stays gone (her offline PRESENCE and
+      // the day's summary, which still names her, do not bring it back).
+      const dee = (await post("/auth/login", { email: "dee@school.example", password: "a long password" })).data.user.id;
+      const del = await fetch(`http://127.0.0.1:${broker.port}/classes/${classes.classes[0].id}/students/${dee}`,
+        { method: "DELETE", headers: { authorization: `Bearer ${login.data.access_token}` } });
+      assert.equal(del.status, 204);
+      await waitForText(teacher, "#roster-note", /Nobody has joined this class yet/);
+      await waitForText(student, "#session-status", /taken off the list/);
+      await teacher.getByRole("button", { name: "Refresh the summary" }).click();
+      await waitForText(teacher, "#action-message", /summary is up to date/);
+      await sleep(500);
+      assert.equal(await teacher.locator("#roster-body tr").count(), 0);
       assert.deepEqual([...teacher.errors, ...student.errors], []);
     } finally {
       await student.context().close();
@@ -262,6 +275,23 @@ test("an expired token is said in words, on both pages, without retrying", async
       await p.context().close();
     }
   }
+});
+
+test("a sign-in the server refuses is said in words, on both pages, once it is clear", async () => {
+  // Signed with another secret: the upgrade is refused (a browser sees only 1006) while
+  // the server answers over HTTP.
+  const bad = new TestBroker(); // its secret, not the broker's
+  for (const [path, claims] of [["/teacher", { sub: "t-bad", role: "teacher", class_id: "c-x" }],
+    ["/student", { sub: "s-bad", role: "student", class_id: "c-x" }]]) {
+    const p = await page(`${path}#token=${bad.token(claims)}`, path);
+    try {
+      await waitForText(p, "#connection", /The server refused this sign-in/, 30000);
+      assert.deepEqual(p.errors, []);
+    } finally {
+      await p.context().close();
+    }
+  }
+  await bad.close(); // never started: only its secret was used
 });
 
 test("a broker that is down is said in words, and the page connects once it is back", async () => {
