@@ -58,6 +58,36 @@ evt_msg_t *msg_new_raw(out_type_t t, const char *json, size_t len)
     return m;
 }
 
+/* Where json_dump_callback writes: a stack buffer that moves to the heap when a message
+ * outgrows it. One serialization per message (json_dumpb would need two: one to size the
+ * buffer, one to fill it). */
+#define DUMP_STACK 2048
+typedef struct {
+    char *p;
+    size_t len, cap;
+    char stack[DUMP_STACK];
+} dump_t;
+
+static int dump_cb(const char *buf, size_t size, void *ud)
+{
+    dump_t *d = ud;
+    if (size > d->cap - d->len) {
+        size_t cap = d->cap * 2;
+        while (size > cap - d->len)
+            cap *= 2;
+        if (d->p == d->stack) {
+            d->p = brk_malloc(cap);
+            memcpy(d->p, d->stack, d->len);
+        } else {
+            d->p = brk_realloc(d->p, cap);
+        }
+        d->cap = cap;
+    }
+    memcpy(d->p + d->len, buf, size);
+    d->len += size;
+    return 0;
+}
+
 evt_msg_t *msg_build(out_type_t t, json_t *data, const json_t *id)
 {
     json_t *root = json_object();
@@ -65,12 +95,16 @@ evt_msg_t *msg_build(out_type_t t, json_t *data, const json_t *id)
     json_object_set_new(root, "data", data ? data : json_object());
     if (id)
         json_object_set(root, "id", (json_t *)id);
-    size_t len = json_dumpb(root, NULL, 0, JSON_COMPACT);
-    BRK_ASSERT(len > 0);
-    evt_msg_t *m = alloc_msg(t, len);
-    size_t wrote = json_dumpb(root, (char *)m->payload, len, JSON_COMPACT);
-    BRK_ASSERT(wrote == len);
+    dump_t d;
+    d.p = d.stack;
+    d.len = 0;
+    d.cap = sizeof d.stack;
+    int rc = json_dump_callback(root, dump_cb, &d, JSON_COMPACT);
+    BRK_ASSERT(rc == 0 && d.len > 0);
     json_decref(root);
+    evt_msg_t *m = msg_new_raw(t, d.p, d.len);
+    if (d.p != d.stack)
+        free(d.p);
     return m;
 }
 
