@@ -582,6 +582,7 @@ out_state:
     msg_unref(s.ping_msg);
     free(s.wbuf);
     free(s.wslots);
+    free(s.upgrade_id);
     wring_free(s.wring);
 out_auth:
     auth_verifier_free(s.auth);

@@ -44,6 +44,9 @@ typedef struct srv {
     struct lws_context *lws;
     struct lws_vhost *vhost;
     int port; /* bound port */
+    /* the identity CONFIRM_UPGRADE verified, for the ESTABLISHED of the same wsi (ws.c) */
+    const struct lws *upgrade_wsi;
+    struct auth_identity *upgrade_id;
 
     /* connection registry: open addressing on conn id */
     conn_t **conns;
