@@ -222,6 +222,13 @@ static struct {
      * batch (it was in the socket by then), so the loadgen's own time spent reading the
      * sockets before it does not count as the server's latency. */
     uint64_t t_ready;
+    /* fanout: students' sockets carry the kernel's receive time (SO_TIMESTAMPNS), taken when
+     * the server's send put the bytes into the loopback path, before this process read them.
+     * t_arrive is the stamp of the last recv (0: none), on CLOCK_MONOTONIC; rt_off is
+     * CLOCK_REALTIME minus CLOCK_MONOTONIC, read once when the scenario starts. */
+    bool rx_stamps;
+    uint64_t t_arrive;
+    int64_t rt_off;
     bool deadline_hit;
     volatile sig_atomic_t interrupted;
 
@@ -260,6 +267,7 @@ static struct {
     bool frozen;        /* the measurement window is over: count nothing more */
     uint64_t after_window; /* marks and replies that arrived while closing (not counted) */
     hist_t lat, reply;
+    hist_t wire; /* fanout: teacher's send -> the student's socket (kernel receive stamp) */
 
     /* frames */
     uint8_t *img;
@@ -671,6 +679,8 @@ static void on_mark_broadcast(conn_t *c, const char *p, const char *e, uint64_t 
         return;
     }
     hist_add(&G.lat, since(now, G.send_ns[i]));
+    if (G.t_arrive)
+        hist_add(&G.wire, G.t_arrive > G.send_ns[i] ? G.t_arrive - G.send_ns[i] : 0);
     G.delivered++;
     if (G.o.port2 && (c->idx & 1))
         G.delivered2++;
@@ -1095,7 +1105,32 @@ static void conn_feed(conn_t *c, uint8_t *p, size_t n)
 static void conn_read(conn_t *c)
 {
     for (int round = 0; round < 8 && c->fd >= 0; round++) {
-        ssize_t n = recv(c->fd, G.gbuf, sizeof G.gbuf, 0);
+        ssize_t n;
+        G.t_arrive = 0;
+        if (G.rx_stamps) {
+            /* TCP reports the stamp of the last segment read: for messages read together,
+             * the latest one, so the figure errs on the long side. */
+            union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(struct timespec))];
+            } ctl;
+            struct iovec iov = {.iov_base = G.gbuf, .iov_len = sizeof G.gbuf};
+            struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                                .msg_controllen = sizeof ctl.b};
+            n = recvmsg(c->fd, &mh, 0);
+            for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+                 cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+                    struct timespec ts;
+                    memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+                    int64_t rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+                    if (rt > G.rt_off)
+                        G.t_arrive = (uint64_t)(rt - G.rt_off);
+                }
+            }
+        } else {
+            n = recv(c->fd, G.gbuf, sizeof G.gbuf, 0);
+        }
         if (n > 0) {
             conn_feed(c, G.gbuf, (size_t)n);
             if ((size_t)n < sizeof G.gbuf)
@@ -1167,6 +1202,8 @@ static void conn_start(conn_t *c)
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (G.rx_stamps && c->role == ROLE_STUDENT)
+        setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(G.ep, EPOLL_CTL_ADD, c->fd, &e) != 0)
         die("epoll_ctl: %s", strerror(errno));
@@ -1673,6 +1710,11 @@ static int scenario_fanout(void)
     int status = 0;
     int k = o->students;
     G.o.classes = 1; /* one class: the teacher's */
+    struct timespec rt, mono;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    G.rt_off = ((int64_t)rt.tv_sec - mono.tv_sec) * 1000000000 + (rt.tv_nsec - mono.tv_nsec);
+    G.rx_stamps = true;
     alloc_conns(k + 1, k);
     G.teacher = &G.conns[k];
     G.total_marks = (uint64_t)(o->rate * o->duration_s + 0.5);
@@ -1767,6 +1809,9 @@ static int scenario_fanout(void)
     res("lat_p50_ms=%.3f lat_p90_ms=%.3f lat_p99_ms=%.3f lat_p999_ms=%.3f lat_max_ms=%.3f",
         ms(hist_q(&G.lat, 0.50)), ms(hist_q(&G.lat, 0.90)), ms(hist_q(&G.lat, 0.99)),
         ms(hist_q(&G.lat, 0.999)), ms(G.lat.n ? G.lat.max : 0));
+    res("wire_p50_ms=%.3f wire_p99_ms=%.3f wire_max_ms=%.3f wire_stamped=%" PRIu64,
+        ms(hist_q(&G.wire, 0.50)), ms(hist_q(&G.wire, 0.99)),
+        ms(G.wire.n ? G.wire.max : 0), G.wire.n);
     res("replies=%" PRIu64 " reply_errors=%" PRIu64 " reply_p50_ms=%.3f reply_p99_ms=%.3f "
         "reply_max_ms=%.3f",
         G.replies, G.reply_errors, ms(hist_q(&G.reply, 0.50)), ms(hist_q(&G.reply, 0.99)),
@@ -2229,6 +2274,7 @@ int main(int argc, char **argv)
         die("epoll_create1: %s", strerror(errno));
     hist_init(&G.hs);
     hist_init(&G.lat);
+    hist_init(&G.wire);
     hist_init(&G.reply);
 
     int status = !strcmp(G.o.scenario, "connect")  ? scenario_connect()
@@ -2251,6 +2297,7 @@ int main(int argc, char **argv)
     free(G.conns);
     free(G.hs.b);
     free(G.lat.b);
+    free(G.wire.b);
     free(G.reply.b);
     free(G.o.secret);
     if (G.tfd >= 0)

@@ -35,6 +35,12 @@
 #   BENCH_FRAME_INTERVAL 3    frames: seconds between a student's frames
 #   BENCH_FRAME_DURATION 15   frames: seconds of streaming
 #   BENCH_PIN         1       pin the broker to CPU 0 and loadgen to CPU 1 (needs 2 CPUs)
+#   BENCH_LO_RPS      (none)  a CPU mask for the loopback device's receive steering
+#                     (/sys/class/net/lo/queues/rx-*/rps_cpus; root only), set for the run
+#                     and restored at exit. 2 (CPU 1, loadgen's): the receiving side's TCP
+#                     work runs on the clients' core, as it would on their own machines,
+#                     instead of inside the server's send. Affects all loopback traffic on
+#                     the machine meanwhile; see bench/README.md.
 #   BENCH_OUT         (none)  also append the result lines to this file
 #   BENCH_NO_BUILD    0       1: use the existing build-release binaries
 #   BENCH_KEEP        0       1: keep the temp dir (broker logs) afterwards
@@ -127,6 +133,28 @@ if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   LOADGEN_PIN=(taskset -c 1)
 fi
 
+# --- loopback receive steering (BENCH_LO_RPS) -------------------------------------------------
+RPS_FILES=()
+RPS_SAVED=()
+LO_RPS="${BENCH_LO_RPS:-}"
+if [ -n "$LO_RPS" ]; then
+  case "$LO_RPS" in
+  *[!0-9a-fA-F,]*) log "BENCH_LO_RPS must be a hex CPU mask (2 = CPU 1)"; exit 1 ;;
+  esac
+  for f in /sys/class/net/lo/queues/rx-*/rps_cpus; do
+    [ -w "$f" ] || { log "cannot write $f (BENCH_LO_RPS needs root)"; exit 1; }
+    RPS_FILES+=("$f")
+    RPS_SAVED+=("$(cat "$f")")
+  done
+fi
+restore_rps() {
+  local i
+  for i in "${!RPS_FILES[@]}"; do
+    echo "${RPS_SAVED[$i]}" > "${RPS_FILES[$i]}" 2>/dev/null || log "could not restore ${RPS_FILES[$i]}"
+  done
+  RPS_FILES=()
+}
+
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/rollcall-bench.XXXXXX")"
 BROKER_PID=""
 PRELOAD=""
@@ -174,6 +202,7 @@ stop_redis_set() {
 
 cleanup() {
   stop_redis_set
+  restore_rps
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     log "kept $TMP"
   else
@@ -342,7 +371,7 @@ run_redis_fanout() {
 # runs where the server kept up with the offered rate: a lower bound, not its capacity.
 compare_table() {
   awk -v rounds="$ROUNDS" -v k="$STUDENTS" -v low="$LOW_RATE" -v mid="$MID_RATE" \
-    -v preload="${ROLLCALL_ANALYZER_PRELOAD:-0}" \
+    -v preload="${ROLLCALL_ANALYZER_PRELOAD:-0}" -v rps="${LO_RPS:-off}" \
     -v heavy="$HEAVY_RATE" -v clients="$CLIENTS" -v conns="$CONNS" -v load0="$LOAD_START" \
     -v load1="$(cut -d' ' -f1-3 /proc/loadavg)" '
   function med(key, n, i, j, t, a) {
@@ -398,6 +427,7 @@ compare_table() {
       l = kv["label"]; b = b || kv["lost"] + 0 || kv["order_errors"] + 0
       add("cpu_" l, s, kv["cpu_us_per_delivery"], b)
       add("p50_" l, s, kv["lat_p50_ms"], b); add("p99_" l, s, kv["lat_p99_ms"], b)
+      add("w50_" l, s, kv["wire_p50_ms"], b); add("w99_" l, s, kv["wire_p99_ms"], b)
       add("dps_" l, s, kv["deliveries_per_s"], b)
     } else if (kv["bench"] == "fanout" && kv["label"] == "heavy") {
       b = b || kv["order_errors"] + 0
@@ -411,7 +441,7 @@ compare_table() {
   END {
     if (!any) exit
     print ""
-    printf "# rollcall vs node (bench/ref): median of %d round%s; load average (1, 5, 15 min) %s at the start, %s at the end; rollcall with ROLLCALL_ANALYZER_PRELOAD=%s\n", rounds, rounds == 1 ? "" : "s", load0, load1, preload
+    printf "# rollcall vs node (bench/ref): median of %d round%s; load average (1, 5, 15 min) %s at the start, %s at the end; rollcall with ROLLCALL_ANALYZER_PRELOAD=%s; loopback receive steering %s\n", rounds, rounds == 1 ? "" : "s", load0, load1, preload, rps
     print "| figure | rollcall | node | rollcall ahead by |"
     print "|---|---|---|---|"
     row("sat", sprintf("fanout at saturation (R=%s, %s students): deliveries/s", heavy, k), "hi", "%.0f")
@@ -419,9 +449,13 @@ compare_table() {
     row("cpu_low", sprintf("fanout at %gk/s: server CPU us per delivery", low * k / 1000), "lo", "%.2f")
     row("p50_low", sprintf("fanout at %gk/s: latency p50 ms", low * k / 1000), "lo", "%.2f")
     row("p99_low", sprintf("fanout at %gk/s: latency p99 ms", low * k / 1000), "lo", "%.2f")
+    row("w50_low", sprintf("fanout at %gk/s: to the socket p50 ms", low * k / 1000), "lo", "%.2f")
+    row("w99_low", sprintf("fanout at %gk/s: to the socket p99 ms", low * k / 1000), "lo", "%.2f")
     row("cpu_mid", sprintf("fanout at %gk/s: server CPU us per delivery", mid * k / 1000), "lo", "%.2f")
     row("p50_mid", sprintf("fanout at %gk/s: latency p50 ms", mid * k / 1000), "lo", "%.2f")
     row("p99_mid", sprintf("fanout at %gk/s: latency p99 ms", mid * k / 1000), "lo", "%.2f")
+    row("w50_mid", sprintf("fanout at %gk/s: to the socket p50 ms", mid * k / 1000), "lo", "%.2f")
+    row("w99_mid", sprintf("fanout at %gk/s: to the socket p99 ms", mid * k / 1000), "lo", "%.2f")
     row("conns", sprintf("connect %s: connections/s", conns), "hi", "%.0f")
     row("ping", sprintf("ping, %s clients: PING/s", clients), "hi", "%.0f")
     row("cpu_ping", "ping: server CPU us per PING", "lo", "%.2f")
@@ -449,6 +483,10 @@ done
 log "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 log "pinning: server '${BROKER_PIN[*]:-none}', loadgen '${LOADGEN_PIN[*]:-none}'; servers: $SERVERS"
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "${#RPS_FILES[@]}" -gt 0 ]; then
+  for f in "${RPS_FILES[@]}"; do echo "$LO_RPS" > "$f"; done
+  log "loopback receive steering: rps_cpus=$LO_RPS (was ${RPS_SAVED[0]}); restored at exit"
+fi
 log "load average (1, 5, 15 min): $LOAD_START"
 FANOUT_ARGS=(--students "$STUDENTS" --duration "$DURATION" --drain "$DRAIN" --inflight "$INFLIGHT")
 for ROUND in $(seq 1 "$ROUNDS"); do
