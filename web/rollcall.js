@@ -232,7 +232,6 @@ export class Rollcall {
       // The broker said the token ended (4003), whatever this machine's clock says, or
       // the clock says so: without a new token, trying again cannot help.
       if (!renewed && (TOKEN_CLOSES.has(code) || tokenExpired(this.token))) {
-        // No new token: trying again cannot help.
         this.setState("closed", { code: 4003, reason: "token expired" });
         return;
       }

@@ -48,15 +48,28 @@ function tell(id, text) {
   el.hidden = !text;
 }
 
-// True when the broker answers over HTTP: a page whose WebSocket keeps failing before it
-// ever opened can then tell a refused sign-in (a bad signature, no class, another
-// audience: the browser sees only 1006) from a server that is down.
-export async function serverUp() {
+// True when the broker answers over HTTP.
+async function serverUp() {
   try {
     return (await fetch("/healthz", { cache: "no-store" })).ok;
   } catch {
     return false;
   }
+}
+
+// For a page's "waiting" state: a socket that has failed `attempt` times in a row and never
+// got its WELCOME, while the broker answers over HTTP, is a refused sign-in (a bad
+// signature, no class, another audience: the browser sees only 1006), not a server that is
+// down. Then onRefused() runs and the client stops retrying, which the page sees as
+// "closed".
+export function stopIfRefused(rc, attempt, onRefused) {
+  if (rc.welcome || attempt < 3) return;
+  serverUp().then((up) => {
+    if (up && !rc.welcome && rc.state !== "open") {
+      onRefused();
+      rc.close();
+    }
+  });
 }
 
 // Shows the sign-in box and calls onToken({token, getToken}) once the page has a token.

@@ -8,7 +8,7 @@
 // (#token=...), the login form (with accounts) or a paste box (signin.js), and is kept
 // only in memory.
 import { Rollcall, tokenExpired } from "/static/rollcall.js";
-import { askForToken, serverUp, tokenFromFragment } from "/static/signin.js";
+import { askForToken, stopIfRefused, tokenFromFragment } from "/static/signin.js";
 
 const $ = (id) => document.getElementById(id);
 const HIDDEN_GRACE_MS = 3000; // a tab hidden longer than this sends no frames
@@ -50,14 +50,7 @@ function start({ token, getToken }) {
       say("connection", everConnected
         ? `The connection was lost. Trying again in ${secs} s…`
         : `The server cannot be reached. Trying again in ${secs} s…`, "bad");
-      if (!everConnected && s.attempt >= 3) {
-        serverUp().then((up) => {
-          if (up && !everConnected && rc.state !== "open") {
-            refused = true;
-            rc.close();
-          }
-        });
-      }
+      stopIfRefused(rc, s.attempt, () => { refused = true; });
     } else if (s.state === "closed") {
       const why = s.code === 4004 ? "You are not on this class's list. Ask your teacher to add you."
         : s.code === 4003 ? "Your sign-in has expired. Reload the page and sign in again."

@@ -9,7 +9,7 @@
 // and the summary again (the presence snapshot comes on its own), so it is right again
 // without a reload.
 import { Rollcall, tokenExpired } from "/static/rollcall.js";
-import { askForToken, serverUp, tokenFromFragment } from "/static/signin.js";
+import { askForToken, stopIfRefused, tokenFromFragment } from "/static/signin.js";
 import { drawChart } from "/static/chart.js";
 
 const $ = (id) => document.getElementById(id);
@@ -634,14 +634,7 @@ function onState(s) {
     $("connection").dataset.tone = "bad";
     for (const c of classes.values()) for (const x of c.students.values()) offline(x);
     touch("all");
-    if (!everConnected && s.attempt >= 3) {
-      serverUp().then((up) => {
-        if (up && !everConnected && rc.state !== "open") {
-          refused = true;
-          rc.close();
-        }
-      });
-    }
+    stopIfRefused(rc, s.attempt, () => { refused = true; });
   } else if (s.state === "closed") {
     setText($("connection"), s.code === 4003
       ? "Your sign-in has expired. Reload the page and sign in again."
